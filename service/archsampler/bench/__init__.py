@@ -1,0 +1,1 @@
+"""Benchmark harnesses run by `archsampler bench <name>`."""

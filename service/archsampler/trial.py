@@ -1,0 +1,86 @@
+"""The trial data model: immutable value objects shared by storage, strategies and servicer."""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+
+from archsampler.errors import InvalidArgumentError
+
+
+class TrialState(enum.IntEnum):
+    """Lifecycle of a trial. Values match the wire enum `archsampler.v1.TrialState`."""
+
+    PENDING = 1
+    COMPLETED = 2
+    FAILED = 3
+    INFEASIBLE = 4
+    STALE = 5
+
+    def is_finished(self) -> bool:
+        return self in (TrialState.COMPLETED, TrialState.FAILED, TrialState.INFEASIBLE)
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One architecture proposed to (or told by) a trainer, and its outcome.
+
+    `arch` is the canonical string of the study's space; `params` its structured form;
+    `arch_hash` the canonical hash (equal for isomorphic architectures).
+    """
+
+    id: int
+    study_name: str
+    number: int
+    state: TrialState
+    arch: str
+    arch_hash: str
+    params: dict[str, Any]
+    value: float | None = None
+    predicted_value: float | None = None
+    region: str = ""
+    client_id: str = ""
+    checkpoint_uri: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+    created_at: float = 0.0
+    finished_at: float | None = None
+    lease_expires_at: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.value is not None and not math.isfinite(self.value):
+            raise InvalidArgumentError(f"trial value must be finite, got {self.value!r}")
+        if self.state == TrialState.COMPLETED and self.value is None:
+            raise InvalidArgumentError("a COMPLETED trial needs a value")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a trainer reports: exactly one of a value, a failure or infeasibility."""
+
+    state: TrialState
+    value: float | None = None
+    checkpoint_uri: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.state not in (TrialState.COMPLETED, TrialState.FAILED, TrialState.INFEASIBLE):
+            raise InvalidArgumentError(f"an outcome cannot be {self.state.name}")
+        if self.state == TrialState.COMPLETED:
+            if self.value is None or not math.isfinite(self.value):
+                raise InvalidArgumentError(
+                    f"value must be a finite number, got {self.value!r}"
+                )
+        elif self.value is not None:
+            raise InvalidArgumentError(f"a {self.state.name} report carries no value")
+
+    def matches(self, trial: Trial) -> bool:
+        """True when `trial` already records exactly this outcome (idempotent re-report)."""
+        return (
+            trial.state == self.state
+            and trial.value == self.value
+            and trial.checkpoint_uri == self.checkpoint_uri
+            and trial.metadata == self.metadata
+        )
