@@ -1,0 +1,376 @@
+from google.protobuf import struct_pb2 as _struct_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Goal(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    GOAL_UNSPECIFIED: _ClassVar[Goal]
+    MAXIMIZE: _ClassVar[Goal]
+    MINIMIZE: _ClassVar[Goal]
+
+class TrialState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TRIAL_STATE_UNSPECIFIED: _ClassVar[TrialState]
+    PENDING: _ClassVar[TrialState]
+    COMPLETED: _ClassVar[TrialState]
+    FAILED: _ClassVar[TrialState]
+    INFEASIBLE: _ClassVar[TrialState]
+    STALE: _ClassVar[TrialState]
+GOAL_UNSPECIFIED: Goal
+MAXIMIZE: Goal
+MINIMIZE: Goal
+TRIAL_STATE_UNSPECIFIED: TrialState
+PENDING: TrialState
+COMPLETED: TrialState
+FAILED: TrialState
+INFEASIBLE: TrialState
+STALE: TrialState
+
+class Condition(_message.Message):
+    __slots__ = ("param", "op", "value")
+    PARAM_FIELD_NUMBER: _ClassVar[int]
+    OP_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    param: str
+    op: str
+    value: _struct_pb2.Value
+    def __init__(self, param: _Optional[str] = ..., op: _Optional[str] = ..., value: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ...) -> None: ...
+
+class Param(_message.Message):
+    __slots__ = ("name", "type", "low", "high", "log", "step", "choices", "condition")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    LOW_FIELD_NUMBER: _ClassVar[int]
+    HIGH_FIELD_NUMBER: _ClassVar[int]
+    LOG_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    CHOICES_FIELD_NUMBER: _ClassVar[int]
+    CONDITION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    type: str
+    low: float
+    high: float
+    log: bool
+    step: float
+    choices: _containers.RepeatedScalarFieldContainer[str]
+    condition: Condition
+    def __init__(self, name: _Optional[str] = ..., type: _Optional[str] = ..., low: _Optional[float] = ..., high: _Optional[float] = ..., log: _Optional[bool] = ..., step: _Optional[float] = ..., choices: _Optional[_Iterable[str]] = ..., condition: _Optional[_Union[Condition, _Mapping]] = ...) -> None: ...
+
+class LinearConstraint(_message.Message):
+    __slots__ = ("coefficients", "op", "bound")
+    class CoefficientsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    COEFFICIENTS_FIELD_NUMBER: _ClassVar[int]
+    OP_FIELD_NUMBER: _ClassVar[int]
+    BOUND_FIELD_NUMBER: _ClassVar[int]
+    coefficients: _containers.ScalarMap[str, float]
+    op: str
+    bound: float
+    def __init__(self, coefficients: _Optional[_Mapping[str, float]] = ..., op: _Optional[str] = ..., bound: _Optional[float] = ...) -> None: ...
+
+class UserSpace(_message.Message):
+    __slots__ = ("params", "constraints")
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    CONSTRAINTS_FIELD_NUMBER: _ClassVar[int]
+    params: _containers.RepeatedCompositeFieldContainer[Param]
+    constraints: _containers.RepeatedCompositeFieldContainer[LinearConstraint]
+    def __init__(self, params: _Optional[_Iterable[_Union[Param, _Mapping]]] = ..., constraints: _Optional[_Iterable[_Union[LinearConstraint, _Mapping]]] = ...) -> None: ...
+
+class SpaceSpec(_message.Message):
+    __slots__ = ("builtin", "user")
+    BUILTIN_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    builtin: str
+    user: UserSpace
+    def __init__(self, builtin: _Optional[str] = ..., user: _Optional[_Union[UserSpace, _Mapping]] = ...) -> None: ...
+
+class StudyConfig(_message.Message):
+    __slots__ = ("space", "strategy", "strategy_options", "goal", "seed")
+    SPACE_FIELD_NUMBER: _ClassVar[int]
+    STRATEGY_FIELD_NUMBER: _ClassVar[int]
+    STRATEGY_OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    GOAL_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    space: SpaceSpec
+    strategy: str
+    strategy_options: _struct_pb2.Struct
+    goal: Goal
+    seed: int
+    def __init__(self, space: _Optional[_Union[SpaceSpec, _Mapping]] = ..., strategy: _Optional[str] = ..., strategy_options: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., goal: _Optional[_Union[Goal, str]] = ..., seed: _Optional[int] = ...) -> None: ...
+
+class Study(_message.Message):
+    __slots__ = ("name", "config", "created_at", "trial_count", "completed_count", "pending_count")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    TRIAL_COUNT_FIELD_NUMBER: _ClassVar[int]
+    COMPLETED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    PENDING_COUNT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    config: StudyConfig
+    created_at: float
+    trial_count: int
+    completed_count: int
+    pending_count: int
+    def __init__(self, name: _Optional[str] = ..., config: _Optional[_Union[StudyConfig, _Mapping]] = ..., created_at: _Optional[float] = ..., trial_count: _Optional[int] = ..., completed_count: _Optional[int] = ..., pending_count: _Optional[int] = ...) -> None: ...
+
+class ParamValue(_message.Message):
+    __slots__ = ("string_value", "int_value", "float_value", "bool_value")
+    STRING_VALUE_FIELD_NUMBER: _ClassVar[int]
+    INT_VALUE_FIELD_NUMBER: _ClassVar[int]
+    FLOAT_VALUE_FIELD_NUMBER: _ClassVar[int]
+    BOOL_VALUE_FIELD_NUMBER: _ClassVar[int]
+    string_value: str
+    int_value: int
+    float_value: float
+    bool_value: bool
+    def __init__(self, string_value: _Optional[str] = ..., int_value: _Optional[int] = ..., float_value: _Optional[float] = ..., bool_value: _Optional[bool] = ...) -> None: ...
+
+class Architecture(_message.Message):
+    __slots__ = ("text", "params")
+    class ParamsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: ParamValue
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[ParamValue, _Mapping]] = ...) -> None: ...
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    params: _containers.MessageMap[str, ParamValue]
+    def __init__(self, text: _Optional[str] = ..., params: _Optional[_Mapping[str, ParamValue]] = ...) -> None: ...
+
+class Trial(_message.Message):
+    __slots__ = ("id", "study", "number", "state", "architecture", "arch_hash", "value", "predicted_value", "region", "client_id", "checkpoint_uri", "metadata", "created_at", "finished_at", "lease_expires_at")
+    class MetadataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    ID_FIELD_NUMBER: _ClassVar[int]
+    STUDY_FIELD_NUMBER: _ClassVar[int]
+    NUMBER_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    ARCHITECTURE_FIELD_NUMBER: _ClassVar[int]
+    ARCH_HASH_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    PREDICTED_VALUE_FIELD_NUMBER: _ClassVar[int]
+    REGION_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_URI_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    LEASE_EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    study: str
+    number: int
+    state: TrialState
+    architecture: Architecture
+    arch_hash: str
+    value: float
+    predicted_value: float
+    region: str
+    client_id: str
+    checkpoint_uri: str
+    metadata: _containers.ScalarMap[str, str]
+    created_at: float
+    finished_at: float
+    lease_expires_at: float
+    def __init__(self, id: _Optional[int] = ..., study: _Optional[str] = ..., number: _Optional[int] = ..., state: _Optional[_Union[TrialState, str]] = ..., architecture: _Optional[_Union[Architecture, _Mapping]] = ..., arch_hash: _Optional[str] = ..., value: _Optional[float] = ..., predicted_value: _Optional[float] = ..., region: _Optional[str] = ..., client_id: _Optional[str] = ..., checkpoint_uri: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., created_at: _Optional[float] = ..., finished_at: _Optional[float] = ..., lease_expires_at: _Optional[float] = ...) -> None: ...
+
+class CreateStudyRequest(_message.Message):
+    __slots__ = ("name", "config")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    config: StudyConfig
+    def __init__(self, name: _Optional[str] = ..., config: _Optional[_Union[StudyConfig, _Mapping]] = ...) -> None: ...
+
+class CreateStudyResponse(_message.Message):
+    __slots__ = ("study", "created")
+    STUDY_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    study: Study
+    created: bool
+    def __init__(self, study: _Optional[_Union[Study, _Mapping]] = ..., created: _Optional[bool] = ...) -> None: ...
+
+class GetStudyRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class GetStudyResponse(_message.Message):
+    __slots__ = ("study",)
+    STUDY_FIELD_NUMBER: _ClassVar[int]
+    study: Study
+    def __init__(self, study: _Optional[_Union[Study, _Mapping]] = ...) -> None: ...
+
+class ListStudiesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListStudiesResponse(_message.Message):
+    __slots__ = ("studies",)
+    STUDIES_FIELD_NUMBER: _ClassVar[int]
+    studies: _containers.RepeatedCompositeFieldContainer[Study]
+    def __init__(self, studies: _Optional[_Iterable[_Union[Study, _Mapping]]] = ...) -> None: ...
+
+class DeleteStudyRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DeleteStudyResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ProposeRequest(_message.Message):
+    __slots__ = ("study", "count", "client_id", "request_id")
+    STUDY_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    study: str
+    count: int
+    client_id: str
+    request_id: str
+    def __init__(self, study: _Optional[str] = ..., count: _Optional[int] = ..., client_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class ProposeResponse(_message.Message):
+    __slots__ = ("trials",)
+    TRIALS_FIELD_NUMBER: _ClassVar[int]
+    trials: _containers.RepeatedCompositeFieldContainer[Trial]
+    def __init__(self, trials: _Optional[_Iterable[_Union[Trial, _Mapping]]] = ...) -> None: ...
+
+class Failure(_message.Message):
+    __slots__ = ("reason",)
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    reason: str
+    def __init__(self, reason: _Optional[str] = ...) -> None: ...
+
+class Infeasible(_message.Message):
+    __slots__ = ("reason",)
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    reason: str
+    def __init__(self, reason: _Optional[str] = ...) -> None: ...
+
+class ReportRequest(_message.Message):
+    __slots__ = ("trial_id", "value", "failed", "infeasible", "checkpoint_uri", "metadata")
+    class MetadataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    TRIAL_ID_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    INFEASIBLE_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_URI_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    trial_id: int
+    value: float
+    failed: Failure
+    infeasible: Infeasible
+    checkpoint_uri: str
+    metadata: _containers.ScalarMap[str, str]
+    def __init__(self, trial_id: _Optional[int] = ..., value: _Optional[float] = ..., failed: _Optional[_Union[Failure, _Mapping]] = ..., infeasible: _Optional[_Union[Infeasible, _Mapping]] = ..., checkpoint_uri: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class ReportResponse(_message.Message):
+    __slots__ = ("trial",)
+    TRIAL_FIELD_NUMBER: _ClassVar[int]
+    trial: Trial
+    def __init__(self, trial: _Optional[_Union[Trial, _Mapping]] = ...) -> None: ...
+
+class HeartbeatRequest(_message.Message):
+    __slots__ = ("trial_id",)
+    TRIAL_ID_FIELD_NUMBER: _ClassVar[int]
+    trial_id: int
+    def __init__(self, trial_id: _Optional[int] = ...) -> None: ...
+
+class HeartbeatResponse(_message.Message):
+    __slots__ = ("trial",)
+    TRIAL_FIELD_NUMBER: _ClassVar[int]
+    trial: Trial
+    def __init__(self, trial: _Optional[_Union[Trial, _Mapping]] = ...) -> None: ...
+
+class TellRequest(_message.Message):
+    __slots__ = ("study", "architecture", "value", "failed", "infeasible", "checkpoint_uri", "metadata")
+    class MetadataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    STUDY_FIELD_NUMBER: _ClassVar[int]
+    ARCHITECTURE_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    INFEASIBLE_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_URI_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    study: str
+    architecture: Architecture
+    value: float
+    failed: Failure
+    infeasible: Infeasible
+    checkpoint_uri: str
+    metadata: _containers.ScalarMap[str, str]
+    def __init__(self, study: _Optional[str] = ..., architecture: _Optional[_Union[Architecture, _Mapping]] = ..., value: _Optional[float] = ..., failed: _Optional[_Union[Failure, _Mapping]] = ..., infeasible: _Optional[_Union[Infeasible, _Mapping]] = ..., checkpoint_uri: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class TellResponse(_message.Message):
+    __slots__ = ("trial",)
+    TRIAL_FIELD_NUMBER: _ClassVar[int]
+    trial: Trial
+    def __init__(self, trial: _Optional[_Union[Trial, _Mapping]] = ...) -> None: ...
+
+class ListTrialsRequest(_message.Message):
+    __slots__ = ("study", "page_size", "page_token", "states")
+    STUDY_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    STATES_FIELD_NUMBER: _ClassVar[int]
+    study: str
+    page_size: int
+    page_token: str
+    states: _containers.RepeatedScalarFieldContainer[TrialState]
+    def __init__(self, study: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., states: _Optional[_Iterable[_Union[TrialState, str]]] = ...) -> None: ...
+
+class ListTrialsResponse(_message.Message):
+    __slots__ = ("trials", "next_page_token")
+    TRIALS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    trials: _containers.RepeatedCompositeFieldContainer[Trial]
+    next_page_token: str
+    def __init__(self, trials: _Optional[_Iterable[_Union[Trial, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class GetBestRequest(_message.Message):
+    __slots__ = ("study",)
+    STUDY_FIELD_NUMBER: _ClassVar[int]
+    study: str
+    def __init__(self, study: _Optional[str] = ...) -> None: ...
+
+class GetBestResponse(_message.Message):
+    __slots__ = ("trial",)
+    TRIAL_FIELD_NUMBER: _ClassVar[int]
+    trial: Trial
+    def __init__(self, trial: _Optional[_Union[Trial, _Mapping]] = ...) -> None: ...

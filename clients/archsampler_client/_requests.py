@@ -1,0 +1,111 @@
+"""Build request messages from pythonic arguments (shared by the sync and async clients)."""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from pathlib import Path
+from typing import Any
+
+from google.protobuf import json_format
+
+from archsampler_client._proto import archsampler_pb2 as pb
+
+Space = str | dict[str, Any] | Path
+
+
+def space_spec(space: Space) -> pb.SpaceSpec:
+    """`"nb201"` / `"nb101"`, a user-space dict, or a path to a user-space JSON file."""
+    if isinstance(space, Path) or (isinstance(space, str) and space.endswith(".json")):
+        space = json.loads(Path(space).read_text())
+    if isinstance(space, str):
+        return pb.SpaceSpec(builtin=space)
+    spec = pb.SpaceSpec()
+    json_format.ParseDict(space, spec.user)
+    return spec
+
+
+def create_study(
+    name: str,
+    space: Space,
+    strategy: str,
+    strategy_options: dict[str, Any] | None,
+    goal: str,
+    seed: int,
+) -> pb.CreateStudyRequest:
+    goals = {"maximize": pb.MAXIMIZE, "minimize": pb.MINIMIZE}
+    if goal not in goals:
+        raise ValueError(f"goal must be 'maximize' or 'minimize', got {goal!r}")
+    config = pb.StudyConfig(space=space_spec(space), strategy=strategy, goal=goals[goal], seed=seed)
+    config.strategy_options.update(strategy_options or {})
+    return pb.CreateStudyRequest(name=name, config=config)
+
+
+def propose(study: str, count: int, client_id: str, request_id: str | None) -> pb.ProposeRequest:
+    return pb.ProposeRequest(
+        study=study, count=count, client_id=client_id,
+        request_id=request_id if request_id is not None else uuid.uuid4().hex,
+    )
+
+
+def _outcome(
+    msg: pb.ReportRequest | pb.TellRequest,
+    value: float | None,
+    failed: str | None,
+    infeasible: str | None,
+    checkpoint_uri: str,
+    metadata: dict[str, str] | None,
+) -> None:
+    given = [x is not None for x in (value, failed, infeasible)]
+    if sum(given) != 1:
+        raise ValueError("give exactly one of value=, failed=, infeasible=")
+    if value is not None:
+        msg.value = float(value)
+    elif failed is not None:
+        msg.failed.reason = failed
+    else:
+        msg.infeasible.reason = infeasible or ""
+    msg.checkpoint_uri = checkpoint_uri
+    msg.metadata.update(metadata or {})
+
+
+def report(trial_id: int, value: float | None, failed: str | None, infeasible: str | None,
+           checkpoint_uri: str, metadata: dict[str, str] | None) -> pb.ReportRequest:
+    msg = pb.ReportRequest(trial_id=trial_id)
+    _outcome(msg, value, failed, infeasible, checkpoint_uri, metadata)
+    return msg
+
+
+def architecture(arch: str | dict[str, Any]) -> pb.Architecture:
+    if isinstance(arch, str):
+        return pb.Architecture(text=arch)
+    msg = pb.Architecture()
+    for name, v in arch.items():
+        if isinstance(v, bool):
+            msg.params[name].bool_value = v
+        elif isinstance(v, int):
+            msg.params[name].int_value = v
+        elif isinstance(v, float):
+            if not math.isfinite(v):
+                raise ValueError(f"param {name!r} is not finite")
+            msg.params[name].float_value = v
+        else:
+            msg.params[name].string_value = str(v)
+    return msg
+
+
+def tell(study: str, arch: str | dict[str, Any], value: float | None, failed: str | None,
+         infeasible: str | None, checkpoint_uri: str,
+         metadata: dict[str, str] | None) -> pb.TellRequest:
+    msg = pb.TellRequest(study=study, architecture=architecture(arch))
+    _outcome(msg, value, failed, infeasible, checkpoint_uri, metadata)
+    return msg
+
+
+def list_trials(study: str, page_size: int, page_token: str,
+                states: list[str] | None) -> pb.ListTrialsRequest:
+    return pb.ListTrialsRequest(
+        study=study, page_size=page_size, page_token=page_token,
+        states=[pb.TrialState.Value(s) for s in (states or [])],
+    )

@@ -1,0 +1,101 @@
+"""Study operations written once for both clients.
+
+Each method builds a request and hands it to the owning client's `_invoke`, which returns
+the parsed result (sync client) or an awaitable of it (async client).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from archsampler_client import _requests as req
+from archsampler_client._proto import archsampler_pb2 as pb
+from archsampler_client.models import StudyInfo
+from archsampler_client.models import Trial
+
+
+def _trials(resp: Any) -> list[Trial]:
+    return [Trial.from_proto(t) for t in resp.trials]
+
+
+def _trial(resp: Any) -> Trial:
+    return Trial.from_proto(resp.trial)
+
+
+class StudyOps:
+    """Operations on one study. Use `Client.create_study` / `Client.study` to get one."""
+
+    def __init__(self, client: Any, name: str) -> None:
+        self.client = client
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"
+
+    def propose(self, count: int = 1, client_id: str = "", request_id: str | None = None) -> Any:
+        """Ask for `count` new architectures (PENDING trials).
+
+        A fresh `request_id` is generated per call, so the SDK's own retries after a lost
+        reply return the same trials instead of new ones.
+        """
+        return self.client._invoke(
+            "Propose", req.propose(self.name, count, client_id, request_id), _trials
+        )
+
+    def report(
+        self,
+        trial_id: int,
+        value: float | None = None,
+        *,
+        failed: str | None = None,
+        infeasible: str | None = None,
+        checkpoint_uri: str = "",
+        metadata: dict[str, str] | None = None,
+    ) -> Any:
+        """Report exactly one of `value`, `failed=reason`, `infeasible=reason`."""
+        msg = req.report(trial_id, value, failed, infeasible, checkpoint_uri, metadata)
+        return self.client._invoke("Report", msg, _trial)
+
+    def heartbeat(self, trial_id: int) -> Any:
+        """Extend the lease of a pending trial."""
+        return self.client._invoke("Heartbeat", pb.HeartbeatRequest(trial_id=trial_id), _trial)
+
+    def tell(
+        self,
+        arch: str | dict[str, Any],
+        value: float | None = None,
+        *,
+        failed: str | None = None,
+        infeasible: str | None = None,
+        checkpoint_uri: str = "",
+        metadata: dict[str, str] | None = None,
+    ) -> Any:
+        """Import a result for an architecture (canonical string or params dict)."""
+        msg = req.tell(self.name, arch, value, failed, infeasible, checkpoint_uri, metadata)
+        return self.client._invoke("Tell", msg, _trial)
+
+    def best(self) -> Any:
+        """The best completed trial (NotFoundError when there is none)."""
+        return self.client._invoke("GetBest", pb.GetBestRequest(study=self.name), _trial)
+
+    def info(self) -> Any:
+        """The study's config and counts."""
+        return self.client._invoke(
+            "GetStudy", pb.GetStudyRequest(name=self.name),
+            lambda r: StudyInfo.from_proto(r.study),
+        )
+
+    def delete(self) -> Any:
+        """Delete the study and all its trials."""
+        return self.client._invoke(
+            "DeleteStudy", pb.DeleteStudyRequest(name=self.name), lambda r: None
+        )
+
+    def trials_page(
+        self, page_size: int = 100, page_token: str = "", states: list[str] | None = None
+    ) -> Any:
+        """One page of trials: `(trials, next_page_token)`; "" means the last page."""
+        return self.client._invoke(
+            "ListTrials", req.list_trials(self.name, page_size, page_token, states),
+            lambda r: (_trials(r), r.next_page_token),
+        )

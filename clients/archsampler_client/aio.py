@@ -1,0 +1,115 @@
+"""asyncio client: the same methods as `Client`, awaitable."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+from typing import Callable
+from typing import TypeVar
+
+import grpc
+
+from archsampler_client import _requests as req
+from archsampler_client import _retry
+from archsampler_client._proto import archsampler_pb2 as pb
+from archsampler_client._proto import archsampler_pb2_grpc as pb_grpc
+from archsampler_client._study import StudyOps
+from archsampler_client.errors import from_rpc_error
+from archsampler_client.models import StudyInfo
+from archsampler_client.models import Trial
+
+T = TypeVar("T")
+
+
+class AsyncStudy(StudyOps):
+    """A study handle on an `AsyncClient`: every method is awaitable."""
+
+    async def trials(
+        self, states: list[str] | None = None, page_size: int = 100
+    ) -> AsyncIterator[Trial]:
+        """Iterate over all trials in id order, fetching pages lazily."""
+        token = ""
+        while True:
+            page, token = await self.trials_page(page_size, token, states)
+            for trial in page:
+                yield trial
+            if not token:
+                return
+
+
+class AsyncClient:
+    """Non-blocking client (grpc.aio). Arguments as for `Client`."""
+
+    def __init__(
+        self,
+        target: str = "localhost:50051",
+        *,
+        timeout: float = 30.0,
+        retries: int = 8,
+        credentials: grpc.ChannelCredentials | None = None,
+        metadata: list[tuple[str, str]] | None = None,
+    ) -> None:
+        self.target = target
+        self.timeout = timeout
+        self.retries = retries
+        self.credentials = credentials
+        self.metadata = metadata
+        self._channel: grpc.aio.Channel | None = None
+        self._stub: pb_grpc.ArchSamplerStub | None = None
+
+    def _get_stub(self) -> pb_grpc.ArchSamplerStub:
+        if self._stub is None:
+            self._channel = (
+                grpc.aio.secure_channel(self.target, self.credentials)
+                if self.credentials is not None
+                else grpc.aio.insecure_channel(self.target)
+            )
+            self._stub = pb_grpc.ArchSamplerStub(self._channel)
+        return self._stub
+
+    async def _invoke(self, rpc: str, request: Any, parse: Callable[[Any], T]) -> T:
+        method = getattr(self._get_stub(), rpc)
+        attempt = 0
+        while True:
+            try:
+                return parse(await method(request, timeout=self.timeout, metadata=self.metadata))
+            except grpc.RpcError as err:
+                if not _retry.should_retry(err, attempt, self.retries):
+                    raise from_rpc_error(err) from None
+                await asyncio.sleep(_retry.delay(attempt))
+                attempt += 1
+
+    async def create_study(
+        self,
+        name: str,
+        space: req.Space,
+        strategy: str = "",
+        *,
+        strategy_options: dict[str, Any] | None = None,
+        goal: str = "maximize",
+        seed: int = 0,
+    ) -> AsyncStudy:
+        msg = req.create_study(name, space, strategy, strategy_options, goal, seed)
+        await self._invoke("CreateStudy", msg, lambda r: r)
+        return AsyncStudy(self, name)
+
+    def study(self, name: str) -> AsyncStudy:
+        return AsyncStudy(self, name)
+
+    async def list_studies(self) -> list[StudyInfo]:
+        return await self._invoke(
+            "ListStudies", pb.ListStudiesRequest(),
+            lambda r: [StudyInfo.from_proto(s) for s in r.studies],
+        )
+
+    async def close(self) -> None:
+        if self._channel is not None:
+            await self._channel.close()
+        self._channel = self._stub = None
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

@@ -1,0 +1,144 @@
+"""Synchronous client."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+from typing import Callable
+from typing import TypeVar
+
+import grpc
+
+from archsampler_client import _requests as req
+from archsampler_client import _retry
+from archsampler_client._proto import archsampler_pb2 as pb
+from archsampler_client._proto import archsampler_pb2_grpc as pb_grpc
+from archsampler_client._study import StudyOps
+from archsampler_client.errors import from_rpc_error
+from archsampler_client.models import StudyInfo
+from archsampler_client.models import Trial
+
+T = TypeVar("T")
+
+
+class Study(StudyOps):
+    """A study handle on a `Client`: every method blocks and returns its result."""
+
+    def propose(self, count: int = 1, client_id: str = "", request_id: str | None = None
+                ) -> list[Trial]:
+        return super().propose(count, client_id, request_id)
+
+    def trials(self, states: list[str] | None = None, page_size: int = 100) -> Iterator[Trial]:
+        """Iterate over all trials in id order, fetching pages lazily."""
+        token = ""
+        while True:
+            page, token = self.trials_page(page_size, token, states)
+            yield from page
+            if not token:
+                return
+
+
+class Client:
+    """Blocking client for an archsampler server.
+
+    Args:
+        target: `host:port` of the server.
+        timeout: per-call deadline in seconds.
+        retries: how many times an UNAVAILABLE call is retried (with backoff).
+        credentials: channel credentials for TLS; None means an insecure channel.
+        metadata: call metadata sent with every request (e.g. an authorization header).
+    """
+
+    def __init__(
+        self,
+        target: str = "localhost:50051",
+        *,
+        timeout: float = 30.0,
+        retries: int = 8,
+        credentials: grpc.ChannelCredentials | None = None,
+        metadata: list[tuple[str, str]] | None = None,
+    ) -> None:
+        self.target = target
+        self.timeout = timeout
+        self.retries = retries
+        self.credentials = credentials
+        self.metadata = metadata
+        self._channel: grpc.Channel | None = None
+        self._stub: pb_grpc.ArchSamplerStub | None = None
+
+    def _get_stub(self) -> pb_grpc.ArchSamplerStub:
+        if self._stub is None:
+            self._channel = (
+                grpc.secure_channel(self.target, self.credentials)
+                if self.credentials is not None
+                else grpc.insecure_channel(self.target)
+            )
+            self._stub = pb_grpc.ArchSamplerStub(self._channel)
+        return self._stub
+
+    def _invoke(self, rpc: str, request: Any, parse: Callable[[Any], T]) -> T:
+        method = getattr(self._get_stub(), rpc)
+        attempt = 0
+        while True:
+            try:
+                return parse(method(request, timeout=self.timeout, metadata=self.metadata))
+            except grpc.RpcError as err:
+                if not _retry.should_retry(err, attempt, self.retries):
+                    raise from_rpc_error(err) from None
+                time.sleep(_retry.delay(attempt))
+                attempt += 1
+
+    # -- studies ------------------------------------------------------------------------
+    def create_study(
+        self,
+        name: str,
+        space: req.Space,
+        strategy: str = "",
+        *,
+        strategy_options: dict[str, Any] | None = None,
+        goal: str = "maximize",
+        seed: int = 0,
+    ) -> Study:
+        """Create a study, or load it when it exists with the same config."""
+        msg = req.create_study(name, space, strategy, strategy_options, goal, seed)
+        self._invoke("CreateStudy", msg, lambda r: r)
+        return Study(self, name)
+
+    def study(self, name: str) -> Study:
+        """A handle on an existing study (no call is made)."""
+        return Study(self, name)
+
+    def list_studies(self) -> list[StudyInfo]:
+        return self._invoke(
+            "ListStudies", pb.ListStudiesRequest(),
+            lambda r: [StudyInfo.from_proto(s) for s in r.studies],
+        )
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Block until the channel is connected; ArchSamplerError(UNAVAILABLE) on timeout."""
+        self._get_stub()
+        try:
+            grpc.channel_ready_future(self._channel).result(timeout=timeout)
+        except grpc.FutureTimeoutError:
+            from archsampler_client.errors import UnavailableError
+
+            raise UnavailableError(
+                grpc.StatusCode.UNAVAILABLE, f"no server at {self.target} after {timeout} s"
+            ) from None
+
+    def close(self) -> None:
+        if self._channel is not None:
+            self._channel.close()
+        self._channel = self._stub = None
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_channel"] = state["_stub"] = None
+        return state

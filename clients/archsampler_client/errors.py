@@ -1,0 +1,45 @@
+"""Client-side errors: each carries the gRPC status code the server answered with."""
+
+from __future__ import annotations
+
+import grpc
+
+
+class ArchSamplerError(Exception):
+    """An RPC failed. `.code` is the `grpc.StatusCode`, `.details` the server's message."""
+
+    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+        super().__init__(f"{code.name}: {details}")
+        self.code = code
+        self.details = details
+
+
+class NotFoundError(ArchSamplerError):
+    """The study or trial does not exist (NOT_FOUND)."""
+
+
+class InvalidArgumentError(ArchSamplerError):
+    """The request was malformed or invalid (INVALID_ARGUMENT); retrying will not help."""
+
+
+class AlreadyExistsError(ArchSamplerError):
+    """A conflicting study config or report exists (ALREADY_EXISTS)."""
+
+
+class UnavailableError(ArchSamplerError):
+    """The server could not be reached after all retries (UNAVAILABLE)."""
+
+
+_BY_CODE: dict[grpc.StatusCode, type[ArchSamplerError]] = {
+    grpc.StatusCode.NOT_FOUND: NotFoundError,
+    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgumentError,
+    grpc.StatusCode.ALREADY_EXISTS: AlreadyExistsError,
+    grpc.StatusCode.UNAVAILABLE: UnavailableError,
+}
+
+
+def from_rpc_error(err: grpc.RpcError) -> ArchSamplerError:
+    """The `ArchSamplerError` subclass for a failed call."""
+    code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
+    details = err.details() if hasattr(err, "details") else str(err)
+    return _BY_CODE.get(code, ArchSamplerError)(code, details or "")

@@ -1,0 +1,90 @@
+"""Typed results returned by the client (pydantic models, immutable)."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+from google.protobuf import json_format
+from pydantic import BaseModel
+from pydantic import ConfigDict
+
+from archsampler_client._proto import archsampler_pb2 as pb
+
+
+class TrialState(str, enum.Enum):
+    PENDING = "PENDING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    INFEASIBLE = "INFEASIBLE"
+    STALE = "STALE"
+
+
+class Trial(BaseModel):
+    """A proposed or told architecture and its outcome. `arch` is the canonical string."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    study: str
+    number: int
+    state: TrialState
+    arch: str
+    params: dict[str, Any]
+    arch_hash: str
+    value: float | None = None
+    predicted_value: float | None = None
+    region: str = ""
+    client_id: str = ""
+    checkpoint_uri: str = ""
+    metadata: dict[str, str] = {}
+    created_at: float = 0.0
+    finished_at: float | None = None
+    lease_expires_at: float | None = None
+
+    @classmethod
+    def from_proto(cls, msg: pb.Trial) -> Trial:
+        optional = {
+            name: getattr(msg, name)
+            for name in ("value", "predicted_value", "finished_at", "lease_expires_at")
+            if msg.HasField(name)
+        }
+        return cls(
+            id=msg.id,
+            study=msg.study,
+            number=msg.number,
+            state=TrialState(pb.TrialState.Name(msg.state)),
+            arch=msg.architecture.text,
+            params={k: getattr(v, v.WhichOneof("kind")) for k, v in msg.architecture.params.items()},
+            arch_hash=msg.arch_hash,
+            region=msg.region,
+            client_id=msg.client_id,
+            checkpoint_uri=msg.checkpoint_uri,
+            metadata=dict(msg.metadata),
+            created_at=msg.created_at,
+            **optional,
+        )
+
+
+class StudyInfo(BaseModel):
+    """A study's config and trial counts."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    config: dict[str, Any]
+    created_at: float
+    trial_count: int
+    completed_count: int
+    pending_count: int
+
+    @classmethod
+    def from_proto(cls, msg: pb.Study) -> StudyInfo:
+        return cls(
+            name=msg.name,
+            config=json_format.MessageToDict(msg.config, preserving_proto_field_name=True),
+            created_at=msg.created_at,
+            trial_count=msg.trial_count,
+            completed_count=msg.completed_count,
+            pending_count=msg.pending_count,
+        )

@@ -1,0 +1,80 @@
+"""Command line: `archsampler serve | demo | bench <name>`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+BENCHES = {
+    "search": "search strategies against a lookup table (regret, evaluations to the best)",
+    "latency": "Propose latency of lanas with 1,000 and 10,000 observed trials",
+    "sampler": "polytope samplers vs hopsy: steps/s and effective samples/s",
+    "predictor": "NAO predictor ranking accuracy and ONNX Runtime vs torch throughput",
+}
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from archsampler.config import Settings
+    from archsampler.server.app import run
+
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port), ("db", args.db),
+                                   ("default_strategy", args.default_strategy)) if v is not None}
+    settings = Settings(**overrides)
+    logging.basicConfig(level=settings.log_level,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run(settings)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from archsampler.demo import run_demo
+
+    return run_demo(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="archsampler", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the gRPC service")
+    serve.add_argument("--host", help="listen address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 50051; 0 = any free port)")
+    serve.add_argument("--db", help="SQLite file or SQLAlchemy URL (default archsampler.db)")
+    serve.add_argument("--default-strategy", help="strategy for studies that name none")
+    serve.set_defaults(func=_serve)
+
+    demo = sub.add_parser("demo", help="serve and run a demo search on the NB201 table")
+    demo.add_argument("--target", help="connect to this server instead of starting one")
+    demo.add_argument("--db", default="archsampler-demo.db", help="SQLite file of the server")
+    demo.add_argument("--trials", type=int, default=200, help="trials to evaluate")
+    demo.add_argument("--strategy", default="lanas", help="search strategy")
+    demo.add_argument("--batch", type=int, default=4, help="architectures per Propose call")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.set_defaults(func=_demo)
+
+    bench = sub.add_parser("bench", help="benchmarks")
+    bench_sub = bench.add_subparsers(dest="bench", required=True)
+    for name, help_text in BENCHES.items():
+        p = bench_sub.add_parser(name, help=help_text)
+        p.set_defaults(func=None, bench_module=f"archsampler.bench.{name}")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args, _ = parser.parse_known_args(argv)
+    if args.command == "bench":
+        module = importlib.import_module(args.bench_module)
+        p = argparse.ArgumentParser(prog=f"archsampler bench {args.bench}",
+                                    description=BENCHES[args.bench])
+        module.add_arguments(p)
+        return int(module.run(p.parse_args(argv[2:])) or 0)
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""`archsampler demo`: serve, then search NAS-Bench-201 through the client SDK."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+
+from tqdm import tqdm
+
+from archsampler.bench.tables import load_table
+from archsampler.bench.tables import nb201_table_path
+from archsampler.spaces.nb201 import NB201Space
+from archsampler_client import Client
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def server_process(db: str, port: int | None = None) -> Iterator[str]:
+    """Run `archsampler serve` in a child process; yields its `host:port`."""
+    port = port or free_port()
+    cmd = [sys.executable, "-m", "archsampler", "serve", "--port", str(port), "--db", db]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+    target = f"127.0.0.1:{port}"
+    try:
+        client = Client(target)
+        try:
+            client.wait_ready(timeout=60)
+        finally:
+            client.close()
+        yield target
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    path = nb201_table_path()
+    space = NB201Space()
+    table = load_table(path, space)
+    with contextlib.ExitStack() as stack:
+        target = args.target or stack.enter_context(server_process(args.db))
+        client = stack.enter_context(Client(target))
+        study = client.create_study(f"demo-{args.strategy}", space="nb201",
+                                    strategy=args.strategy, seed=args.seed)
+        done = study.info().completed_count
+        with tqdm(total=args.trials, desc=f"{args.strategy} on NB201", unit="trial") as bar:
+            evaluated = 0
+            while evaluated < args.trials:
+                for trial in study.propose(count=min(args.batch, args.trials - evaluated),
+                                           client_id="demo"):
+                    acc = table.value(space.from_string(trial.arch), "c10_valid_acc")
+                    study.report(trial.id, value=acc)
+                    evaluated += 1
+                    bar.update()
+        best = study.best()
+        arch = space.from_string(best.arch)
+        test_acc = table.value(arch, "c10_test_acc")
+        top = float(table.columns["c10_valid_acc"].max())
+    print(f"study {study.name}: {evaluated} trials this run ({done} before)")
+    print(f"best architecture: {best.arch}")
+    print(f"  CIFAR-10 valid accuracy {best.value:.4f} (table best {top:.4f}), "
+          f"test accuracy {test_acc:.4f}")
+    return 0

@@ -1,0 +1,1 @@
+"""The gRPC server: servicer, converters, status mapping and the server app."""

@@ -1,0 +1,114 @@
+"""Build, start and stop the gRPC server (grpc.aio, health checking, reflection)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health
+from grpc_health.v1 import health_pb2
+from grpc_health.v1 import health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from archsampler.config import Settings
+from archsampler.server.servicer import ArchSamplerServicer
+from archsampler.storage import SQLStorage
+from archsampler.study import StudyService
+from archsampler_client._proto import archsampler_pb2 as pb
+from archsampler_client._proto import archsampler_pb2_grpc as pb_grpc
+
+log = logging.getLogger(__name__)
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ArchSampler"].full_name
+LEASE_SWEEP_SECONDS = 5.0
+
+
+@dataclass
+class RunningServer:
+    """A started server and what it owns; `stop()` releases everything."""
+
+    server: grpc.aio.Server
+    port: int
+    service: StudyService
+    storage: SQLStorage
+    executor: ThreadPoolExecutor
+    health: health.HealthServicer
+    sweeper: asyncio.Task[None]
+
+    async def stop(self, grace: float | None = 5.0) -> None:
+        """Refuse new calls, let in-flight ones finish within `grace`, then close storage."""
+        self.health.enter_graceful_shutdown()
+        self.sweeper.cancel()
+        await self.server.stop(grace)
+        self.executor.shutdown(wait=True)
+        self.storage.close()
+
+
+async def _sweep_leases(storage: SQLStorage, executor: ThreadPoolExecutor) -> None:
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(LEASE_SWEEP_SECONDS)
+        try:
+            expired = await loop.run_in_executor(executor, storage.expire_leases)
+            if expired:
+                log.info("%d trial lease(s) expired: now STALE", expired)
+        except Exception:  # noqa: BLE001 - keep sweeping; the next pass retries
+            log.exception("lease sweep failed")
+
+
+async def start_server(settings: Settings) -> RunningServer:
+    """Open storage, start serving on `settings.host:settings.port`, return the handle."""
+    storage = SQLStorage(settings.db)
+    service = StudyService(
+        storage,
+        default_strategy=settings.default_strategy,
+        lease_seconds=settings.lease_seconds,
+    )
+    executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="archsampler")
+    options = [
+        ("grpc.max_receive_message_length", settings.max_message_bytes),
+        ("grpc.max_send_message_length", settings.max_message_bytes),
+        ("grpc.so_reuseport", 0),
+    ]
+    server = grpc.aio.server(options=options)
+    pb_grpc.add_ArchSamplerServicer_to_server(ArchSamplerServicer(service, executor), server)
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    if port == 0:
+        storage.close()
+        raise OSError(f"cannot listen on {settings.host}:{settings.port}")
+    await server.start()
+    for name in ("", SERVICE_NAME):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    sweeper = asyncio.create_task(_sweep_leases(storage, executor))
+    log.info("archsampler serving on %s:%d (db %s)", settings.host, port, storage.url)
+    return RunningServer(server, port, service, storage, executor, health_servicer, sweeper)
+
+
+async def serve_forever(settings: Settings, ready: asyncio.Event | None = None) -> None:
+    """Run until SIGINT/SIGTERM, then shut down gracefully."""
+    running = await start_server(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    print(f"archsampler listening on {settings.host}:{running.port}", flush=True)
+    if ready is not None:
+        ready.set()
+    await stop.wait()
+    log.info("shutting down")
+    await running.stop()
+
+
+def run(settings: Settings) -> None:
+    """Blocking entry point: uvloop event loop + `serve_forever`."""
+    import uvloop
+
+    uvloop.run(serve_forever(settings))

@@ -1,0 +1,142 @@
+"""Every conversion between wire messages and domain objects, in one place."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from google.protobuf import json_format
+
+from archsampler.errors import InvalidArgumentError
+from archsampler.spaces.base import ParamValue
+from archsampler.storage import StudyRecord
+from archsampler.trial import Outcome
+from archsampler.trial import Trial
+from archsampler.trial import TrialState
+from archsampler_client._proto import archsampler_pb2 as pb
+
+MAX_TEXT = 65_536
+MAX_METADATA = 64
+
+_GOALS = {pb.GOAL_UNSPECIFIED: "maximize", pb.MAXIMIZE: "maximize", pb.MINIMIZE: "minimize"}
+_GOAL_TO_PB = {"maximize": pb.MAXIMIZE, "minimize": pb.MINIMIZE}
+
+
+def config_from_proto(msg: pb.StudyConfig) -> dict[str, Any]:
+    """A StudyConfig message as the plain dict `StudyService` validates."""
+    space: dict[str, Any] = {}
+    kind = msg.space.WhichOneof("kind")
+    if kind == "builtin":
+        space = {"builtin": msg.space.builtin}
+    elif kind == "user":
+        space = {"user": json_format.MessageToDict(msg.space.user, preserving_proto_field_name=True)}
+    if msg.goal not in _GOALS:
+        raise InvalidArgumentError(f"config.goal {msg.goal} is not a known Goal")
+    return {
+        "space": space,
+        "strategy": msg.strategy,
+        "strategy_options": json_format.MessageToDict(msg.strategy_options),
+        "goal": _GOALS[msg.goal],
+        "seed": msg.seed,
+    }
+
+
+def config_to_proto(config: dict[str, Any]) -> pb.StudyConfig:
+    msg = pb.StudyConfig(strategy=config["strategy"], goal=_GOAL_TO_PB[config["goal"]],
+                         seed=config["seed"])
+    space = config["space"]
+    if "builtin" in space:
+        msg.space.builtin = space["builtin"]
+    else:
+        json_format.ParseDict(space["user"], msg.space.user, ignore_unknown_fields=True)
+    msg.strategy_options.update(config["strategy_options"])
+    return msg
+
+
+def study_to_proto(record: StudyRecord) -> pb.Study:
+    return pb.Study(
+        name=record.name,
+        config=config_to_proto(record.config),
+        created_at=record.created_at,
+        trial_count=record.trial_count,
+        completed_count=record.completed_count,
+        pending_count=record.pending_count,
+    )
+
+
+def param_to_proto(value: ParamValue) -> pb.ParamValue:
+    if isinstance(value, bool):
+        return pb.ParamValue(bool_value=value)
+    if isinstance(value, int):
+        return pb.ParamValue(int_value=value)
+    if isinstance(value, float):
+        return pb.ParamValue(float_value=value)
+    return pb.ParamValue(string_value=str(value))
+
+
+def params_from_proto(params: Any) -> dict[str, ParamValue]:
+    out: dict[str, ParamValue] = {}
+    for name, value in params.items():
+        kind = value.WhichOneof("kind")
+        if kind is None:
+            raise InvalidArgumentError(f"architecture param {name[:64]!r} has no value")
+        out[name] = getattr(value, kind)
+    return out
+
+
+def trial_to_proto(trial: Trial) -> pb.Trial:
+    msg = pb.Trial(
+        id=trial.id,
+        study=trial.study_name,
+        number=trial.number,
+        state=int(trial.state),
+        architecture=pb.Architecture(
+            text=trial.arch, params={k: param_to_proto(v) for k, v in trial.params.items()}
+        ),
+        arch_hash=trial.arch_hash,
+        region=trial.region,
+        client_id=trial.client_id,
+        checkpoint_uri=trial.checkpoint_uri,
+        metadata=trial.metadata,
+        created_at=trial.created_at,
+    )
+    for name in ("value", "predicted_value", "finished_at", "lease_expires_at"):
+        if getattr(trial, name) is not None:
+            setattr(msg, name, getattr(trial, name))
+    return msg
+
+
+def outcome_from_proto(msg: pb.ReportRequest | pb.TellRequest) -> Outcome:
+    """The outcome fields of a Report or Tell request, validated."""
+    kind = msg.WhichOneof("outcome")
+    if kind is None:
+        raise InvalidArgumentError("set exactly one of value, failed, infeasible")
+    if len(msg.checkpoint_uri) > MAX_TEXT:
+        raise InvalidArgumentError(f"checkpoint_uri is longer than {MAX_TEXT} characters")
+    if len(msg.metadata) > MAX_METADATA:
+        raise InvalidArgumentError(f"metadata has more than {MAX_METADATA} entries")
+    for key, value in msg.metadata.items():
+        if not key or len(key) > 256 or len(value) > MAX_TEXT:
+            raise InvalidArgumentError(
+                f"metadata key {key[:40]!r}: keys need 1..256 characters, values <= {MAX_TEXT}"
+            )
+    metadata = dict(msg.metadata)
+    if kind == "value":
+        if not math.isfinite(msg.value):
+            raise InvalidArgumentError(f"value must be a finite number, got {msg.value}")
+        return Outcome(TrialState.COMPLETED, msg.value, msg.checkpoint_uri, metadata)
+    if kind == "failed":
+        metadata.setdefault("reason", msg.failed.reason)
+        return Outcome(TrialState.FAILED, None, msg.checkpoint_uri, metadata)
+    metadata.setdefault("reason", msg.infeasible.reason)
+    return Outcome(TrialState.INFEASIBLE, None, msg.checkpoint_uri, metadata)
+
+
+def states_from_proto(states: Any) -> list[TrialState]:
+    out = []
+    for s in states:
+        try:
+            out.append(TrialState(s))
+        except ValueError:
+            raise InvalidArgumentError(f"unknown trial state {s}") from None
+    return out

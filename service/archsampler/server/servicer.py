@@ -1,0 +1,124 @@
+"""The gRPC servicer: proto in → `StudyService` (in a worker thread) → proto out."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from typing import Callable
+from typing import TypeVar
+
+import grpc
+
+from archsampler.errors import InvalidArgumentError
+from archsampler.server import converters as conv
+from archsampler.server.status import handle_errors
+from archsampler.study import StudyService
+from archsampler_client._proto import archsampler_pb2 as pb
+from archsampler_client._proto import archsampler_pb2_grpc as pb_grpc
+
+T = TypeVar("T")
+Ctx = grpc.aio.ServicerContext
+
+
+def _page_token(after_id: int) -> str:
+    return base64.urlsafe_b64encode(f"after:{after_id}".encode()).decode()
+
+
+def _parse_page_token(token: str) -> int:
+    if not token:
+        return 0
+    try:
+        kind, _, value = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
+        if kind == "after" and value.isdigit():
+            return int(value)
+    except (ValueError, UnicodeDecodeError):
+        pass
+    raise InvalidArgumentError("page_token is not one this server returned")
+
+
+class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
+    """Implements `archsampler.v1.ArchSampler` over an injected `StudyService`."""
+
+    def __init__(self, service: StudyService, executor: ThreadPoolExecutor) -> None:
+        self.service = service
+        self.executor = executor
+
+    async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, lambda: fn(*args, **kwargs))
+
+    @handle_errors
+    async def CreateStudy(self, request: pb.CreateStudyRequest, context: Ctx) -> Any:
+        config = conv.config_from_proto(request.config)
+        record, created = await self._run(self.service.create_study, request.name, config)
+        return pb.CreateStudyResponse(study=conv.study_to_proto(record), created=created)
+
+    @handle_errors
+    async def GetStudy(self, request: pb.GetStudyRequest, context: Ctx) -> Any:
+        record = await self._run(self.service.get_study, request.name)
+        return pb.GetStudyResponse(study=conv.study_to_proto(record))
+
+    @handle_errors
+    async def ListStudies(self, request: pb.ListStudiesRequest, context: Ctx) -> Any:
+        records = await self._run(self.service.list_studies)
+        return pb.ListStudiesResponse(studies=[conv.study_to_proto(r) for r in records])
+
+    @handle_errors
+    async def DeleteStudy(self, request: pb.DeleteStudyRequest, context: Ctx) -> Any:
+        await self._run(self.service.delete_study, request.name)
+        return pb.DeleteStudyResponse()
+
+    @handle_errors
+    async def Propose(self, request: pb.ProposeRequest, context: Ctx) -> Any:
+        trials = await self._run(
+            self.service.propose, request.study, request.count, request.client_id,
+            request.request_id,
+        )
+        return pb.ProposeResponse(trials=[conv.trial_to_proto(t) for t in trials])
+
+    @handle_errors
+    async def Report(self, request: pb.ReportRequest, context: Ctx) -> Any:
+        outcome = conv.outcome_from_proto(request)
+        trial = await self._run(self.service.report, request.trial_id, outcome)
+        return pb.ReportResponse(trial=conv.trial_to_proto(trial))
+
+    @handle_errors
+    async def Heartbeat(self, request: pb.HeartbeatRequest, context: Ctx) -> Any:
+        trial = await self._run(self.service.heartbeat, request.trial_id)
+        return pb.HeartbeatResponse(trial=conv.trial_to_proto(trial))
+
+    @handle_errors
+    async def Tell(self, request: pb.TellRequest, context: Ctx) -> Any:
+        outcome = conv.outcome_from_proto(request)
+        params = conv.params_from_proto(request.architecture.params)
+        if len(request.architecture.text) > conv.MAX_TEXT:
+            raise InvalidArgumentError(f"architecture text is longer than {conv.MAX_TEXT}")
+        trial = await self._run(
+            self.service.tell, request.study, request.architecture.text, params, outcome
+        )
+        return pb.TellResponse(trial=conv.trial_to_proto(trial))
+
+    @handle_errors
+    async def ListTrials(self, request: pb.ListTrialsRequest, context: Ctx) -> Any:
+        size = request.page_size or 100
+        if not 1 <= size <= 1000:
+            raise InvalidArgumentError(f"page_size must be in 1..1000, got {request.page_size}")
+        after = _parse_page_token(request.page_token)
+        states = conv.states_from_proto(request.states)
+        trials = await self._run(
+            self.service.list_trials, request.study, states=states, after_id=after,
+            limit=size + 1,
+        )
+        more = len(trials) > size
+        trials = trials[:size]
+        return pb.ListTrialsResponse(
+            trials=[conv.trial_to_proto(t) for t in trials],
+            next_page_token=_page_token(trials[-1].id) if more else "",
+        )
+
+    @handle_errors
+    async def GetBest(self, request: pb.GetBestRequest, context: Ctx) -> Any:
+        trial = await self._run(self.service.best, request.study)
+        return pb.GetBestResponse(trial=conv.trial_to_proto(trial))

@@ -1,0 +1,67 @@
+"""The single mapping from domain exceptions to gRPC status codes (server side)."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import uuid
+from typing import Any
+from typing import Awaitable
+from typing import Callable
+from typing import TypeVar
+
+import grpc
+
+from archsampler.errors import AlreadyExistsError
+from archsampler.errors import ExhaustedError
+from archsampler.errors import FailedPreconditionError
+from archsampler.errors import InvalidArgumentError
+from archsampler.errors import NotFoundError
+from archsampler.errors import StorageError
+
+log = logging.getLogger(__name__)
+
+# Order matters: subclasses before their bases.
+CODES: tuple[tuple[type[BaseException], grpc.StatusCode], ...] = (
+    (ExhaustedError, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (NotFoundError, grpc.StatusCode.NOT_FOUND),
+    (InvalidArgumentError, grpc.StatusCode.INVALID_ARGUMENT),
+    (AlreadyExistsError, grpc.StatusCode.ALREADY_EXISTS),
+    (FailedPreconditionError, grpc.StatusCode.FAILED_PRECONDITION),
+    (StorageError, grpc.StatusCode.UNAVAILABLE),
+)
+
+T = TypeVar("T")
+
+
+def code_for(exc: BaseException) -> grpc.StatusCode | None:
+    for cls, code in CODES:
+        if isinstance(exc, cls):
+            return code
+    return None
+
+
+def handle_errors(
+    method: Callable[..., Awaitable[T]],
+) -> Callable[..., Awaitable[T]]:
+    """Turn domain exceptions raised by an async RPC method into `context.abort(code, msg)`.
+
+    Anything unexpected is logged with an incident id and becomes INTERNAL, never a crash.
+    """
+
+    @functools.wraps(method)
+    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> T:
+        try:
+            return await method(self, request, context)
+        except Exception as exc:  # noqa: BLE001 - the one place that maps every error
+            if isinstance(exc, grpc.aio.AbortError):
+                raise
+            code = code_for(exc)
+            if code is None:
+                incident = uuid.uuid4().hex[:12]
+                log.exception("internal error in %s (incident %s)", method.__name__, incident)
+                await context.abort(grpc.StatusCode.INTERNAL, f"internal error (incident {incident})")
+            await context.abort(code, str(exc))
+            raise AssertionError("unreachable") from exc
+
+    return wrapper

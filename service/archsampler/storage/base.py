@@ -1,0 +1,131 @@
+"""The storage contract: studies and their trials, durable before anything is acknowledged."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Any
+from typing import Sequence
+
+from archsampler.trial import Outcome
+from archsampler.trial import Trial
+from archsampler.trial import TrialState
+
+
+@dataclass(frozen=True)
+class StudyRecord:
+    """A stored study: its name, its normalised config, and trial counts."""
+
+    name: str
+    config: dict[str, Any]
+    created_at: float
+    trial_count: int = 0
+    completed_count: int = 0
+    pending_count: int = 0
+
+
+@dataclass(frozen=True)
+class NewTrial:
+    """A trial about to be inserted (by Propose or Tell)."""
+
+    arch: str
+    arch_hash: str
+    params: dict[str, Any]
+    state: TrialState = TrialState.PENDING
+    value: float | None = None
+    predicted_value: float | None = None
+    region: str = ""
+    client_id: str = ""
+    request_id: str | None = None
+    checkpoint_uri: str = ""
+    metadata: dict[str, str] | None = None
+    lease_seconds: float | None = None
+
+
+class Storage(abc.ABC):
+    """Durable studies and trials.
+
+    Contract:
+        * Thread-safe: every method may be called from any thread concurrently.
+        * Every write is one transaction; a method returns only after it committed.
+        * Returned objects are immutable snapshots; finished trials never change again,
+          except that a STALE trial may still be finished by a late report.
+        * An architecture (by canonical hash) is live — PENDING or finished — at most once
+          per study; inserting a duplicate raises `AlreadyExistsError` and inserts nothing.
+
+    Raises (every method): `NotFoundError` for unknown studies or trials, `StorageError` when
+    the backend fails.
+    """
+
+    @abc.abstractmethod
+    def create_study(self, name: str, config: dict[str, Any]) -> tuple[StudyRecord, bool]:
+        """Create `name`, or load it when it exists with an equal config.
+
+        Returns:
+            The study and whether it was created.
+
+        Raises:
+            AlreadyExistsError: `name` exists with a different config; the message names
+                the first differing field.
+        """
+
+    @abc.abstractmethod
+    def get_study(self, name: str) -> StudyRecord: ...
+
+    @abc.abstractmethod
+    def list_studies(self) -> list[StudyRecord]: ...
+
+    @abc.abstractmethod
+    def delete_study(self, name: str) -> None: ...
+
+    @abc.abstractmethod
+    def add_trials(self, study: str, trials: Sequence[NewTrial]) -> list[Trial]:
+        """Insert trials atomically (all or none), numbered in order."""
+
+    @abc.abstractmethod
+    def get_trial(self, trial_id: int) -> Trial: ...
+
+    @abc.abstractmethod
+    def finish_trial(self, trial_id: int, outcome: Outcome) -> Trial:
+        """Record the outcome of a PENDING or STALE trial.
+
+        Idempotent: when the trial already records exactly `outcome`, returns it unchanged.
+
+        Raises:
+            AlreadyExistsError: the trial was already finished with a different outcome.
+        """
+
+    @abc.abstractmethod
+    def heartbeat(self, trial_id: int, lease_seconds: float) -> Trial:
+        """Extend the lease of a PENDING trial to now + `lease_seconds`.
+
+        Raises:
+            FailedPreconditionError: the trial is not PENDING.
+        """
+
+    @abc.abstractmethod
+    def expire_leases(self, now: float | None = None) -> int:
+        """Mark PENDING trials whose lease ran out as STALE; returns how many."""
+
+    @abc.abstractmethod
+    def list_trials(
+        self,
+        study: str,
+        *,
+        states: Sequence[TrialState] = (),
+        after_id: int = 0,
+        limit: int | None = None,
+    ) -> list[Trial]:
+        """Trials with id > `after_id` in id order, optionally filtered by state."""
+
+    @abc.abstractmethod
+    def finished_since(self, study: str, seq: int) -> tuple[list[Trial], int]:
+        """Trials finished in revisions after `seq`, and the latest revision seen."""
+
+    @abc.abstractmethod
+    def trials_by_request(self, study: str, request_id: str) -> list[Trial]:
+        """Trials created by the Propose call with this idempotency key."""
+
+    @abc.abstractmethod
+    def best_trial(self, study: str, maximize: bool) -> Trial:
+        """The best COMPLETED trial. Raises `NotFoundError` when there is none."""

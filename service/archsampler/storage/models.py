@@ -1,0 +1,73 @@
+"""SQLAlchemy tables. SQL stays portable between SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from sqlalchemy import Float
+from sqlalchemy import ForeignKey
+from sqlalchemy import Index
+from sqlalchemy import Integer
+from sqlalchemy import String
+from sqlalchemy import Text
+from sqlalchemy import UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import mapped_column
+
+SCHEMA_VERSION = 1
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class SchemaVersionModel(Base):
+    __tablename__ = "schema_version"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
+class StudyModel(Base):
+    __tablename__ = "studies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True, nullable=False)
+    config_json: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[float] = mapped_column(Float, nullable=False)
+    # Bumped in every transaction that changes a trial; finished trials record it in
+    # `finished_seq`, so a strategy catches up by reading `finished_seq > last seen`.
+    revision: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    next_number: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+
+class TrialModel(Base):
+    __tablename__ = "trials"
+    __table_args__ = (
+        # An architecture is live (pending or finished) at most once per study.
+        UniqueConstraint("study_id", "dedup_key", name="uq_trials_study_dedup"),
+        UniqueConstraint("study_id", "number", name="uq_trials_study_number"),
+        Index("ix_trials_study_state", "study_id", "state"),
+        Index("ix_trials_study_finished_seq", "study_id", "finished_seq"),
+        Index("ix_trials_study_request", "study_id", "request_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    study_id: Mapped[int] = mapped_column(
+        ForeignKey("studies.id", ondelete="CASCADE"), nullable=False
+    )
+    number: Mapped[int] = mapped_column(Integer, nullable=False)
+    state: Mapped[int] = mapped_column(Integer, nullable=False)
+    arch: Mapped[str] = mapped_column(Text, nullable=False)
+    arch_hash: Mapped[str] = mapped_column(String(128), nullable=False)
+    dedup_key: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    params_json: Mapped[str] = mapped_column(Text, nullable=False)
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    predicted_value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    region: Mapped[str] = mapped_column(String(256), nullable=False, default="")
+    client_id: Mapped[str] = mapped_column(String(128), nullable=False, default="")
+    request_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    checkpoint_uri: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    metadata_json: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
+    created_at: Mapped[float] = mapped_column(Float, nullable=False)
+    finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    finished_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    lease_expires_at: Mapped[float | None] = mapped_column(Float, nullable=True)

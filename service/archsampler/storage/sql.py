@@ -1,0 +1,386 @@
+"""SQLAlchemy storage: an SQLite file (WAL) by default, PostgreSQL with the same code."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from typing import Sequence
+
+from sqlalchemy import create_engine
+from sqlalchemy import event
+from sqlalchemy import func
+from sqlalchemy import select
+from sqlalchemy import update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm import sessionmaker
+
+from archsampler.errors import AlreadyExistsError
+from archsampler.errors import FailedPreconditionError
+from archsampler.errors import NotFoundError
+from archsampler.errors import StorageError
+from archsampler.storage.base import NewTrial
+from archsampler.storage.base import Storage
+from archsampler.storage.base import StudyRecord
+from archsampler.storage.config_diff import first_difference
+from archsampler.storage.models import SCHEMA_VERSION
+from archsampler.storage.models import Base
+from archsampler.storage.models import SchemaVersionModel
+from archsampler.storage.models import StudyModel
+from archsampler.storage.models import TrialModel
+from archsampler.trial import Outcome
+from archsampler.trial import Trial
+from archsampler.trial import TrialState
+
+FINISHED = (TrialState.COMPLETED, TrialState.FAILED, TrialState.INFEASIBLE)
+
+
+def database_url(db: str) -> str:
+    """Accept a SQLAlchemy URL or a plain file path (an SQLite file)."""
+    if "://" in db:
+        return db
+    return f"sqlite:///{Path(db).expanduser().resolve()}"
+
+
+def _sqlite_engine(url: str) -> Engine:
+    engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=60000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # Take the write lock up front: no "database is locked" upgrade failures mid-transaction.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _to_trial(row: TrialModel, study_name: str) -> Trial:
+    return Trial(
+        id=row.id,
+        study_name=study_name,
+        number=row.number,
+        state=TrialState(row.state),
+        arch=row.arch,
+        arch_hash=row.arch_hash,
+        params=json.loads(row.params_json),
+        value=row.value,
+        predicted_value=row.predicted_value,
+        region=row.region,
+        client_id=row.client_id,
+        checkpoint_uri=row.checkpoint_uri,
+        metadata=json.loads(row.metadata_json),
+        created_at=row.created_at,
+        finished_at=row.finished_at,
+        lease_expires_at=row.lease_expires_at,
+    )
+
+
+class SQLStorage(Storage):
+    """`Storage` over SQLAlchemy 2. See `Storage` for the contract."""
+
+    def __init__(self, db: str) -> None:
+        url = database_url(db)
+        self.url = url
+        if url.startswith("sqlite"):
+            self.engine = _sqlite_engine(url)
+        else:
+            self.engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._init_schema()
+
+    def _init_schema(self) -> None:
+        try:
+            Base.metadata.create_all(self.engine)
+            with self._session() as s:
+                found = s.scalar(select(func.max(SchemaVersionModel.version)))
+                if found is None:
+                    s.add(SchemaVersionModel(version=SCHEMA_VERSION))
+                elif found > SCHEMA_VERSION:
+                    raise StorageError(
+                        f"database schema v{found} is newer than this server (v{SCHEMA_VERSION});"
+                        " upgrade archsampler"
+                    )
+        except IntegrityError:
+            pass  # another replica initialised the schema at the same time
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextlib.contextmanager
+    def _session(self) -> Iterator[Session]:
+        session = self._sessions()
+        try:
+            yield session
+            session.commit()
+        except (AlreadyExistsError, NotFoundError, FailedPreconditionError):
+            session.rollback()
+            raise
+        except IntegrityError:
+            session.rollback()
+            raise
+        except SQLAlchemyError as e:
+            session.rollback()
+            raise StorageError(f"storage error: {type(e).__name__}: {e}") from e
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    # -- studies ------------------------------------------------------------------------
+    @staticmethod
+    def _study_row(s: Session, name: str, lock: bool = False) -> StudyModel:
+        query = select(StudyModel).where(StudyModel.name == name)
+        if lock:
+            query = query.with_for_update()
+        row = s.scalar(query)
+        if row is None:
+            raise NotFoundError(f"study {name!r} not found")
+        return row
+
+    @staticmethod
+    def _record(s: Session, row: StudyModel) -> StudyRecord:
+        counts = dict(
+            s.execute(
+                select(TrialModel.state, func.count())
+                .where(TrialModel.study_id == row.id)
+                .group_by(TrialModel.state)
+            ).all()
+        )
+        return StudyRecord(
+            name=row.name,
+            config=json.loads(row.config_json),
+            created_at=row.created_at,
+            trial_count=sum(counts.values()),
+            completed_count=counts.get(int(TrialState.COMPLETED), 0),
+            pending_count=counts.get(int(TrialState.PENDING), 0),
+        )
+
+    def create_study(self, name: str, config: dict[str, Any]) -> tuple[StudyRecord, bool]:
+        encoded = json.dumps(config, sort_keys=True)
+        for _ in range(2):
+            try:
+                with self._session() as s:
+                    row = s.scalar(select(StudyModel).where(StudyModel.name == name))
+                    if row is not None:
+                        diff = first_difference(json.loads(row.config_json), config)
+                        if diff is not None:
+                            raise AlreadyExistsError(
+                                f"study {name!r} already exists with a different config: {diff}"
+                            )
+                        return self._record(s, row), False
+                    row = StudyModel(name=name, config_json=encoded, created_at=time.time())
+                    s.add(row)
+                    s.flush()
+                    return self._record(s, row), True
+            except IntegrityError:
+                continue  # created concurrently: load it on the second pass
+        raise StorageError(f"could not create or load study {name!r}")
+
+    def get_study(self, name: str) -> StudyRecord:
+        with self._session() as s:
+            return self._record(s, self._study_row(s, name))
+
+    def list_studies(self) -> list[StudyRecord]:
+        with self._session() as s:
+            rows = s.scalars(select(StudyModel).order_by(StudyModel.id)).all()
+            return [self._record(s, r) for r in rows]
+
+    def delete_study(self, name: str) -> None:
+        with self._session() as s:
+            row = self._study_row(s, name, lock=True)
+            s.execute(TrialModel.__table__.delete().where(TrialModel.study_id == row.id))
+            s.delete(row)
+
+    # -- trials -------------------------------------------------------------------------
+    def add_trials(self, study: str, trials: Sequence[NewTrial]) -> list[Trial]:
+        try:
+            with self._session() as s:
+                row = self._study_row(s, study, lock=True)
+                now = time.time()
+                row.revision += 1
+                models = []
+                for t in trials:
+                    finished = t.state in FINISHED
+                    models.append(
+                        TrialModel(
+                            study_id=row.id,
+                            number=row.next_number,
+                            state=int(t.state),
+                            arch=t.arch,
+                            arch_hash=t.arch_hash,
+                            dedup_key=t.arch_hash,
+                            params_json=json.dumps(t.params, sort_keys=True),
+                            value=t.value,
+                            predicted_value=t.predicted_value,
+                            region=t.region,
+                            client_id=t.client_id,
+                            request_id=t.request_id,
+                            checkpoint_uri=t.checkpoint_uri,
+                            metadata_json=json.dumps(t.metadata or {}, sort_keys=True),
+                            created_at=now,
+                            finished_at=now if finished else None,
+                            finished_seq=row.revision if finished else None,
+                            lease_expires_at=(
+                                now + t.lease_seconds if t.lease_seconds and not finished else None
+                            ),
+                        )
+                    )
+                    row.next_number += 1
+                s.add_all(models)
+                s.flush()
+                return [_to_trial(m, study) for m in models]
+        except IntegrityError as e:
+            raise AlreadyExistsError(
+                f"an architecture in this batch is already pending or evaluated in study "
+                f"{study!r}"
+            ) from e
+
+    def _trial_row(self, s: Session, trial_id: int, lock: bool = False) -> tuple[TrialModel, str]:
+        query = select(TrialModel, StudyModel.name).join(
+            StudyModel, StudyModel.id == TrialModel.study_id
+        ).where(TrialModel.id == trial_id)
+        if lock:
+            query = query.with_for_update()
+        found = s.execute(query).first()
+        if found is None:
+            raise NotFoundError(f"trial {trial_id} not found")
+        return found[0], found[1]
+
+    def get_trial(self, trial_id: int) -> Trial:
+        with self._session() as s:
+            row, name = self._trial_row(s, trial_id)
+            return _to_trial(row, name)
+
+    def finish_trial(self, trial_id: int, outcome: Outcome) -> Trial:
+        with self._session() as s:
+            row, name = self._trial_row(s, trial_id, lock=True)
+            current = _to_trial(row, name)
+            if current.state.is_finished():
+                if outcome.matches(current):
+                    return current
+                raise AlreadyExistsError(
+                    f"trial {trial_id} was already reported as {current.state.name}"
+                    + (f" with value {current.value}" if current.value is not None else "")
+                    + "; a different report is refused"
+                )
+            study = s.get(StudyModel, row.study_id, with_for_update=True)
+            assert study is not None
+            study.revision += 1
+            if current.state == TrialState.STALE:
+                # A late report still counts; keep it live unless the arch was re-proposed.
+                clash = s.scalar(
+                    select(TrialModel.id).where(
+                        TrialModel.study_id == row.study_id,
+                        TrialModel.dedup_key == row.arch_hash,
+                    )
+                )
+                row.dedup_key = None if clash is not None else row.arch_hash
+            row.state = int(outcome.state)
+            row.value = outcome.value
+            row.checkpoint_uri = outcome.checkpoint_uri
+            row.metadata_json = json.dumps(outcome.metadata, sort_keys=True)
+            row.finished_at = time.time()
+            row.finished_seq = study.revision
+            row.lease_expires_at = None
+            s.flush()
+            return _to_trial(row, name)
+
+    def heartbeat(self, trial_id: int, lease_seconds: float) -> Trial:
+        with self._session() as s:
+            row, name = self._trial_row(s, trial_id, lock=True)
+            if row.state != TrialState.PENDING:
+                raise FailedPreconditionError(
+                    f"trial {trial_id} is {TrialState(row.state).name}; only PENDING trials "
+                    "have a lease"
+                )
+            row.lease_expires_at = time.time() + lease_seconds
+            s.flush()
+            return _to_trial(row, name)
+
+    def expire_leases(self, now: float | None = None) -> int:
+        now = time.time() if now is None else now
+        with self._session() as s:
+            result = s.execute(
+                update(TrialModel)
+                .where(
+                    TrialModel.state == int(TrialState.PENDING),
+                    TrialModel.lease_expires_at.is_not(None),
+                    TrialModel.lease_expires_at < now,
+                )
+                .values(state=int(TrialState.STALE), dedup_key=None)
+            )
+            return int(result.rowcount or 0)
+
+    def list_trials(
+        self,
+        study: str,
+        *,
+        states: Sequence[TrialState] = (),
+        after_id: int = 0,
+        limit: int | None = None,
+    ) -> list[Trial]:
+        with self._session() as s:
+            row = self._study_row(s, study)
+            query = (
+                select(TrialModel)
+                .where(TrialModel.study_id == row.id, TrialModel.id > after_id)
+                .order_by(TrialModel.id)
+            )
+            if states:
+                query = query.where(TrialModel.state.in_([int(x) for x in states]))
+            if limit is not None:
+                query = query.limit(limit)
+            return [_to_trial(r, study) for r in s.scalars(query)]
+
+    def finished_since(self, study: str, seq: int) -> tuple[list[Trial], int]:
+        with self._session() as s:
+            row = self._study_row(s, study)
+            rows = s.scalars(
+                select(TrialModel)
+                .where(TrialModel.study_id == row.id, TrialModel.finished_seq > seq)
+                .order_by(TrialModel.finished_seq, TrialModel.id)
+            ).all()
+            return [_to_trial(r, study) for r in rows], row.revision
+
+    def trials_by_request(self, study: str, request_id: str) -> list[Trial]:
+        with self._session() as s:
+            row = self._study_row(s, study)
+            rows = s.scalars(
+                select(TrialModel)
+                .where(TrialModel.study_id == row.id, TrialModel.request_id == request_id)
+                .order_by(TrialModel.id)
+            ).all()
+            return [_to_trial(r, study) for r in rows]
+
+    def best_trial(self, study: str, maximize: bool) -> Trial:
+        with self._session() as s:
+            row = self._study_row(s, study)
+            order = TrialModel.value.desc() if maximize else TrialModel.value.asc()
+            best = s.scalar(
+                select(TrialModel)
+                .where(
+                    TrialModel.study_id == row.id,
+                    TrialModel.state == int(TrialState.COMPLETED),
+                )
+                .order_by(order, TrialModel.id)
+                .limit(1)
+            )
+            if best is None:
+                raise NotFoundError(f"study {study!r} has no completed trial yet")
+            return _to_trial(best, study)

@@ -1,0 +1,268 @@
+"""The service layer: studies, their strategies and the proposal/report workflow.
+
+Everything here is synchronous and thread-safe; the gRPC servicer runs it in worker
+threads so the event loop never blocks on the database or on a strategy.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+from typing import Sequence
+
+from archsampler.errors import AlreadyExistsError
+from archsampler.errors import InvalidArchitectureError
+from archsampler.errors import InvalidArgumentError
+from archsampler.spaces import SearchSpace
+from archsampler.spaces import make_space
+from archsampler.spaces.base import Arch
+from archsampler.spaces.base import ParamValue
+from archsampler.storage import NewTrial
+from archsampler.storage import Storage
+from archsampler.storage import StudyRecord
+from archsampler.strategies import Observation
+from archsampler.strategies import Strategy
+from archsampler.strategies import make_strategy
+from archsampler.trial import Outcome
+from archsampler.trial import Trial
+from archsampler.trial import TrialState
+
+log = logging.getLogger(__name__)
+
+NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
+MAX_PROPOSE = 1000
+GOALS = ("maximize", "minimize")
+
+
+def check_name(kind: str, name: str) -> str:
+    """Validate a study or client name: 1..128 chars of [A-Za-z0-9_.-]."""
+    if not name:
+        raise InvalidArgumentError(f"{kind} must not be empty")
+    if len(name) > 128:
+        raise InvalidArgumentError(f"{kind} is {len(name)} characters; the limit is 128")
+    if not NAME_RE.match(name):
+        raise InvalidArgumentError(f"{kind} {name[:40]!r} may only use [A-Za-z0-9_.-]")
+    return name
+
+
+def normalise_config(config: dict[str, Any], default_strategy: str) -> dict[str, Any]:
+    """Validate a study config and return its canonical form (what is stored and compared).
+
+    Raises:
+        InvalidArgumentError: unknown space, strategy, option or goal.
+    """
+    unknown = sorted(set(config) - {"space", "strategy", "strategy_options", "goal", "seed"})
+    if unknown:
+        raise InvalidArgumentError(f"unknown study config fields {unknown}")
+    if not config.get("space"):
+        raise InvalidArgumentError("config.space is required (a built-in name or a user space)")
+    space = make_space(config["space"])
+    goal = config.get("goal") or "maximize"
+    if goal not in GOALS:
+        raise InvalidArgumentError(f"config.goal must be one of {list(GOALS)}, got {goal!r}")
+    seed = int(config.get("seed") or 0)
+    name = config.get("strategy") or default_strategy
+    options = dict(config.get("strategy_options") or {})
+    try:
+        make_strategy(name, space, seed=seed, options=options)
+    except (TypeError, ValueError) as e:
+        raise InvalidArgumentError(f"config.strategy: {e}") from None
+    return {
+        "space": space.spec(),
+        "strategy": name,
+        "strategy_options": options,
+        "goal": goal,
+        "seed": seed,
+    }
+
+
+@dataclass
+class StudyRuntime:
+    """In-memory state of one study: its space, its strategy and how far it has caught up."""
+
+    record: StudyRecord
+    space: SearchSpace
+    strategy: Strategy
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    seq: int = 0
+    _parsed: dict[str, Arch] = field(default_factory=dict)
+
+    @property
+    def maximize(self) -> bool:
+        return self.record.config["goal"] == "maximize"
+
+    def parse(self, text: str) -> Arch:
+        arch = self._parsed.get(text)
+        if arch is None:
+            arch = self._parsed[text] = self.space.from_string(text)
+        return arch
+
+    def sync(self, storage: Storage) -> None:
+        """Feed the strategy every trial finished since the last sync (caller holds `lock`)."""
+        trials, self.seq = storage.finished_since(self.record.name, self.seq)
+        if not trials:
+            return
+        sign = 1.0 if self.maximize else -1.0
+        self.strategy.observe(
+            [
+                Observation(
+                    self.parse(t.arch),
+                    sign * t.value if t.state == TrialState.COMPLETED and t.value is not None
+                    else None,
+                )
+                for t in trials
+            ]
+        )
+
+
+class StudyService:
+    """Studies and trials over a `Storage`; one `StudyRuntime` cached per study."""
+
+    def __init__(
+        self, storage: Storage, *, default_strategy: str = "lanas", lease_seconds: float = 3600.0
+    ) -> None:
+        self.storage = storage
+        self.default_strategy = default_strategy
+        self.lease_seconds = lease_seconds
+        self._runtimes: dict[str, StudyRuntime] = {}
+        self._runtimes_lock = threading.Lock()
+
+    # -- studies ------------------------------------------------------------------------
+    def create_study(self, name: str, config: dict[str, Any]) -> tuple[StudyRecord, bool]:
+        check_name("study name", name)
+        return self.storage.create_study(name, normalise_config(config, self.default_strategy))
+
+    def get_study(self, name: str) -> StudyRecord:
+        return self.storage.get_study(check_name("study name", name))
+
+    def list_studies(self) -> list[StudyRecord]:
+        return self.storage.list_studies()
+
+    def delete_study(self, name: str) -> None:
+        self.storage.delete_study(check_name("study name", name))
+        with self._runtimes_lock:
+            self._runtimes.pop(name, None)
+
+    def runtime(self, name: str) -> StudyRuntime:
+        """The cached runtime of study `name`, rebuilt from its trial log on first use."""
+        record = self.storage.get_study(check_name("study name", name))
+        with self._runtimes_lock:
+            rt = self._runtimes.get(name)
+            if rt is None or rt.record.created_at != record.created_at:
+                space = make_space(record.config["space"])
+                strategy = make_strategy(
+                    record.config["strategy"],
+                    space,
+                    seed=record.config["seed"],
+                    options=record.config["strategy_options"],
+                )
+                rt = self._runtimes[name] = StudyRuntime(record, space, strategy)
+            return rt
+
+    # -- trials -------------------------------------------------------------------------
+    def propose(
+        self, study: str, count: int, client_id: str = "", request_id: str = ""
+    ) -> list[Trial]:
+        """Create `count` PENDING trials with architectures never proposed live before."""
+        if not 1 <= count <= MAX_PROPOSE:
+            raise InvalidArgumentError(f"count must be in 1..{MAX_PROPOSE}, got {count}")
+        if client_id:
+            check_name("client_id", client_id)
+        if request_id:
+            check_name("request_id", request_id)
+        rt = self.runtime(study)
+        with rt.lock:
+            if request_id:
+                previous = self.storage.trials_by_request(study, request_id)
+                if previous:
+                    return previous
+            for attempt in range(3):
+                rt.sync(self.storage)
+                pending = self.storage.list_trials(study, states=[TrialState.PENDING])
+                proposals = rt.strategy.propose(count, [rt.parse(t.arch) for t in pending])
+                sign = 1.0 if rt.maximize else -1.0
+                new = [
+                    NewTrial(
+                        arch=rt.space.to_string(p.arch),
+                        arch_hash=rt.space.canonical_hash(p.arch),
+                        params=rt.space.to_params(p.arch),
+                        predicted_value=(
+                            sign * p.predicted_value if p.predicted_value is not None else None
+                        ),
+                        region=p.region,
+                        client_id=client_id,
+                        request_id=request_id or None,
+                        lease_seconds=self.lease_seconds,
+                    )
+                    for p in proposals
+                ]
+                try:
+                    return self.storage.add_trials(study, new)
+                except AlreadyExistsError:
+                    # Another replica proposed one of these meanwhile: catch up and retry.
+                    log.info("propose conflict on study %s (attempt %d)", study, attempt + 1)
+            raise AlreadyExistsError(f"study {study!r}: proposals kept conflicting; retry")
+
+    def report(self, trial_id: int, outcome: Outcome) -> Trial:
+        """Record an outcome; returns only after it is committed."""
+        return self.storage.finish_trial(trial_id, outcome)
+
+    def heartbeat(self, trial_id: int) -> Trial:
+        return self.storage.heartbeat(trial_id, self.lease_seconds)
+
+    def tell(
+        self, study: str, text: str, params: dict[str, ParamValue], outcome: Outcome
+    ) -> Trial:
+        """Import a finished result for an architecture the service never proposed."""
+        rt = self.runtime(study)
+        arch = self.architecture(rt.space, text, params)
+        trial = NewTrial(
+            arch=rt.space.to_string(arch),
+            arch_hash=rt.space.canonical_hash(arch),
+            params=rt.space.to_params(arch),
+            state=outcome.state,
+            value=outcome.value,
+            checkpoint_uri=outcome.checkpoint_uri,
+            metadata=outcome.metadata,
+        )
+        try:
+            return self.storage.add_trials(study, [trial])[0]
+        except AlreadyExistsError:
+            raise AlreadyExistsError(
+                f"architecture {trial.arch[:120]!r} is already pending or evaluated in study "
+                f"{study!r}"
+            ) from None
+
+    @staticmethod
+    def architecture(space: SearchSpace, text: str, params: dict[str, ParamValue]) -> Arch:
+        """Parse an architecture given as text, params or both (which must agree)."""
+        if not text and not params:
+            raise InvalidArchitectureError("architecture is empty: set text or params")
+        from_text = space.from_string(text) if text else None
+        from_params = space.from_params(params) if params else None
+        if from_text is not None and from_params is not None:
+            if space.canonical_hash(from_text) != space.canonical_hash(from_params):
+                raise InvalidArchitectureError(
+                    "architecture text and params describe different architectures"
+                )
+        return from_text if from_text is not None else from_params
+
+    def list_trials(
+        self,
+        study: str,
+        *,
+        states: Sequence[TrialState] = (),
+        after_id: int = 0,
+        limit: int = 100,
+    ) -> list[Trial]:
+        return self.storage.list_trials(
+            check_name("study name", study), states=states, after_id=after_id, limit=limit
+        )
+
+    def best(self, study: str) -> Trial:
+        record = self.storage.get_study(check_name("study name", study))
+        return self.storage.best_trial(study, record.config["goal"] == "maximize")
