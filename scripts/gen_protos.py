@@ -28,15 +28,26 @@ def generate(dest: Path) -> None:
     include = Path(protoc.__file__).parent / "_proto"
     sources = sorted(str(p.relative_to(PROTOS)) for p in PROTOS.rglob("*.proto"))
     with tempfile.TemporaryDirectory() as tmp:
-        args = ["protoc", f"-I{PROTOS}", f"-I{include}", f"--python_out={tmp}",
-                f"--pyi_out={tmp}", f"--grpc_python_out={tmp}", *sources]
+        args = [
+            "protoc",
+            f"-I{PROTOS}",
+            f"-I{include}",
+            f"--python_out={tmp}",
+            f"--pyi_out={tmp}",
+            f"--grpc_python_out={tmp}",
+            *sources,
+        ]
         if protoc.main(args) != 0:
             raise SystemExit("protoc failed")
         dest.mkdir(parents=True, exist_ok=True)
         (dest / "__init__.py").write_text('"""Generated protobuf/gRPC stubs. Do not edit."""\n')
         for path in sorted(Path(tmp).rglob("*.py*")):
-            text = re.sub(r"^from archsampler\.v1 import", f"from {PACKAGE} import",
-                          path.read_text(), flags=re.M)
+            text = re.sub(
+                r"^from archsampler\.v1 import",
+                f"from {PACKAGE} import",
+                path.read_text(),
+                flags=re.M,
+            )
             (dest / path.name).write_text(text)
 
 
@@ -51,12 +62,17 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         fresh = Path(tmp) / "_proto"
         generate(fresh)
-        stale = [p.name for p in sorted(fresh.iterdir())
-                 if not (OUT / p.name).is_file() or (OUT / p.name).read_text() != p.read_text()]
+        stale = [
+            p.name
+            for p in sorted(fresh.iterdir())
+            if not (OUT / p.name).is_file() or (OUT / p.name).read_text() != p.read_text()
+        ]
         extra = sorted({p.name for p in OUT.glob("*.py*")} - {p.name for p in fresh.iterdir()})
         if stale or extra:
-            print(f"generated stubs are stale: {stale + extra}; run scripts/gen_protos.py",
-                  file=sys.stderr)
+            print(
+                f"generated stubs are stale: {stale + extra}; run scripts/gen_protos.py",
+                file=sys.stderr,
+            )
             return 1
     print("generated stubs are up to date")
     return 0

@@ -37,14 +37,18 @@ def create_study(
     goals = {"maximize": pb.MAXIMIZE, "minimize": pb.MINIMIZE}
     if goal not in goals:
         raise ValueError(f"goal must be 'maximize' or 'minimize', got {goal!r}")
-    config = pb.StudyConfig(space=space_spec(space), strategy=strategy, goal=goals[goal], seed=seed)
+    config = pb.StudyConfig(
+        space=space_spec(space), strategy=strategy, goal=goals[goal], seed=seed
+    )
     config.strategy_options.update(strategy_options or {})
     return pb.CreateStudyRequest(name=name, config=config)
 
 
 def propose(study: str, count: int, client_id: str, request_id: str | None) -> pb.ProposeRequest:
     return pb.ProposeRequest(
-        study=study, count=count, client_id=client_id,
+        study=study,
+        count=count,
+        client_id=client_id,
         request_id=request_id if request_id is not None else uuid.uuid4().hex,
     )
 
@@ -70,8 +74,14 @@ def _outcome(
     msg.metadata.update(metadata or {})
 
 
-def report(trial_id: int, value: float | None, failed: str | None, infeasible: str | None,
-           checkpoint_uri: str, metadata: dict[str, str] | None) -> pb.ReportRequest:
+def report(
+    trial_id: int,
+    value: float | None,
+    failed: str | None,
+    infeasible: str | None,
+    checkpoint_uri: str,
+    metadata: dict[str, str] | None,
+) -> pb.ReportRequest:
     msg = pb.ReportRequest(trial_id=trial_id)
     _outcome(msg, value, failed, infeasible, checkpoint_uri, metadata)
     return msg
@@ -95,17 +105,26 @@ def architecture(arch: str | dict[str, Any]) -> pb.Architecture:
     return msg
 
 
-def tell(study: str, arch: str | dict[str, Any], value: float | None, failed: str | None,
-         infeasible: str | None, checkpoint_uri: str,
-         metadata: dict[str, str] | None) -> pb.TellRequest:
+def tell(
+    study: str,
+    arch: str | dict[str, Any],
+    value: float | None,
+    failed: str | None,
+    infeasible: str | None,
+    checkpoint_uri: str,
+    metadata: dict[str, str] | None,
+) -> pb.TellRequest:
     msg = pb.TellRequest(study=study, architecture=architecture(arch))
     _outcome(msg, value, failed, infeasible, checkpoint_uri, metadata)
     return msg
 
 
-def list_trials(study: str, page_size: int, page_token: str,
-                states: list[str] | None) -> pb.ListTrialsRequest:
+def list_trials(
+    study: str, page_size: int, page_token: str, states: list[str] | None
+) -> pb.ListTrialsRequest:
     return pb.ListTrialsRequest(
-        study=study, page_size=page_size, page_token=page_token,
+        study=study,
+        page_size=page_size,
+        page_token=page_token,
         states=[pb.TrialState.Value(s) for s in (states or [])],
     )

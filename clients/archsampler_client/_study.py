@@ -81,7 +81,8 @@ class StudyOps:
     def info(self) -> Any:
         """The study's config and counts."""
         return self.client._invoke(
-            "GetStudy", pb.GetStudyRequest(name=self.name),
+            "GetStudy",
+            pb.GetStudyRequest(name=self.name),
             lambda r: StudyInfo.from_proto(r.study),
         )
 
@@ -96,6 +97,7 @@ class StudyOps:
     ) -> Any:
         """One page of trials: `(trials, next_page_token)`; "" means the last page."""
         return self.client._invoke(
-            "ListTrials", req.list_trials(self.name, page_size, page_token, states),
+            "ListTrials",
+            req.list_trials(self.name, page_size, page_token, states),
             lambda r: (_trials(r), r.next_page_token),
         )

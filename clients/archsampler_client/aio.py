@@ -99,7 +99,8 @@ class AsyncClient:
 
     async def list_studies(self) -> list[StudyInfo]:
         return await self._invoke(
-            "ListStudies", pb.ListStudiesRequest(),
+            "ListStudies",
+            pb.ListStudiesRequest(),
             lambda r: [StudyInfo.from_proto(s) for s in r.studies],
         )
 

@@ -25,8 +25,9 @@ T = TypeVar("T")
 class Study(StudyOps):
     """A study handle on a `Client`: every method blocks and returns its result."""
 
-    def propose(self, count: int = 1, client_id: str = "", request_id: str | None = None
-                ) -> list[Trial]:
+    def propose(
+        self, count: int = 1, client_id: str = "", request_id: str | None = None
+    ) -> list[Trial]:
         return super().propose(count, client_id, request_id)
 
     def trials(self, states: list[str] | None = None, page_size: int = 100) -> Iterator[Trial]:
@@ -111,7 +112,8 @@ class Client:
 
     def list_studies(self) -> list[StudyInfo]:
         return self._invoke(
-            "ListStudies", pb.ListStudiesRequest(),
+            "ListStudies",
+            pb.ListStudiesRequest(),
             lambda r: [StudyInfo.from_proto(s) for s in r.studies],
         )
 

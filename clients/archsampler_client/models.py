@@ -12,7 +12,7 @@ from pydantic import ConfigDict
 from archsampler_client._proto import archsampler_pb2 as pb
 
 
-class TrialState(str, enum.Enum):
+class TrialState(enum.StrEnum):
     PENDING = "PENDING"
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"
@@ -55,7 +55,9 @@ class Trial(BaseModel):
             number=msg.number,
             state=TrialState(pb.TrialState.Name(msg.state)),
             arch=msg.architecture.text,
-            params={k: getattr(v, v.WhichOneof("kind")) for k, v in msg.architecture.params.items()},
+            params={
+                k: getattr(v, v.WhichOneof("kind")) for k, v in msg.architecture.params.items()
+            },
             arch_hash=msg.arch_hash,
             region=msg.region,
             client_id=msg.client_id,

@@ -19,11 +19,20 @@ def _serve(args: argparse.Namespace) -> int:
     from archsampler.config import Settings
     from archsampler.server.app import run
 
-    overrides = {k: v for k, v in (("host", args.host), ("port", args.port), ("db", args.db),
-                                   ("default_strategy", args.default_strategy)) if v is not None}
+    overrides = {
+        k: v
+        for k, v in (
+            ("host", args.host),
+            ("port", args.port),
+            ("db", args.db),
+            ("default_strategy", args.default_strategy),
+        )
+        if v is not None
+    }
     settings = Settings(**overrides)
-    logging.basicConfig(level=settings.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     run(settings)
     return 0
 
@@ -68,8 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     args, _ = parser.parse_known_args(argv)
     if args.command == "bench":
         module = importlib.import_module(args.bench_module)
-        p = argparse.ArgumentParser(prog=f"archsampler bench {args.bench}",
-                                    description=BENCHES[args.bench])
+        p = argparse.ArgumentParser(
+            prog=f"archsampler bench {args.bench}", description=BENCHES[args.bench]
+        )
         module.add_arguments(p)
         return int(module.run(p.parse_args(argv[2:])) or 0)
     args = parser.parse_args(argv)

@@ -49,14 +49,16 @@ def run_demo(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         target = args.target or stack.enter_context(server_process(args.db))
         client = stack.enter_context(Client(target))
-        study = client.create_study(f"demo-{args.strategy}", space="nb201",
-                                    strategy=args.strategy, seed=args.seed)
+        study = client.create_study(
+            f"demo-{args.strategy}", space="nb201", strategy=args.strategy, seed=args.seed
+        )
         done = study.info().completed_count
         with tqdm(total=args.trials, desc=f"{args.strategy} on NB201", unit="trial") as bar:
             evaluated = 0
             while evaluated < args.trials:
-                for trial in study.propose(count=min(args.batch, args.trials - evaluated),
-                                           client_id="demo"):
+                for trial in study.propose(
+                    count=min(args.batch, args.trials - evaluated), client_id="demo"
+                ):
                     acc = table.value(space.from_string(trial.arch), "c10_valid_acc")
                     study.report(trial.id, value=acc)
                     evaluated += 1
@@ -67,6 +69,8 @@ def run_demo(args: argparse.Namespace) -> int:
         top = float(table.columns["c10_valid_acc"].max())
     print(f"study {study.name}: {evaluated} trials this run ({done} before)")
     print(f"best architecture: {best.arch}")
-    print(f"  CIFAR-10 valid accuracy {best.value:.4f} (table best {top:.4f}), "
-          f"test accuracy {test_acc:.4f}")
+    print(
+        f"  CIFAR-10 valid accuracy {best.value:.4f} (table best {top:.4f}), "
+        f"test accuracy {test_acc:.4f}"
+    )
     return 0

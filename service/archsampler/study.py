@@ -111,7 +111,8 @@ class StudyRuntime:
             [
                 Observation(
                     self.parse(t.arch),
-                    sign * t.value if t.state == TrialState.COMPLETED and t.value is not None
+                    sign * t.value
+                    if t.state == TrialState.COMPLETED and t.value is not None
                     else None,
                 )
                 for t in trials

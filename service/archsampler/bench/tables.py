@@ -70,13 +70,14 @@ def load_table(path: Path, space: SearchSpace) -> LookupTable:
     if "arch" in header:
         archs = [space.from_string(r["arch"]) for r in rows]
         param_cols: set[str] = {"arch"}
-    else:
+    elif "user" in space.spec():
         from archsampler.spaces.user import parse_row
 
         archs = [parse_row(space, r) for r in rows]
-        param_cols = set(space.to_params(archs[0])) | {
-            p["name"] for p in space.spec()["user"]["params"]
-        }
+        param_cols = {p["name"] for p in space.spec()["user"]["params"]}
+    else:  # a built-in space whose structured params are columns (NB101: matrix, ops)
+        param_cols = set(space.to_params(space.sample(np.random.default_rng(0))))
+        archs = [space.from_params({k: r[k] for k in param_cols}) for r in rows]
     columns: dict[str, np.ndarray] = {}
     for col in header:
         if col in param_cols:

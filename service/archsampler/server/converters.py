@@ -29,7 +29,9 @@ def config_from_proto(msg: pb.StudyConfig) -> dict[str, Any]:
     if kind == "builtin":
         space = {"builtin": msg.space.builtin}
     elif kind == "user":
-        space = {"user": json_format.MessageToDict(msg.space.user, preserving_proto_field_name=True)}
+        space = {
+            "user": json_format.MessageToDict(msg.space.user, preserving_proto_field_name=True)
+        }
     if msg.goal not in _GOALS:
         raise InvalidArgumentError(f"config.goal {msg.goal} is not a known Goal")
     return {
@@ -42,8 +44,9 @@ def config_from_proto(msg: pb.StudyConfig) -> dict[str, Any]:
 
 
 def config_to_proto(config: dict[str, Any]) -> pb.StudyConfig:
-    msg = pb.StudyConfig(strategy=config["strategy"], goal=_GOAL_TO_PB[config["goal"]],
-                         seed=config["seed"])
+    msg = pb.StudyConfig(
+        strategy=config["strategy"], goal=_GOAL_TO_PB[config["goal"]], seed=config["seed"]
+    )
     space = config["space"]
     if "builtin" in space:
         msg.space.builtin = space["builtin"]

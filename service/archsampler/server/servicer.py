@@ -73,7 +73,10 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
     @handle_errors
     async def Propose(self, request: pb.ProposeRequest, context: Ctx) -> Any:
         trials = await self._run(
-            self.service.propose, request.study, request.count, request.client_id,
+            self.service.propose,
+            request.study,
+            request.count,
+            request.client_id,
             request.request_id,
         )
         return pb.ProposeResponse(trials=[conv.trial_to_proto(t) for t in trials])
@@ -108,7 +111,10 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
         after = _parse_page_token(request.page_token)
         states = conv.states_from_proto(request.states)
         trials = await self._run(
-            self.service.list_trials, request.study, states=states, after_id=after,
+            self.service.list_trials,
+            request.study,
+            states=states,
+            after_id=after,
             limit=size + 1,
         )
         more = len(trials) > size

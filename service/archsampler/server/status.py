@@ -60,7 +60,9 @@ def handle_errors(
             if code is None:
                 incident = uuid.uuid4().hex[:12]
                 log.exception("internal error in %s (incident %s)", method.__name__, incident)
-                await context.abort(grpc.StatusCode.INTERNAL, f"internal error (incident {incident})")
+                await context.abort(
+                    grpc.StatusCode.INTERNAL, f"internal error (incident {incident})"
+                )
             await context.abort(code, str(exc))
             raise AssertionError("unreachable") from exc
 

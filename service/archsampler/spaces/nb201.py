@@ -91,7 +91,7 @@ class NB201Space(SearchSpace):
         return tuple(ops)
 
     def to_params(self, arch: NB201Arch) -> dict[str, ParamValue]:
-        return {name: OPS[i] for name, i in zip(PARAM_NAMES, arch)}
+        return {name: OPS[i] for name, i in zip(PARAM_NAMES, arch, strict=True)}
 
     def from_params(self, params: dict[str, ParamValue]) -> NB201Arch:
         unknown = sorted(set(params) - set(PARAM_NAMES))

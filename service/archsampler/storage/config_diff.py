@@ -18,7 +18,7 @@ def first_difference(old: Any, new: Any, path: str = "config") -> str | None:
     if isinstance(old, list) and isinstance(new, list):
         if len(old) != len(new):
             return f"{path}: existing has {len(old)} entries, requested {len(new)}"
-        for i, (a, b) in enumerate(zip(old, new)):
+        for i, (a, b) in enumerate(zip(old, new, strict=True)):
             found = first_difference(a, b, f"{path}[{i}]")
             if found:
                 return found

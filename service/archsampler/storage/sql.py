@@ -247,14 +247,15 @@ class SQLStorage(Storage):
                 return [_to_trial(m, study) for m in models]
         except IntegrityError as e:
             raise AlreadyExistsError(
-                f"an architecture in this batch is already pending or evaluated in study "
-                f"{study!r}"
+                f"an architecture in this batch is already pending or evaluated in study {study!r}"
             ) from e
 
     def _trial_row(self, s: Session, trial_id: int, lock: bool = False) -> tuple[TrialModel, str]:
-        query = select(TrialModel, StudyModel.name).join(
-            StudyModel, StudyModel.id == TrialModel.study_id
-        ).where(TrialModel.id == trial_id)
+        query = (
+            select(TrialModel, StudyModel.name)
+            .join(StudyModel, StudyModel.id == TrialModel.study_id)
+            .where(TrialModel.id == trial_id)
+        )
         if lock:
             query = query.with_for_update()
         found = s.execute(query).first()

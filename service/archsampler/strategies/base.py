@@ -50,8 +50,7 @@ class Strategy(abc.ABC):
     def __init__(self, space: SearchSpace, *, seed: int = 0, **options: Any) -> None:
         if options:
             raise ValueError(
-                f"strategy {self.name!r} got unknown options {sorted(options)}; "
-                "it accepts none"
+                f"strategy {self.name!r} got unknown options {sorted(options)}; it accepts none"
             )
         self.space = space
         self.rng = np.random.default_rng(seed)

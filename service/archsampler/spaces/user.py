@@ -1,0 +1,372 @@
+"""User-defined search space: int / float / categorical params, conditions, linear constraints.
+
+Architecture type: `UserArch`, a tuple of `(name, value)` pairs for the ACTIVE params only,
+in declaration order (ints are `int`, floats `float`, categoricals `str`).
+
+Canonical forms:
+    - `canonical_hash` hashes `name=value` pairs with floats rounded to 12 significant
+      digits (`user_spec.round_float`), so floats that differ below that are the same arch.
+      Sampled and decoded floats are already in that rounded form.
+    - `to_string` is `depth=4,op1=conv3,lr=0.001` (declaration order, active params, floats
+      as Python `repr`, so `from_string` gives back the exact value).
+
+Features (LaNAS): one coordinate in [0, 1] per int/float param (log scale when `log`),
+0.5 when the param is inactive; a one-hot block per categorical param, all zeros when
+inactive. `constraints()` gives, in feature coordinates, a linear condition every valid
+architecture satisfies: exact for constraints over unconditional, linear-scale params; a
+term on a log-scale or conditional param is not linear in feature space, so it is replaced
+by its smallest possible contribution (a relaxation; a row left with no term is omitted).
+`validate`, `decode` and `sample` always enforce the exact constraints.
+
+Tokens (NAO): one position per param. Token 0 means "inactive" (allowed only at
+conditional positions; ignored by `from_tokens` where the param is inactive); token k >= 1
+is the (k-1)-th value: a choice index, an int's value index when it has <= 64 values,
+otherwise one of 32 equal bins of the unit (log) scale; bins holding no int are masked.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from pathlib import Path
+from typing import Any
+from typing import Sequence
+
+import numpy as np
+from pydantic import ValidationError
+
+from archsampler.errors import InvalidArchitectureError
+from archsampler.errors import InvalidArgumentError
+from archsampler.spaces.base import LinearConstraints
+from archsampler.spaces.base import ParamValue
+from archsampler.spaces.base import SearchSpace
+from archsampler.spaces.base import TokenSpec
+from archsampler.spaces.base import digest
+from archsampler.spaces.user_spec import UserSpaceSpec
+from archsampler.spaces.user_spec import render_error
+from archsampler.spaces.user_spec import round_float
+from archsampler.spaces.user_values import ValueCodec
+
+UserArch = tuple[tuple[str, ParamValue], ...]
+"""Active params as `(name, value)` pairs in declaration order."""
+
+MAX_SAMPLE_ATTEMPTS = 10_000
+TOLERANCE = 1e-9
+"""Constraint slack, relative to max(1, |bound|)."""
+
+
+class UserSpace(SearchSpace):
+    """A space declared by the user; see the module docstring for the forms it uses.
+
+    Immutable and thread-safe. Two spaces are equal when their normalised specs are.
+
+    Args:
+        spec: a validated spec; build from a plain dict with `from_spec`.
+    """
+
+    name = "user"
+
+    def __init__(self, spec: UserSpaceSpec) -> None:
+        self._spec = spec
+        self._params = spec.params
+        self._index = {p.name: i for i, p in enumerate(spec.params)}
+        self._codecs = [ValueCodec(p) for p in spec.params]
+        self._offsets = [0, *itertools.accumulate(c.width for c in self._codecs)]
+        self._rows = [
+            (
+                [(self._index[n], c) for n, c in con.coefficients.items()],
+                1.0 if con.op == "<=" else -1.0,
+                con.bound,
+            )
+            for con in spec.constraints
+        ]
+        self._normalised = spec.model_dump(mode="json", exclude_none=True)
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> UserSpace:
+        """Validate a spec dict (the `user` part of a space spec).
+
+        Raises:
+            InvalidArgumentError: the spec is malformed; the message names each bad field.
+        """
+        if not isinstance(spec, dict):
+            raise InvalidArgumentError(f"a user space spec is a JSON object, got {spec!r:.80}")
+        try:
+            return cls(UserSpaceSpec.model_validate(spec))
+        except ValidationError as err:
+            raise InvalidArgumentError(f"invalid user space: {render_error(err)}") from None
+
+    def spec(self) -> dict[str, Any]:
+        return {"user": json.loads(json.dumps(self._normalised))}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, UserSpace) and self._normalised == other._normalised
+
+    def __hash__(self) -> int:
+        return hash(json.dumps(self._normalised, sort_keys=True))
+
+    def size(self) -> int | None:
+        if any(c.param.type == "float" for c in self._codecs):
+            return None
+        leaves = 1
+        for c in self._codecs:
+            leaves *= c.n_values + (c.param.condition is not None)
+        return self._count(0, {}) if leaves <= 100_000 else None
+
+    def _count(self, i: int, values: dict[str, ParamValue]) -> int:
+        if i == len(self._params):
+            return int(self._violation(values) is None)
+        p = self._params[i]
+        if not self._active(p, values):
+            return self._count(i + 1, values)
+        total = 0
+        for v in self._codecs[i].all_values():
+            values[p.name] = v
+            total += self._count(i + 1, values)
+        del values[p.name]
+        return total
+
+    # -- activation and constraints -------------------------------------------------------
+    @staticmethod
+    def _active(p: Any, values: dict[str, ParamValue]) -> bool:
+        c = p.condition
+        return c is None or (c.param in values and c.holds(values[c.param]))
+
+    def _violation(self, values: dict[str, ParamValue]) -> str | None:
+        for k, (terms, sign, bound) in enumerate(self._rows):
+            lhs = sum(c * values.get(self._params[i].name, 0) for i, c in terms)
+            if sign * (lhs - bound) > TOLERANCE * max(1.0, abs(bound)):
+                desc = self._spec.constraints[k].describe()
+                return f"constraint {k} ({desc}) violated: left side is {lhs:g}"
+        return None
+
+    def _arch(self, values: dict[str, ParamValue]) -> UserArch:
+        return tuple((p.name, values[p.name]) for p in self._params if p.name in values)
+
+    # -- sampling and validity ------------------------------------------------------------
+    def sample(self, rng: np.random.Generator) -> UserArch:
+        for _ in range(MAX_SAMPLE_ATTEMPTS):
+            values: dict[str, ParamValue] = {}
+            for p in self._params:
+                if self._active(p, values):
+                    values[p.name] = p.sample(rng)
+            if self._violation(values) is None:
+                return self._arch(values)
+        raise InvalidArgumentError(
+            f"no random architecture satisfied the linear constraints in {MAX_SAMPLE_ATTEMPTS} "
+            "attempts: they are too tight to sample by rejection; loosen them"
+        )
+
+    def validate(self, arch: Any) -> None:
+        if not isinstance(arch, tuple) or not all(
+            isinstance(kv, tuple) and len(kv) == 2 and isinstance(kv[0], str) for kv in arch
+        ):
+            raise InvalidArchitectureError(
+                "a user-space architecture is a tuple of (name, value) pairs"
+            )
+        values = dict(arch)
+        if len(values) != len(arch):
+            raise InvalidArchitectureError("a param appears more than once")
+        unknown = [n for n in values if n not in self._index]
+        if unknown:
+            raise InvalidArchitectureError(
+                f"unknown params {unknown}; the space has {list(self._index)}"
+            )
+        if [n for n, _ in arch] != sorted(values, key=self._index.__getitem__):
+            raise InvalidArchitectureError("params must be in declaration order")
+        seen: dict[str, ParamValue] = {}
+        for p, codec in zip(self._params, self._codecs, strict=True):
+            active = self._active(p, seen)
+            if active and p.name not in values:
+                why = f" ({p.condition.describe()} holds)" if p.condition else ""
+                raise InvalidArchitectureError(f"{p.name}: active{why} but has no value")
+            if not active and p.name in values:
+                why = self._inactive_reason(p, seen)
+                raise InvalidArchitectureError(f"{p.name}: inactive ({why}) but has a value")
+            if active:
+                codec.check(values[p.name])
+                seen[p.name] = values[p.name]
+        problem = self._violation(values)
+        if problem:
+            raise InvalidArchitectureError(problem)
+
+    def _inactive_reason(self, p: Any, values: dict[str, ParamValue]) -> str:
+        c = p.condition
+        if c.param not in values:
+            return f"its condition's param {c.param!r} is inactive"
+        return f"{c.describe()} is false for {c.param}={values[c.param]!r}"
+
+    def canonical_hash(self, arch: UserArch) -> str:
+        return digest(
+            ",".join(f"{n}={round_float(v) if isinstance(v, float) else v}" for n, v in arch)
+        )
+
+    # -- wire forms -----------------------------------------------------------------------
+    def to_string(self, arch: UserArch) -> str:
+        return ",".join(f"{n}={v!r}" if isinstance(v, float) else f"{n}={v}" for n, v in arch)
+
+    def from_string(self, text: str) -> UserArch:
+        if not isinstance(text, str) or not text.strip():
+            raise InvalidArchitectureError("user-space architecture string is empty")
+        values: dict[str, ParamValue] = {}
+        for item in text.split(","):
+            name, eq, raw = item.partition("=")
+            name = name.strip()
+            if not eq:
+                raise InvalidArchitectureError(f"{item[:80]!r} is not of the form name=value")
+            if name not in self._index:
+                raise InvalidArchitectureError(
+                    f"unknown param {name[:64]!r}; the space has {list(self._index)}"
+                )
+            if name in values:
+                raise InvalidArchitectureError(f"{name}: given more than once")
+            values[name] = self._codecs[self._index[name]].parse(raw.strip())
+        return self._checked(values)
+
+    def to_params(self, arch: UserArch) -> dict[str, ParamValue]:
+        return dict(arch)
+
+    def from_params(self, params: dict[str, ParamValue]) -> UserArch:
+        if not isinstance(params, dict):
+            raise InvalidArchitectureError(
+                f"params must be a mapping, got {type(params).__name__}"
+            )
+        values: dict[str, ParamValue] = {}
+        for name, v in params.items():
+            if name not in self._index:
+                raise InvalidArchitectureError(
+                    f"unknown param {str(name)[:64]!r}; the space has {list(self._index)}"
+                )
+            if v is not None:
+                values[name] = self._codecs[self._index[name]].coerce(v)
+        return self._checked(values)
+
+    def _checked(self, values: dict[str, ParamValue]) -> UserArch:
+        arch = self._arch(values)
+        self.validate(arch)
+        return arch
+
+    # -- features (LaNAS) -----------------------------------------------------------------
+    @property
+    def dim(self) -> int:
+        return int(self._offsets[-1])
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.zeros(self.dim), np.ones(self.dim)
+
+    def encode(self, arch: UserArch) -> np.ndarray:
+        values = dict(arch)
+        x = np.zeros(self.dim)
+        for i, (p, codec) in enumerate(zip(self._params, self._codecs, strict=True)):
+            s = slice(self._offsets[i], self._offsets[i + 1])
+            x[s] = codec.features(values.get(p.name))
+        return x
+
+    def decode(self, x: np.ndarray) -> UserArch | None:
+        x = np.asarray(x, dtype=float).reshape(-1)
+        if x.shape != (self.dim,) or not np.all(np.isfinite(x)):
+            return None
+        values: dict[str, ParamValue] = {}
+        for i, (p, codec) in enumerate(zip(self._params, self._codecs, strict=True)):
+            if self._active(p, values):
+                values[p.name] = codec.from_features(x[self._offsets[i] : self._offsets[i + 1]])
+        if self._violation(values) is not None:
+            return None
+        return self._arch(values)
+
+    def constraints(self) -> LinearConstraints | None:
+        rows, rhs = [], []
+        for terms, sign, bound in self._rows:
+            a, b = np.zeros(self.dim), sign * bound
+            for i, coef in terms:
+                p, c = self._params[i], sign * coef
+                if p.condition is None and not p.log:
+                    a[self._offsets[i]] += c * (p.high - p.low)
+                    b -= c * p.low
+                else:
+                    b -= min(c * p.low, c * p.high, 0.0 if p.condition else math.inf)
+            if np.any(a):
+                rows.append(a)
+                rhs.append(b)
+        if not rows:
+            return None
+        return LinearConstraints(np.array(rows), np.array(rhs))
+
+    # -- tokens (NAO) ---------------------------------------------------------------------
+    def token_spec(self) -> TokenSpec:
+        vocab = 1 + max(c.n_tokens for c in self._codecs)
+        masks = np.zeros((len(self._params), vocab), dtype=bool)
+        for i, (p, codec) in enumerate(zip(self._params, self._codecs, strict=True)):
+            masks[i, 0] = p.condition is not None
+            masks[i, 1 : 1 + codec.n_tokens] = codec.token_mask()
+        return TokenSpec(len(self._params), vocab, masks)
+
+    def to_tokens(self, arch: UserArch) -> list[int]:
+        values = dict(arch)
+        return [
+            0 if p.name not in values else 1 + codec.token(values[p.name])
+            for p, codec in zip(self._params, self._codecs, strict=True)
+        ]
+
+    def from_tokens(self, tokens: Sequence[int]) -> UserArch | None:
+        if len(tokens) != len(self._params):
+            return None
+        values: dict[str, ParamValue] = {}
+        for p, codec, t in zip(self._params, self._codecs, tokens, strict=True):
+            if not self._active(p, values):
+                continue
+            v = codec.value_of_token(int(t) - 1) if int(t) > 0 else None
+            if v is None:
+                return None
+            values[p.name] = v
+        if self._violation(values) is not None:
+            return None
+        return self._arch(values)
+
+
+def load_space_file(path: str | Path) -> UserSpace:
+    """Read a user space from a JSON file (`{"params": [...], "constraints": [...]}`).
+
+    The `{"user": {...}}` wrapper of a space spec is accepted too.
+
+    Raises:
+        InvalidArgumentError: the file is missing, not JSON, or not a valid spec.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as err:
+        raise InvalidArgumentError(f"cannot read space file {path}: {err.strerror}") from None
+    try:
+        spec = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InvalidArgumentError(
+            f"space file {path} is not JSON: {err.msg} at line {err.lineno} column {err.colno}"
+        ) from None
+    if isinstance(spec, dict) and set(spec) == {"user"}:
+        spec = spec["user"]
+    try:
+        return UserSpace.from_spec(spec)
+    except InvalidArgumentError as err:
+        raise InvalidArgumentError(f"{path}: {err}") from None
+
+
+def parse_row(space: SearchSpace, row: dict[str, str]) -> UserArch:
+    """The architecture of a CSV row with one column per param (empty cell = inactive).
+
+    Columns that are not params (metrics) are ignored.
+
+    Raises:
+        InvalidArgumentError: `space` is not a user space.
+        InvalidArchitectureError: a cell does not parse or the architecture is invalid.
+    """
+    if not isinstance(space, UserSpace):
+        raise InvalidArgumentError(
+            f"per-parameter tables need a user space, not {getattr(space, 'name', space)!r}"
+        )
+    values: dict[str, ParamValue] = {}
+    for p, codec in zip(space._params, space._codecs, strict=True):
+        cell = (row.get(p.name) or "").strip()
+        if cell:
+            values[p.name] = codec.parse(cell)
+    return space._checked(values)

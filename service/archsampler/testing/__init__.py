@@ -1,0 +1,6 @@
+"""Test kit shipped with the package: real servers on loopback for tests and benchmarks."""
+
+from archsampler.testing.servers import ServerProcess
+from archsampler.testing.servers import ServerThread
+
+__all__ = ["ServerProcess", "ServerThread"]

@@ -1,0 +1,119 @@
+"""Start a real archsampler server on loopback: in a thread, or as a child process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from archsampler.config import Settings
+from archsampler.demo import free_port
+from archsampler.server.app import RunningServer
+from archsampler.server.app import start_server
+from archsampler_client import Client
+
+
+class ServerThread:
+    """A server in this process, on its own uvloop event loop in a daemon thread."""
+
+    def __init__(self, db: str | Path, **settings: Any) -> None:
+        self.settings = Settings(host="127.0.0.1", port=0, db=str(db), **settings)
+        self.running: RunningServer | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def target(self) -> str:
+        assert self.running is not None, "server not started"
+        return f"127.0.0.1:{self.running.port}"
+
+    def start(self) -> ServerThread:
+        import uvloop
+
+        started = threading.Event()
+        errors: list[BaseException] = []
+
+        def main() -> None:
+            self._loop = uvloop.new_event_loop()
+            asyncio.set_event_loop(self._loop)
+            try:
+                self.running = self._loop.run_until_complete(start_server(self.settings))
+            except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
+                errors.append(e)
+                started.set()
+                return
+            started.set()
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=main, name="archsampler-server", daemon=True)
+        self._thread.start()
+        started.wait(60)
+        if errors:
+            raise errors[0]
+        return self
+
+    def stop(self, grace: float = 5.0) -> None:
+        if self._loop is None or self.running is None:
+            return
+        future = asyncio.run_coroutine_threadsafe(self.running.stop(grace), self._loop)
+        future.result(timeout=grace + 30)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        assert self._thread is not None
+        self._thread.join(timeout=30)
+        self.running = None
+
+    def __enter__(self) -> ServerThread:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class ServerProcess:
+    """`archsampler serve` as a child process: can be killed (SIGKILL) and restarted."""
+
+    def __init__(self, db: str | Path, port: int | None = None, **env: str) -> None:
+        self.db = str(db)
+        self.port = port or free_port()
+        self.env = {**os.environ, **env}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60.0) -> ServerProcess:
+        cmd = [
+            sys.executable,
+            "-m",
+            "archsampler",
+            "serve",
+            "--port",
+            str(self.port),
+            "--db",
+            self.db,
+        ]
+        self.proc = subprocess.Popen(cmd, env=self.env, stdout=subprocess.DEVNULL)
+        with Client(self.target) as client:
+            client.wait_ready(timeout=timeout)
+        return self
+
+    def stop(self, kill: bool = False) -> int:
+        """SIGTERM (graceful) or SIGKILL the server; returns its exit code."""
+        if self.proc is None:
+            return 0
+        self.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+        code = self.proc.wait(timeout=60)
+        self.proc = None
+        return code
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
