@@ -70,9 +70,7 @@ class Outcome:
             raise InvalidArgumentError(f"an outcome cannot be {self.state.name}")
         if self.state == TrialState.COMPLETED:
             if self.value is None or not math.isfinite(self.value):
-                raise InvalidArgumentError(
-                    f"value must be a finite number, got {self.value!r}"
-                )
+                raise InvalidArgumentError(f"value must be a finite number, got {self.value!r}")
         elif self.value is not None:
             raise InvalidArgumentError(f"a {self.state.name} report carries no value")
 
