@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 
 BENCHES = {
@@ -12,11 +11,15 @@ BENCHES = {
     "latency": "Propose latency of lanas with 1,000 and 10,000 observed trials",
     "sampler": "polytope samplers vs hopsy: steps/s and effective samples/s",
     "predictor": "NAO predictor ranking accuracy and ONNX Runtime vs torch throughput",
+    "load": "propose+report pairs/s and latency with many clients on loopback",
+    "chaos": "SIGKILL the server under load; count lost reports and duplicate pending",
+    "fuzz": "random and malformed requests for every RPC; count INTERNAL and crashes",
 }
 
 
 def _serve(args: argparse.Namespace) -> int:
     from archsampler.config import Settings
+    from archsampler.logs import configure_logging
     from archsampler.server.app import run
 
     overrides = {
@@ -26,13 +29,16 @@ def _serve(args: argparse.Namespace) -> int:
             ("port", args.port),
             ("db", args.db),
             ("default_strategy", args.default_strategy),
+            ("metrics_port", args.metrics_port),
+            ("tls_cert_file", args.tls_cert),
+            ("tls_key_file", args.tls_key),
+            ("tls_client_ca_file", args.tls_client_ca),
+            ("log_format", args.log_format),
         )
         if v is not None
     }
     settings = Settings(**overrides)
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level, settings.log_format)
     run(settings)
     return 0
 
@@ -52,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (default 50051; 0 = any free port)")
     serve.add_argument("--db", help="SQLite file or SQLAlchemy URL (default archsampler.db)")
     serve.add_argument("--default-strategy", help="strategy for studies that name none")
+    serve.add_argument("--metrics-port", type=int, help="Prometheus /metrics port (0 = any)")
+    serve.add_argument("--tls-cert", help="server certificate chain (PEM): enables TLS")
+    serve.add_argument("--tls-key", help="server private key (PEM)")
+    serve.add_argument("--tls-client-ca", help="client CA (PEM): requires client certificates")
+    serve.add_argument("--log-format", choices=("text", "json"), help="log line format")
     serve.set_defaults(func=_serve)
 
     demo = sub.add_parser("demo", help="serve and run a demo search on the NB201 table")

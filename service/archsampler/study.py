@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
-from dataclasses import dataclass
-from dataclasses import field
+from concurrent.futures import Future
 from typing import Any
 from typing import Sequence
 
+from archsampler.committer import GroupCommitter
 from archsampler.errors import AlreadyExistsError
 from archsampler.errors import InvalidArchitectureError
 from archsampler.errors import InvalidArgumentError
@@ -22,10 +21,8 @@ from archsampler.spaces import make_space
 from archsampler.spaces.base import Arch
 from archsampler.spaces.base import ParamValue
 from archsampler.storage import NewTrial
-from archsampler.storage import Storage
+from archsampler.storage import SQLStorage
 from archsampler.storage import StudyRecord
-from archsampler.strategies import Observation
-from archsampler.strategies import Strategy
 from archsampler.strategies import make_strategy
 from archsampler.trial import Outcome
 from archsampler.trial import Trial
@@ -80,57 +77,25 @@ def normalise_config(config: dict[str, Any], default_strategy: str) -> dict[str,
     }
 
 
-@dataclass
-class StudyRuntime:
-    """In-memory state of one study: its space, its strategy and how far it has caught up."""
-
-    record: StudyRecord
-    space: SearchSpace
-    strategy: Strategy
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    seq: int = 0
-    _parsed: dict[str, Arch] = field(default_factory=dict)
-
-    @property
-    def maximize(self) -> bool:
-        return self.record.config["goal"] == "maximize"
-
-    def parse(self, text: str) -> Arch:
-        arch = self._parsed.get(text)
-        if arch is None:
-            arch = self._parsed[text] = self.space.from_string(text)
-        return arch
-
-    def sync(self, storage: Storage) -> None:
-        """Feed the strategy every trial finished since the last sync (caller holds `lock`)."""
-        trials, self.seq = storage.finished_since(self.record.name, self.seq)
-        if not trials:
-            return
-        sign = 1.0 if self.maximize else -1.0
-        self.strategy.observe(
-            [
-                Observation(
-                    self.parse(t.arch),
-                    sign * t.value
-                    if t.state == TrialState.COMPLETED and t.value is not None
-                    else None,
-                )
-                for t in trials
-            ]
-        )
-
-
 class StudyService:
     """Studies and trials over a `Storage`; one `StudyRuntime` cached per study."""
 
     def __init__(
-        self, storage: Storage, *, default_strategy: str = "lanas", lease_seconds: float = 3600.0
+        self,
+        storage: SQLStorage,
+        *,
+        default_strategy: str = "lanas",
+        lease_seconds: float = 3600.0,
     ) -> None:
         self.storage = storage
         self.default_strategy = default_strategy
         self.lease_seconds = lease_seconds
-        self._runtimes: dict[str, StudyRuntime] = {}
-        self._runtimes_lock = threading.Lock()
+        self.committer = GroupCommitter(storage, lease_seconds)
+        self._spaces: dict[tuple[str, float], SearchSpace] = {}
+
+    def close(self) -> None:
+        """Stop the writer thread after it has answered everything queued."""
+        self.committer.close()
 
     # -- studies ------------------------------------------------------------------------
     def create_study(self, name: str, config: dict[str, Any]) -> tuple[StudyRecord, bool]:
@@ -145,72 +110,41 @@ class StudyService:
 
     def delete_study(self, name: str) -> None:
         self.storage.delete_study(check_name("study name", name))
-        with self._runtimes_lock:
-            self._runtimes.pop(name, None)
+        self.committer.forget(name)
 
-    def runtime(self, name: str) -> StudyRuntime:
-        """The cached runtime of study `name`, rebuilt from its trial log on first use."""
+    def space(self, name: str) -> SearchSpace:
+        """The search space of study `name` (cached)."""
         record = self.storage.get_study(check_name("study name", name))
-        with self._runtimes_lock:
-            rt = self._runtimes.get(name)
-            if rt is None or rt.record.created_at != record.created_at:
-                space = make_space(record.config["space"])
-                strategy = make_strategy(
-                    record.config["strategy"],
-                    space,
-                    seed=record.config["seed"],
-                    options=record.config["strategy_options"],
-                )
-                rt = self._runtimes[name] = StudyRuntime(record, space, strategy)
-            return rt
+        key = (name, record.created_at)
+        space = self._spaces.get(key)
+        if space is None:
+            space = self._spaces[key] = make_space(record.config["space"])
+        return space
 
     # -- trials -------------------------------------------------------------------------
     def propose(
         self, study: str, count: int, client_id: str = "", request_id: str = ""
-    ) -> list[Trial]:
-        """Create `count` PENDING trials with architectures never proposed live before."""
+    ) -> Future[list[Trial]]:
+        """Queue a proposal of `count` PENDING trials; the future resolves after commit."""
+        check_name("study name", study)
         if not 1 <= count <= MAX_PROPOSE:
             raise InvalidArgumentError(f"count must be in 1..{MAX_PROPOSE}, got {count}")
         if client_id:
             check_name("client_id", client_id)
         if request_id:
             check_name("request_id", request_id)
-        rt = self.runtime(study)
-        with rt.lock:
-            if request_id:
-                previous = self.storage.trials_by_request(study, request_id)
-                if previous:
-                    return previous
-            for attempt in range(3):
-                rt.sync(self.storage)
-                pending = self.storage.list_trials(study, states=[TrialState.PENDING])
-                proposals = rt.strategy.propose(count, [rt.parse(t.arch) for t in pending])
-                sign = 1.0 if rt.maximize else -1.0
-                new = [
-                    NewTrial(
-                        arch=rt.space.to_string(p.arch),
-                        arch_hash=rt.space.canonical_hash(p.arch),
-                        params=rt.space.to_params(p.arch),
-                        predicted_value=(
-                            sign * p.predicted_value if p.predicted_value is not None else None
-                        ),
-                        region=p.region,
-                        client_id=client_id,
-                        request_id=request_id or None,
-                        lease_seconds=self.lease_seconds,
-                    )
-                    for p in proposals
-                ]
-                try:
-                    return self.storage.add_trials(study, new)
-                except AlreadyExistsError:
-                    # Another replica proposed one of these meanwhile: catch up and retry.
-                    log.info("propose conflict on study %s (attempt %d)", study, attempt + 1)
-            raise AlreadyExistsError(f"study {study!r}: proposals kept conflicting; retry")
+        return self.committer.propose(study, count, client_id, request_id)
 
-    def report(self, trial_id: int, outcome: Outcome) -> Trial:
-        """Record an outcome; returns only after it is committed."""
-        return self.storage.finish_trial(trial_id, outcome)
+    def report(self, trial_id: int, outcome: Outcome) -> Future[Trial]:
+        """Queue an outcome; the future resolves only after it is committed."""
+        return self.committer.report(trial_id, outcome)
+
+    def expire_leases(self) -> int:
+        """Mark expired PENDING trials STALE so their architectures may be proposed again."""
+        expired = self.storage.expire_leases()
+        if expired:
+            self.committer.mark_pending_stale()
+        return expired
 
     def heartbeat(self, trial_id: int) -> Trial:
         return self.storage.heartbeat(trial_id, self.lease_seconds)
@@ -219,12 +153,12 @@ class StudyService:
         self, study: str, text: str, params: dict[str, ParamValue], outcome: Outcome
     ) -> Trial:
         """Import a finished result for an architecture the service never proposed."""
-        rt = self.runtime(study)
-        arch = self.architecture(rt.space, text, params)
+        space = self.space(study)
+        arch = self.architecture(space, text, params)
         trial = NewTrial(
-            arch=rt.space.to_string(arch),
-            arch_hash=rt.space.canonical_hash(arch),
-            params=rt.space.to_params(arch),
+            arch=space.to_string(arch),
+            arch_hash=space.canonical_hash(arch),
+            params=space.to_params(arch),
             state=outcome.state,
             value=outcome.value,
             checkpoint_uri=outcome.checkpoint_uri,

@@ -72,19 +72,16 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
 
     @handle_errors
     async def Propose(self, request: pb.ProposeRequest, context: Ctx) -> Any:
-        trials = await self._run(
-            self.service.propose,
-            request.study,
-            request.count,
-            request.client_id,
-            request.request_id,
+        future = self.service.propose(
+            request.study, request.count, request.client_id, request.request_id
         )
+        trials = await asyncio.wrap_future(future)
         return pb.ProposeResponse(trials=[conv.trial_to_proto(t) for t in trials])
 
     @handle_errors
     async def Report(self, request: pb.ReportRequest, context: Ctx) -> Any:
         outcome = conv.outcome_from_proto(request)
-        trial = await self._run(self.service.report, request.trial_id, outcome)
+        trial = await asyncio.wrap_future(self.service.report(request.trial_id, outcome))
         return pb.ReportResponse(trial=conv.trial_to_proto(trial))
 
     @handle_errors

@@ -28,6 +28,8 @@ from archsampler.errors import StorageError
 from archsampler.storage.base import NewTrial
 from archsampler.storage.base import Storage
 from archsampler.storage.base import StudyRecord
+from archsampler.storage.batch import SQLBatch
+from archsampler.storage.batch import to_trial as _to_trial
 from archsampler.storage.config_diff import first_difference
 from archsampler.storage.models import SCHEMA_VERSION
 from archsampler.storage.models import Base
@@ -69,27 +71,6 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
-def _to_trial(row: TrialModel, study_name: str) -> Trial:
-    return Trial(
-        id=row.id,
-        study_name=study_name,
-        number=row.number,
-        state=TrialState(row.state),
-        arch=row.arch,
-        arch_hash=row.arch_hash,
-        params=json.loads(row.params_json),
-        value=row.value,
-        predicted_value=row.predicted_value,
-        region=row.region,
-        client_id=row.client_id,
-        checkpoint_uri=row.checkpoint_uri,
-        metadata=json.loads(row.metadata_json),
-        created_at=row.created_at,
-        finished_at=row.finished_at,
-        lease_expires_at=row.lease_expires_at,
-    )
-
-
 class SQLStorage(Storage):
     """`Storage` over SQLAlchemy 2. See `Storage` for the contract."""
 
@@ -127,12 +108,9 @@ class SQLStorage(Storage):
         try:
             yield session
             session.commit()
-        except (AlreadyExistsError, NotFoundError, FailedPreconditionError):
-            session.rollback()
-            raise
         except IntegrityError:
             session.rollback()
-            raise
+            raise  # callers turn a uniqueness race into a domain error
         except SQLAlchemyError as e:
             session.rollback()
             raise StorageError(f"storage error: {type(e).__name__}: {e}") from e
@@ -141,6 +119,12 @@ class SQLStorage(Storage):
             raise
         finally:
             session.close()
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[SQLBatch]:
+        """One transaction for many writes (group commit); commits when the block exits."""
+        with self._session() as s:
+            yield SQLBatch(s, self.engine.dialect.name)
 
     # -- studies ------------------------------------------------------------------------
     @staticmethod

@@ -1,0 +1,110 @@
+"""`archsampler bench load`: propose+report throughput and latency on loopback.
+
+A server runs in a child process (its own core); this process drives it with `--clients`
+concurrent asyncio clients, each looping Propose(1) → Report until `--seconds` pass. The
+run stops by itself. The default space is a user-defined one with 8^8 architectures, so a
+long run never exhausts it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+import time
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from archsampler.testing import ServerProcess
+from archsampler_client import AsyncClient
+
+LOAD_SPACE: dict[str, Any] = {
+    "params": [
+        {"name": f"p{i}", "type": "categorical", "choices": [f"c{j}" for j in range(8)]}
+        for i in range(8)
+    ]
+}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--clients", type=int, default=64, help="concurrent clients")
+    p.add_argument("--seconds", type=float, default=30.0, help="measured duration")
+    p.add_argument("--strategy", default="random", help="strategy of the study under load")
+    p.add_argument("--space", default="load", help="'load' (8^8 user space), nb201 or nb101")
+    p.add_argument("--db", help="database URL/file (default: a temporary SQLite file)")
+    p.add_argument("--target", help="drive an already running server instead")
+    p.add_argument("--json", type=Path, help="write the results here")
+
+
+def _value(arch: str) -> float:
+    return (zlib.crc32(arch.encode()) % 10_000) / 100.0
+
+
+async def _drive(target: str, args: argparse.Namespace) -> dict[str, Any]:
+    space = LOAD_SPACE if args.space == "load" else args.space
+    async with AsyncClient(target, timeout=60) as client:
+        name = f"load-{args.strategy}-{int(time.time())}"
+        study = await client.create_study(name, space=space, strategy=args.strategy)
+        lat_propose: list[float] = []
+        lat_report: list[float] = []
+        pairs = 0
+        stop_at = time.perf_counter() + args.seconds
+        bar = tqdm(total=int(args.seconds), desc=f"load {args.strategy}", unit="s")
+
+        async def worker(k: int) -> None:
+            nonlocal pairs
+            while time.perf_counter() < stop_at:
+                t0 = time.perf_counter()
+                (trial,) = await study.propose(count=1, client_id=f"c{k}")
+                t1 = time.perf_counter()
+                await study.report(trial.id, value=_value(trial.arch))
+                t2 = time.perf_counter()
+                lat_propose.append(t1 - t0)
+                lat_report.append(t2 - t1)
+                pairs += 1
+
+        async def ticker() -> None:
+            while time.perf_counter() < stop_at:
+                await asyncio.sleep(1.0)
+                bar.update(1)
+
+        t_start = time.perf_counter()
+        await asyncio.gather(ticker(), *(worker(k) for k in range(args.clients)))
+        elapsed = time.perf_counter() - t_start
+        bar.close()
+    both = np.array(lat_propose + lat_report) * 1e3
+    return {
+        "pairs_per_s": pairs / elapsed,
+        "p50_ms": float(np.percentile(both, 50)),
+        "p99_ms": float(np.percentile(both, 99)),
+        "propose_p99_ms": float(np.percentile(np.array(lat_propose) * 1e3, 99)),
+        "report_p99_ms": float(np.percentile(np.array(lat_report) * 1e3, 99)),
+        "pairs": pairs,
+        "clients": args.clients,
+        "seconds": elapsed,
+        "strategy": args.strategy,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvloop
+
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.target:
+            result = uvloop.run(_drive(args.target, args))
+        else:
+            with ServerProcess(args.db or str(Path(tmp) / "load.db")) as srv:
+                result = uvloop.run(_drive(srv.target, args))
+    print(
+        f"{result['pairs']} propose+report pairs in {result['seconds']:.1f} s with "
+        f"{args.clients} clients: {result['pairs_per_s']:.0f} pairs/s, "
+        f"latency p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms"
+    )
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+    return 0

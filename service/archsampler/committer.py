@@ -1,0 +1,261 @@
+"""Group commit: one writer thread applies every queued Report and Propose in one transaction.
+
+Under load, many calls share a transaction (and its fsync), so throughput grows with the
+number of clients instead of being capped by the disk. Every caller is answered only after
+the transaction that holds its write has committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from concurrent.futures import Future
+from concurrent.futures import InvalidStateError
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+
+from archsampler.errors import ArchSamplerError
+from archsampler.errors import ExhaustedError
+from archsampler.errors import StorageError
+from archsampler.runtime import StudyRuntime
+from archsampler.storage import NewTrial
+from archsampler.storage import SQLStorage
+from archsampler.storage.batch import SQLBatch
+from archsampler.trial import Outcome
+from archsampler.trial import Trial
+
+log = logging.getLogger(__name__)
+MAX_BATCH = 512
+INSERT_ATTEMPTS = 3
+
+
+@dataclass
+class ProposeRequest:
+    study: str
+    count: int
+    client_id: str
+    request_id: str
+    future: Future[list[Trial]] = field(default_factory=Future)
+
+
+@dataclass
+class ReportRequest:
+    trial_id: int
+    outcome: Outcome
+    future: Future[Trial] = field(default_factory=Future)
+
+
+def _resolve(future: Future, value: Any, is_error: bool) -> None:
+    """Answer a caller; one whose call was cancelled (deadline) is skipped, not an error."""
+    try:
+        if is_error:
+            future.set_exception(value)
+        else:
+            future.set_result(value)
+    except InvalidStateError:
+        pass  # cancelled: its trials stay PENDING until a retry fetches them or the lease ends
+
+
+class GroupCommitter:
+    """Owns the study runtimes and the only thread that writes proposals and reports."""
+
+    def __init__(self, storage: SQLStorage, lease_seconds: float) -> None:
+        self.storage = storage
+        self.lease_seconds = lease_seconds
+        self.runtimes: dict[str, StudyRuntime] = {}
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._thread = threading.Thread(target=self._loop, name="archsampler-writer", daemon=True)
+        self._thread.start()
+
+    # -- API (any thread) -----------------------------------------------------------------
+    def propose(self, study: str, count: int, client_id: str, request_id: str) -> Future:
+        req = ProposeRequest(study, count, client_id, request_id)
+        self._queue.put(req)
+        return req.future
+
+    def report(self, trial_id: int, outcome: Outcome) -> Future:
+        req = ReportRequest(trial_id, outcome)
+        self._queue.put(req)
+        return req.future
+
+    def forget(self, study: str) -> None:
+        """Drop a study's runtime (deleted, or to be rebuilt from storage)."""
+        self._queue.put(("forget", study))
+
+    def mark_pending_stale(self) -> None:
+        """Reload pending trials from storage before the next proposal (leases expired)."""
+        self._queue.put(("stale", None))
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=60)
+
+    # -- writer thread ----------------------------------------------------------------------
+    def _loop(self) -> None:
+        while True:
+            items = [self._queue.get()]
+            while len(items) < MAX_BATCH:
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            control = [i for i in items if isinstance(i, tuple) or i is None]
+            for item in control:
+                if item is None:
+                    continue
+                if item[0] == "forget":
+                    self.runtimes.pop(item[1], None)
+                else:
+                    for rt in self.runtimes.values():
+                        rt.pending_stale = True
+            work = [i for i in items if isinstance(i, (ProposeRequest, ReportRequest))]
+            if work:
+                try:
+                    self._commit(work)
+                except Exception:  # noqa: BLE001 - the writer must survive anything
+                    log.exception("writer: unexpected failure")
+            if None in items:
+                return
+
+    def _commit(self, work: list[Any]) -> None:
+        answers: list[tuple[Future, Any, bool]] = []
+        touched: set[str] = set()
+        try:
+            with self.storage.batch() as batch:
+                reports = [w for w in work if isinstance(w, ReportRequest)]
+                if reports:
+                    results = batch.finish([(r.trial_id, r.outcome) for r in reports])
+                    for r, result in zip(reports, results, strict=True):
+                        answers.append((r.future, result, isinstance(result, Exception)))
+                by_study: dict[str, list[ProposeRequest]] = {}
+                for w in work:
+                    if isinstance(w, ProposeRequest):
+                        by_study.setdefault(w.study, []).append(w)
+                for study, reqs in by_study.items():
+                    touched.add(study)
+                    answers.extend(self._propose_isolated(batch, study, reqs))
+        except Exception as exc:  # noqa: BLE001 - the whole transaction rolled back
+            log.exception("group commit of %d request(s) failed", len(work))
+            for study in touched:
+                self.runtimes.pop(study, None)  # in-memory state may be ahead of storage
+            error = (
+                exc
+                if isinstance(exc, StorageError)
+                else StorageError(
+                    f"transaction failed and was rolled back: {type(exc).__name__}: {exc}"
+                )
+            )
+            for w in work:
+                _resolve(w.future, error, True)
+            return
+        for future, value, is_error in answers:
+            _resolve(future, value, is_error)
+
+    def _runtime(self, batch: SQLBatch, study: str) -> StudyRuntime:
+        rt = self.runtimes.get(study)
+        row = batch.study(study)
+        if rt is None or rt.created_at != row.created_at:
+            rt = self.runtimes[study] = StudyRuntime.load(batch, study)
+        return rt
+
+    def _propose_isolated(
+        self, batch: SQLBatch, study: str, reqs: list[ProposeRequest]
+    ) -> list[tuple[Future, Any, bool]]:
+        """Proposals for one study inside a savepoint: its failure leaves the batch intact."""
+        savepoint = batch.s.begin_nested()
+        try:
+            answers = self._propose_study(batch, study, reqs)
+        except Exception as e:  # noqa: BLE001 - only this study's callers get the error
+            savepoint.rollback()
+            self.runtimes.pop(study, None)
+            if not isinstance(e, ArchSamplerError):
+                log.exception("proposing for study %s failed", study)
+            return [(r.future, e, True) for r in reqs]
+        savepoint.commit()
+        return answers
+
+    def _propose_study(
+        self, batch: SQLBatch, study: str, reqs: list[ProposeRequest]
+    ) -> list[tuple[Future, Any, bool]]:
+        rt = self._runtime(batch, study)
+        keyed = sorted({r.request_id for r in reqs if r.request_id})
+        previous = batch.by_request(study, keyed) if keyed else {}
+        answers: list[tuple[Future, Any, bool]] = []
+        fresh: list[ProposeRequest] = []
+        first: dict[str, ProposeRequest] = {}
+        followers: list[ProposeRequest] = []
+        for r in reqs:
+            if r.request_id in previous:
+                answers.append((r.future, previous[r.request_id], False))
+            elif r.request_id and r.request_id in first:
+                followers.append(r)  # the same retry twice in one batch
+            else:
+                first.setdefault(r.request_id, r) if r.request_id else None
+                fresh.append(r)
+        rt.sync(batch)
+        try:
+            results = self._insert(batch, rt, fresh)
+        except ExhaustedError:
+            if len(fresh) == 1:
+                raise
+            results = {}
+            for r in fresh:  # serve whoever can still be served
+                savepoint = batch.s.begin_nested()
+                try:
+                    results.update(self._insert(batch, rt, [r]))
+                    savepoint.commit()
+                except ExhaustedError as e:
+                    savepoint.rollback()
+                    rt.pending_stale = True
+                    results[id(r)] = e
+        for r in fresh:
+            value = results[id(r)]
+            answers.append((r.future, value, isinstance(value, Exception)))
+        for r in followers:
+            value = results[id(first[r.request_id])]
+            answers.append((r.future, value, isinstance(value, Exception)))
+        return answers
+
+    def _insert(
+        self, batch: SQLBatch, rt: StudyRuntime, reqs: list[ProposeRequest]
+    ) -> dict[int, Any]:
+        """Propose and insert for all `reqs` at once; `{id(req): trials}`."""
+        slots = [r for r in reqs for _ in range(r.count)]
+        got: dict[int, list[Trial]] = {id(r): [] for r in reqs}
+        for _ in range(INSERT_ATTEMPTS):
+            proposals = rt.strategy.propose(len(slots), list(rt.pending.values()))
+            new = [
+                NewTrial(
+                    arch=rt.space.to_string(p.arch),
+                    arch_hash=rt.space.canonical_hash(p.arch),
+                    params=rt.space.to_params(p.arch),
+                    predicted_value=(
+                        rt.sign * p.predicted_value if p.predicted_value is not None else None
+                    ),
+                    region=p.region,
+                    client_id=r.client_id,
+                    request_id=r.request_id or None,
+                    lease_seconds=self.lease_seconds,
+                )
+                for p, r in zip(proposals, slots, strict=True)
+            ]
+            missing = []
+            inserted = batch.insert_pending(rt.name, new)
+            for p, r, trial in zip(proposals, slots, inserted, strict=True):
+                if trial is None:
+                    missing.append(r)
+                else:
+                    rt.pending[trial.id] = p.arch
+                    got[id(r)].append(trial)
+            if not missing:
+                return dict(got)
+            # Another replica holds some of these architectures: reload pending, retry.
+            slots = missing
+            rt.pending_stale = True
+            rt.sync(batch)
+        raise ExhaustedError(
+            f"study {rt.name!r}: could not find architectures that are not already pending "
+            "elsewhere; retry"
+        )
