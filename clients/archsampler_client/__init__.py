@@ -14,6 +14,7 @@ from archsampler_client.errors import UnavailableError
 from archsampler_client.models import StudyInfo
 from archsampler_client.models import Trial
 from archsampler_client.models import TrialState
+from archsampler_client.security import tls_credentials
 
 __version__ = "0.1.0"
 __all__ = [
@@ -29,4 +30,5 @@ __all__ = [
     "Trial",
     "TrialState",
     "UnavailableError",
+    "tls_credentials",
 ]

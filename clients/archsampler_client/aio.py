@@ -18,6 +18,7 @@ from archsampler_client._study import StudyOps
 from archsampler_client.errors import from_rpc_error
 from archsampler_client.models import StudyInfo
 from archsampler_client.models import Trial
+from archsampler_client.security import call_metadata
 
 T = TypeVar("T")
 
@@ -49,12 +50,13 @@ class AsyncClient:
         retries: int = 8,
         credentials: grpc.ChannelCredentials | None = None,
         metadata: list[tuple[str, str]] | None = None,
+        token: str | None = None,
     ) -> None:
         self.target = target
         self.timeout = timeout
         self.retries = retries
         self.credentials = credentials
-        self.metadata = metadata
+        self.metadata = call_metadata(metadata, token)
         self._channel: grpc.aio.Channel | None = None
         self._stub: pb_grpc.ArchSamplerStub | None = None
 

@@ -18,6 +18,7 @@ from archsampler_client._study import StudyOps
 from archsampler_client.errors import from_rpc_error
 from archsampler_client.models import StudyInfo
 from archsampler_client.models import Trial
+from archsampler_client.security import call_metadata
 
 T = TypeVar("T")
 
@@ -47,8 +48,10 @@ class Client:
         target: `host:port` of the server.
         timeout: per-call deadline in seconds.
         retries: how many times an UNAVAILABLE call is retried (with backoff).
-        credentials: channel credentials for TLS; None means an insecure channel.
-        metadata: call metadata sent with every request (e.g. an authorization header).
+        credentials: channel credentials for TLS (see `tls_credentials`); None means an
+            insecure channel.
+        metadata: call metadata sent with every request.
+        token: bearer token, sent as `authorization: Bearer <token>` metadata.
     """
 
     def __init__(
@@ -59,12 +62,13 @@ class Client:
         retries: int = 8,
         credentials: grpc.ChannelCredentials | None = None,
         metadata: list[tuple[str, str]] | None = None,
+        token: str | None = None,
     ) -> None:
         self.target = target
         self.timeout = timeout
         self.retries = retries
         self.credentials = credentials
-        self.metadata = metadata
+        self.metadata = call_metadata(metadata, token)
         self._channel: grpc.Channel | None = None
         self._stub: pb_grpc.ArchSamplerStub | None = None
 

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from typing import Annotated
+from typing import Any
+from typing import Literal
+
 from pydantic import Field
+from pydantic import field_validator
 from pydantic_settings import BaseSettings
+from pydantic_settings import NoDecode
 from pydantic_settings import SettingsConfigDict
 
 
@@ -24,6 +31,35 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(
         3600.0, gt=0, description="how long a proposed trial stays PENDING without a heartbeat"
     )
+    lease_sweep_seconds: float = Field(
+        5.0, gt=0, description="how often expired leases are looked for"
+    )
     max_message_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="gRPC message limit")
     default_strategy: str = Field("lanas", description="strategy of studies that name none")
     log_level: str = Field("INFO", description="logging level")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="log line format: text, or json (one object per line)"
+    )
+    auth_tokens: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="accepted bearer tokens (comma-separated or a JSON list; empty = auth off)",
+    )
+    tls_cert_file: str | None = Field(None, description="server certificate chain (PEM)")
+    tls_key_file: str | None = Field(None, description="server private key (PEM)")
+    tls_client_ca_file: str | None = Field(
+        None, description="CA bundle (PEM) for client certificates: set = mutual TLS required"
+    )
+    metrics_port: int | None = Field(
+        None, ge=0, le=65535, description="Prometheus /metrics port (unset = off, 0 = any free)"
+    )
+
+    @field_validator("auth_tokens", mode="before")
+    @classmethod
+    def _split_tokens(cls, value: Any) -> Any:
+        """Accept `a,b` as well as `["a", "b"]` from the environment; drop empty entries."""
+        if isinstance(value, str):
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else text.split(",")
+        if isinstance(value, (list, tuple)):
+            return [str(v).strip() for v in value if str(v).strip()]
+        return value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import grpc
 import pytest
@@ -13,6 +14,7 @@ from grpc_reflection.v1alpha import reflection_pb2_grpc
 
 from archsampler.spaces.nb201 import NB201Space
 from archsampler_client import AlreadyExistsError
+from archsampler_client import ArchSamplerError
 from archsampler_client import AsyncClient
 from archsampler_client import NotFoundError
 
@@ -125,3 +127,27 @@ def test_health_and_reflection(server) -> None:
             for s in r.list_services_response.service
         }
         assert {"archsampler.v1.ArchSampler", "grpc.health.v1.Health"} <= names
+
+
+def test_expired_lease_makes_a_trial_stale_and_a_late_report_counts(tmp_path) -> None:
+    from archsampler.testing import ServerThread
+    from archsampler_client import Client
+
+    with ServerThread(tmp_path / "l.db", lease_seconds=1.5, lease_sweep_seconds=0.1) as srv:
+        with Client(srv.target) as c:
+            study = c.create_study("lease", space="nb201", strategy="random")
+            kept, lost = study.propose(count=2)
+            deadline = time.time() + 10
+            while time.time() < deadline:
+                study.heartbeat(kept.id)
+                states = {t.id: t.state for t in study.trials()}
+                if states[lost.id] == "STALE":
+                    break
+                time.sleep(0.05)
+            assert states == {kept.id: "PENDING", lost.id: "STALE"}
+            with pytest.raises(ArchSamplerError) as info:
+                study.heartbeat(lost.id)
+            assert info.value.code == grpc.StatusCode.FAILED_PRECONDITION
+            late = study.report(lost.id, value=42.0)
+            assert late.state == "COMPLETED" and late.value == 42.0
+            assert study.best().id == lost.id

@@ -15,7 +15,11 @@ from grpc_health.v1 import health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from archsampler.config import Settings
+from archsampler.server.auth import TokenAuthInterceptor
+from archsampler.server.metrics import RpcMetricsInterceptor
+from archsampler.server.metrics import ServerMetrics
 from archsampler.server.servicer import ArchSamplerServicer
+from archsampler.server.tls import server_credentials
 from archsampler.storage import SQLStorage
 from archsampler.study import StudyService
 from archsampler_client._proto import archsampler_pb2 as pb
@@ -23,7 +27,6 @@ from archsampler_client._proto import archsampler_pb2_grpc as pb_grpc
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ArchSampler"].full_name
-LEASE_SWEEP_SECONDS = 5.0
 
 
 @dataclass
@@ -37,22 +40,27 @@ class RunningServer:
     executor: ThreadPoolExecutor
     health: health.HealthServicer
     sweeper: asyncio.Task[None]
+    metrics: ServerMetrics | None = None
+    metrics_port: int | None = None
 
     async def stop(self, grace: float | None = 5.0) -> None:
         """Refuse new calls, let in-flight ones finish within `grace`, then close storage."""
         self.health.enter_graceful_shutdown()
         self.sweeper.cancel()
         await self.server.stop(grace)
+        self.service.close()  # the writer answers everything queued before storage closes
         self.executor.shutdown(wait=True)
+        if self.metrics is not None:
+            self.metrics.close()
         self.storage.close()
 
 
-async def _sweep_leases(storage: SQLStorage, executor: ThreadPoolExecutor) -> None:
+async def _sweep_leases(service: StudyService, executor: ThreadPoolExecutor, every: float) -> None:
     loop = asyncio.get_running_loop()
     while True:
-        await asyncio.sleep(LEASE_SWEEP_SECONDS)
+        await asyncio.sleep(every)
         try:
-            expired = await loop.run_in_executor(executor, storage.expire_leases)
+            expired = await loop.run_in_executor(executor, service.expire_leases)
             if expired:
                 log.info("%d trial lease(s) expired: now STALE", expired)
         except Exception:  # noqa: BLE001 - keep sweeping; the next pass retries
@@ -60,7 +68,11 @@ async def _sweep_leases(storage: SQLStorage, executor: ThreadPoolExecutor) -> No
 
 
 async def start_server(settings: Settings) -> RunningServer:
-    """Open storage, start serving on `settings.host:settings.port`, return the handle."""
+    """Open storage, start serving on `settings.host:settings.port`, return the handle.
+
+    TLS, bearer-token auth and the metrics endpoint are on when their settings are set.
+    """
+    credentials = server_credentials(settings)  # fail on unreadable files before opening the db
     storage = SQLStorage(settings.db)
     service = StudyService(
         storage,
@@ -73,23 +85,48 @@ async def start_server(settings: Settings) -> RunningServer:
         ("grpc.max_send_message_length", settings.max_message_bytes),
         ("grpc.so_reuseport", 0),
     ]
-    server = grpc.aio.server(options=options)
+    metrics = ServerMetrics(service.list_studies) if settings.metrics_port is not None else None
+    interceptors: list[grpc.aio.ServerInterceptor] = [RpcMetricsInterceptor(metrics)]
+    if settings.auth_tokens:  # after metrics, so rejected calls are counted as UNAUTHENTICATED
+        interceptors.append(TokenAuthInterceptor(settings.auth_tokens))
+    server = grpc.aio.server(options=options, interceptors=interceptors)
     pb_grpc.add_ArchSamplerServicer_to_server(ArchSamplerServicer(service, executor), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
-    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    address = f"{settings.host}:{settings.port}"
+    if credentials is None:
+        port = server.add_insecure_port(address)
+    else:
+        port = server.add_secure_port(address, credentials)
     if port == 0:
         storage.close()
-        raise OSError(f"cannot listen on {settings.host}:{settings.port}")
+        raise OSError(f"cannot listen on {address}")
+    metrics_port = None
+    if metrics is not None:
+        try:
+            metrics_port = metrics.serve(settings.host, settings.metrics_port or 0)
+        except OSError:
+            storage.close()
+            raise
+        log.info("metrics on http://%s:%d/metrics", settings.host, metrics_port)
     await server.start()
     for name in ("", SERVICE_NAME):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    sweeper = asyncio.create_task(_sweep_leases(storage, executor))
-    log.info("archsampler serving on %s:%d (db %s)", settings.host, port, storage.url)
-    return RunningServer(server, port, service, storage, executor, health_servicer, sweeper)
+    sweeper = asyncio.create_task(_sweep_leases(service, executor, settings.lease_sweep_seconds))
+    log.info(
+        "archsampler serving on %s:%d (db %s, tls %s, auth %s)",
+        settings.host,
+        port,
+        storage.url,
+        "off" if credentials is None else "mutual" if settings.tls_client_ca_file else "on",
+        "on" if settings.auth_tokens else "off",
+    )
+    return RunningServer(
+        server, port, service, storage, executor, health_servicer, sweeper, metrics, metrics_port
+    )
 
 
 async def serve_forever(settings: Settings, ready: asyncio.Event | None = None) -> None:
@@ -100,6 +137,8 @@ async def serve_forever(settings: Settings, ready: asyncio.Event | None = None) 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     print(f"archsampler listening on {settings.host}:{running.port}", flush=True)
+    if running.metrics_port is not None:
+        print(f"metrics on http://{settings.host}:{running.metrics_port}/metrics", flush=True)
     if ready is not None:
         ready.set()
     await stop.wait()

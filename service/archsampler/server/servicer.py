@@ -31,7 +31,7 @@ def _parse_page_token(token: str) -> int:
         return 0
     try:
         kind, _, value = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
-        if kind == "after" and value.isdigit():
+        if kind == "after" and value.isdigit() and len(value) <= 18:
             return int(value)
     except (ValueError, UnicodeDecodeError):
         pass

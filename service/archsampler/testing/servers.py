@@ -11,6 +11,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import grpc
+
 from archsampler.config import Settings
 from archsampler.demo import free_port
 from archsampler.server.app import RunningServer
@@ -77,9 +79,17 @@ class ServerThread:
 class ServerProcess:
     """`archsampler serve` as a child process: can be killed (SIGKILL) and restarted."""
 
-    def __init__(self, db: str | Path, port: int | None = None, **env: str) -> None:
+    def __init__(
+        self,
+        db: str | Path,
+        port: int | None = None,
+        *,
+        credentials: grpc.ChannelCredentials | None = None,
+        **env: str,
+    ) -> None:
         self.db = str(db)
         self.port = port or free_port()
+        self.credentials = credentials  # to wait for a TLS server (ARCHSAMPLER_TLS_* in env)
         self.env = {**os.environ, **env}
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -99,7 +109,7 @@ class ServerProcess:
             self.db,
         ]
         self.proc = subprocess.Popen(cmd, env=self.env, stdout=subprocess.DEVNULL)
-        with Client(self.target) as client:
+        with Client(self.target, credentials=self.credentials) as client:
             client.wait_ready(timeout=timeout)
         return self
 

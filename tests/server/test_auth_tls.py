@@ -1,0 +1,173 @@
+"""Bearer-token auth, TLS and mutual TLS against real servers (certificates made by `openssl`)."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2
+from grpc_health.v1 import health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2
+from grpc_reflection.v1alpha import reflection_pb2_grpc
+
+from archsampler.config import Settings
+from archsampler.server.auth import bearer_token
+from archsampler.server.auth import token_matches
+from archsampler.server.tls import server_credentials
+from archsampler.testing import ServerThread
+from archsampler_client import ArchSamplerError
+from archsampler_client import AsyncClient
+from archsampler_client import Client
+from archsampler_client import tls_credentials
+
+TOKEN = "s3cret-token"
+EC_KEY = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+
+
+def _openssl(*args: str | Path, cwd: Path) -> None:
+    subprocess.run(["openssl", *map(str, args)], cwd=cwd, check=True, capture_output=True)
+
+
+def _make_ca(d: Path, name: str) -> None:
+    _openssl("req", "-x509", *EC_KEY, "-keyout", f"{name}.key", "-out", f"{name}.pem", "-days",
+             "2", "-subj", f"/CN={name}", "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign", cwd=d)  # fmt: skip
+
+
+def _make_leaf(d: Path, name: str, ca: str, extensions: str) -> None:
+    (d / f"{name}.ext").write_text(extensions)
+    _openssl("req", *EC_KEY, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj",
+             f"/CN={name}", cwd=d)  # fmt: skip
+    _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key",
+             "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext",
+             cwd=d)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """CA, server cert (127.0.0.1, localhost), client cert, client cert of a rogue CA."""
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command line tool is needed to make test certificates")
+    d = tmp_path_factory.mktemp("certs")
+    _make_ca(d, "ca")
+    _make_ca(d, "rogue-ca")
+    leaf = "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\n"
+    server_ext = leaf + "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n"
+    _make_leaf(d, "server", "ca", server_ext)
+    _make_leaf(d, "client", "ca", leaf + "extendedKeyUsage=clientAuth\n")
+    _make_leaf(d, "rogue", "rogue-ca", leaf + "extendedKeyUsage=clientAuth\n")
+    return d
+
+
+def _code(client: Client) -> grpc.StatusCode:
+    with pytest.raises(ArchSamplerError) as info:
+        client.list_studies()
+    return info.value.code
+
+
+def _health(channel: grpc.Channel) -> int:
+    stub = health_pb2_grpc.HealthStub(channel)
+    return stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=10).status
+
+
+def _reflect(channel: grpc.Channel, metadata: list[tuple[str, str]] | None) -> list[str]:
+    stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+    request = reflection_pb2.ServerReflectionRequest(list_services="")
+    answers = stub.ServerReflectionInfo(iter([request]), timeout=10, metadata=metadata)
+    return [s.name for a in answers for s in a.list_services_response.service]
+
+
+def test_tls_with_token_auth(tmp_path: Path, certs: Path) -> None:
+    tls = {"tls_cert_file": str(certs / "server.pem"), "tls_key_file": str(certs / "server.key")}
+    creds = tls_credentials(certs / "ca.pem")
+    with ServerThread(tmp_path / "a.db", auth_tokens=[TOKEN, "other-token"], **tls) as srv:
+        with Client(srv.target, credentials=creds, token=TOKEN, retries=0) as ok:
+            ok.create_study("s", space="nb201", strategy="random")
+            assert [s.name for s in ok.list_studies()] == ["s"]
+        with Client(srv.target, credentials=creds, token="other-token", retries=0) as ok2:
+            assert len(ok2.study("s").propose(2)) == 2
+        with Client(srv.target, credentials=creds, retries=0) as anonymous:
+            assert _code(anonymous) == grpc.StatusCode.UNAUTHENTICATED
+        with Client(srv.target, credentials=creds, token="wrong", retries=0) as wrong:
+            assert _code(wrong) == grpc.StatusCode.UNAUTHENTICATED
+        basic = [("authorization", f"Basic {TOKEN}")]
+        with Client(srv.target, credentials=creds, metadata=basic, retries=0) as scheme:
+            assert _code(scheme) == grpc.StatusCode.UNAUTHENTICATED
+        with Client(srv.target, token=TOKEN, timeout=5, retries=0) as plaintext:
+            assert _code(plaintext) == grpc.StatusCode.UNAVAILABLE
+        with grpc.secure_channel(srv.target, creds) as channel:
+            # health stays open for load balancers; reflection needs the token
+            assert _health(channel) == health_pb2.HealthCheckResponse.SERVING
+            with pytest.raises(grpc.RpcError) as info:
+                _reflect(channel, None)
+            assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            assert "archsampler.v1.ArchSampler" in _reflect(
+                channel, [("authorization", f"Bearer {TOKEN}")]
+            )
+
+
+def test_async_client_token_over_plaintext(tmp_path: Path) -> None:
+    async def main(target: str) -> None:
+        async with AsyncClient(target, token=TOKEN, retries=0) as ok:
+            await ok.create_study("s", space="nb201", strategy="random")
+            assert [s.name for s in await ok.list_studies()] == ["s"]
+        async with AsyncClient(target, token="nope", retries=0) as wrong:
+            with pytest.raises(ArchSamplerError) as info:
+                await wrong.list_studies()
+            assert info.value.code == grpc.StatusCode.UNAUTHENTICATED
+            assert "invalid bearer token" in info.value.details
+
+    with ServerThread(tmp_path / "b.db", auth_tokens=[TOKEN]) as srv:
+        asyncio.run(main(srv.target))
+
+
+def test_mutual_tls_requires_a_client_cert_from_the_ca(tmp_path: Path, certs: Path) -> None:
+    settings = {
+        "tls_cert_file": str(certs / "server.pem"),
+        "tls_key_file": str(certs / "server.key"),
+        "tls_client_ca_file": str(certs / "ca.pem"),
+    }
+    ca = certs / "ca.pem"
+    with ServerThread(tmp_path / "m.db", **settings) as srv:
+        with Client(srv.target, credentials=tls_credentials(ca), timeout=5, retries=0) as no_cert:
+            assert _code(no_cert) == grpc.StatusCode.UNAVAILABLE
+        rogue = tls_credentials(ca, certs / "rogue.pem", certs / "rogue.key")
+        with Client(srv.target, credentials=rogue, timeout=5, retries=0) as impostor:
+            assert _code(impostor) == grpc.StatusCode.UNAVAILABLE
+        good = tls_credentials(ca, certs / "client.pem", certs / "client.key")
+        with Client(srv.target, credentials=good, retries=0) as client:
+            client.create_study("m", space="nb201", strategy="random")
+            assert [s.name for s in client.list_studies()] == ["m"]
+
+
+def test_tokens_from_environment_and_matching(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ARCHSAMPLER_AUTH_TOKENS", " a1, b2 ,")
+    assert Settings().auth_tokens == ["a1", "b2"]
+    monkeypatch.setenv("ARCHSAMPLER_AUTH_TOKENS", '["x,y", "z"]')
+    assert Settings().auth_tokens == ["x,y", "z"]
+    monkeypatch.setenv("ARCHSAMPLER_AUTH_TOKENS", "")
+    assert Settings().auth_tokens == []
+    accepted = [b"x,y", b"z"]
+    assert token_matches("z", accepted) and token_matches("x,y", accepted)
+    assert not token_matches("x", accepted) and not token_matches("", accepted)
+    assert bearer_token([("authorization", "bearer  z ")]) == "z"
+    assert bearer_token([("x-other", "Bearer z")]) is None
+    assert bearer_token([("authorization", "Token z")]) is None
+
+
+def test_tls_settings_are_validated(tmp_path: Path, certs: Path) -> None:
+    cert, key, ca = (str(certs / n) for n in ("server.pem", "server.key", "ca.pem"))
+    assert server_credentials(Settings(db="x")) is None
+    assert server_credentials(Settings(db="x", tls_cert_file=cert, tls_key_file=key)) is not None
+    with pytest.raises(ValueError, match="both tls_cert_file and tls_key_file"):
+        server_credentials(Settings(db="x", tls_cert_file=cert))
+    with pytest.raises(ValueError, match="needs tls_cert_file"):
+        server_credentials(Settings(db="x", tls_client_ca_file=ca))
+    with pytest.raises(ValueError, match="cannot read TLS key"):
+        server_credentials(Settings(db="x", tls_cert_file=cert, tls_key_file=str(tmp_path / "no")))
+    with pytest.raises(ValueError, match="both cert_file and key_file"):
+        tls_credentials(ca, cert_file=cert)
