@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Install PostgreSQL from Debian's packages (if missing) and start a throwaway server on
 # loopback for the test suite. Prints the SQLAlchemy URL on its last line.
-#   usage: bash scripts/postgres.sh [DATA_DIR] [PORT]
+#   usage: bash scripts/postgres.sh [DATA_DIR] [PORT]   (default: /tmp/archsampler-pg, a free port)
 set -euo pipefail
 DATA="${1:-/tmp/archsampler-pg}"
-PORT="${2:-54329}"
+PORT="${2:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}"
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >&2
