@@ -50,7 +50,7 @@ def database_url(db: str) -> str:
     return f"sqlite:///{Path(db).expanduser().resolve()}"
 
 
-def _sqlite_engine(url: str) -> Engine:
+def _sqlite_engine(url: str, immediate: bool) -> Engine:
     engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")
@@ -65,8 +65,8 @@ def _sqlite_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        # Take the write lock up front: no "database is locked" upgrade failures mid-transaction.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the lock up front: no "database is locked" upgrade failure mid-way.
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
 
@@ -78,10 +78,13 @@ class SQLStorage(Storage):
         url = database_url(db)
         self.url = url
         if url.startswith("sqlite"):
-            self.engine = _sqlite_engine(url)
+            self.engine = _sqlite_engine(url, immediate=True)
+            self.read_engine = _sqlite_engine(url, immediate=False)
         else:
             self.engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+            self.read_engine = self.engine
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(self.read_engine, expire_on_commit=False)
         self._init_schema()
 
     def _init_schema(self) -> None:
@@ -101,10 +104,12 @@ class SQLStorage(Storage):
 
     def close(self) -> None:
         self.engine.dispose()
+        self.read_engine.dispose()
 
     @contextlib.contextmanager
-    def _session(self) -> Iterator[Session]:
-        session = self._sessions()
+    def _session(self, write: bool = True) -> Iterator[Session]:
+        """A transaction; SQLite readers skip the write lock (WAL lets them run alongside)."""
+        session = (self._sessions if write else self._read_sessions)()
         try:
             yield session
             session.commit()
@@ -177,11 +182,11 @@ class SQLStorage(Storage):
         raise StorageError(f"could not create or load study {name!r}")
 
     def get_study(self, name: str) -> StudyRecord:
-        with self._session() as s:
+        with self._session(write=False) as s:
             return self._record(s, self._study_row(s, name))
 
     def list_studies(self) -> list[StudyRecord]:
-        with self._session() as s:
+        with self._session(write=False) as s:
             rows = s.scalars(select(StudyModel).order_by(StudyModel.id)).all()
             return [self._record(s, r) for r in rows]
 
@@ -248,7 +253,7 @@ class SQLStorage(Storage):
         return found[0], found[1]
 
     def get_trial(self, trial_id: int) -> Trial:
-        with self._session() as s:
+        with self._session(write=False) as s:
             row, name = self._trial_row(s, trial_id)
             return _to_trial(row, name)
 
@@ -320,7 +325,7 @@ class SQLStorage(Storage):
         after_id: int = 0,
         limit: int | None = None,
     ) -> list[Trial]:
-        with self._session() as s:
+        with self._session(write=False) as s:
             row = self._study_row(s, study)
             query = (
                 select(TrialModel)
@@ -334,7 +339,7 @@ class SQLStorage(Storage):
             return [_to_trial(r, study) for r in s.scalars(query)]
 
     def finished_since(self, study: str, seq: int) -> tuple[list[Trial], int]:
-        with self._session() as s:
+        with self._session(write=False) as s:
             row = self._study_row(s, study)
             rows = s.scalars(
                 select(TrialModel)
@@ -344,7 +349,7 @@ class SQLStorage(Storage):
             return [_to_trial(r, study) for r in rows], row.revision
 
     def trials_by_request(self, study: str, request_id: str) -> list[Trial]:
-        with self._session() as s:
+        with self._session(write=False) as s:
             row = self._study_row(s, study)
             rows = s.scalars(
                 select(TrialModel)
@@ -354,7 +359,7 @@ class SQLStorage(Storage):
             return [_to_trial(r, study) for r in rows]
 
     def best_trial(self, study: str, maximize: bool) -> Trial:
-        with self._session() as s:
+        with self._session(write=False) as s:
             row = self._study_row(s, study)
             order = TrialModel.value.desc() if maximize else TrialModel.value.asc()
             best = s.scalar(
