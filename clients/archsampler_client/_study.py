@@ -74,6 +74,16 @@ class StudyOps:
         msg = req.tell(self.name, arch, value, failed, infeasible, checkpoint_uri, metadata)
         return self.client._invoke("Tell", msg, _trial)
 
+    def predict(self, archs: list[str | dict[str, Any]]) -> Any:
+        """Predicted values of architectures from the study's model: `(values, version)`.
+
+        Raises an error with code FAILED_PRECONDITION until the study has a model.
+        """
+        msg = pb.PredictRequest(
+            study=self.name, architectures=[req.architecture(a) for a in archs]
+        )
+        return self.client._invoke("Predict", msg, lambda r: (list(r.values), r.model_version))
+
     def best(self) -> Any:
         """The best completed trial (NotFoundError when there is none)."""
         return self.client._invoke("GetBest", pb.GetBestRequest(study=self.name), _trial)

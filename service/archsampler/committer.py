@@ -19,10 +19,12 @@ from typing import Any
 from archsampler.errors import ArchSamplerError
 from archsampler.errors import ExhaustedError
 from archsampler.errors import StorageError
+from archsampler.predictor.manager import ModelManager
 from archsampler.runtime import StudyRuntime
 from archsampler.storage import NewTrial
 from archsampler.storage import SQLStorage
 from archsampler.storage.batch import SQLBatch
+from archsampler.strategies.base import UsesModel
 from archsampler.trial import Outcome
 from archsampler.trial import Trial
 
@@ -61,9 +63,12 @@ def _resolve(future: Future, value: Any, is_error: bool) -> None:
 class GroupCommitter:
     """Owns the study runtimes and the only thread that writes proposals and reports."""
 
-    def __init__(self, storage: SQLStorage, lease_seconds: float) -> None:
+    def __init__(
+        self, storage: SQLStorage, lease_seconds: float, models: ModelManager | None = None
+    ) -> None:
         self.storage = storage
         self.lease_seconds = lease_seconds
+        self.models = models
         self.runtimes: dict[str, StudyRuntime] = {}
         self._queue: queue.Queue[Any] = queue.Queue()
         self._thread = threading.Thread(target=self._loop, name="archsampler-writer", daemon=True)
@@ -152,6 +157,11 @@ class GroupCommitter:
             return
         for future, value, is_error in answers:
             _resolve(future, value, is_error)
+        if self.models is not None:
+            for study in {
+                t.study_name for _, t, err in answers if not err and isinstance(t, Trial)
+            }:
+                self.models.notify(study)
 
     def _runtime(self, batch: SQLBatch, study: str) -> StudyRuntime:
         rt = self.runtimes.get(study)
@@ -195,6 +205,7 @@ class GroupCommitter:
                 first.setdefault(r.request_id, r) if r.request_id else None
                 fresh.append(r)
         rt.sync(batch)
+        self._refresh_model(rt)
         try:
             results = self._insert(batch, rt, fresh)
         except ExhaustedError:
@@ -218,6 +229,15 @@ class GroupCommitter:
             answers.append((r.future, value, isinstance(value, Exception)))
         return answers
 
+    def _refresh_model(self, rt: StudyRuntime) -> None:
+        """Hand a new model version to the strategy (validated models only)."""
+        handle = self.models.get(rt.name) if self.models is not None else None
+        if handle is rt.model:
+            return
+        rt.model = handle
+        if isinstance(rt.strategy, UsesModel):
+            rt.strategy.set_model(handle if handle is not None and handle.validated else None)
+
     def _insert(
         self, batch: SQLBatch, rt: StudyRuntime, reqs: list[ProposeRequest]
     ) -> dict[int, Any]:
@@ -226,20 +246,27 @@ class GroupCommitter:
         got: dict[int, list[Trial]] = {id(r): [] for r in reqs}
         for _ in range(INSERT_ATTEMPTS):
             proposals = rt.strategy.propose(len(slots), list(rt.pending.values()))
+            predicted = [
+                None if p.predicted_value is None else rt.sign * p.predicted_value
+                for p in proposals
+            ]
+            if rt.model is not None and any(v is None for v in predicted):
+                fill = rt.model.predict([p.arch for p in proposals])
+                predicted = [
+                    float(f) if v is None else v for v, f in zip(predicted, fill, strict=True)
+                ]
             new = [
                 NewTrial(
                     arch=rt.space.to_string(p.arch),
                     arch_hash=rt.space.canonical_hash(p.arch),
                     params=rt.space.to_params(p.arch),
-                    predicted_value=(
-                        rt.sign * p.predicted_value if p.predicted_value is not None else None
-                    ),
+                    predicted_value=v,
                     region=p.region,
                     client_id=r.client_id,
                     request_id=r.request_id or None,
                     lease_seconds=self.lease_seconds,
                 )
-                for p, r in zip(proposals, slots, strict=True)
+                for p, r, v in zip(proposals, slots, predicted, strict=True)
             ]
             missing = []
             inserted = batch.insert_pending(rt.name, new)

@@ -34,6 +34,16 @@ class Settings(BaseSettings):
     lease_sweep_seconds: float = Field(
         5.0, gt=0, description="how often expired leases are looked for"
     )
+    models_dir: str | None = Field(
+        None,
+        description="where NAO model versions are kept (default: '<db file>.models' for "
+        "SQLite, ./archsampler-models otherwise)",
+    )
+    model_min_trials: int = Field(40, ge=2, description="completed trials before a first model")
+    model_retrain_every: int = Field(
+        50, ge=0, description="retrain after this many newly completed trials (0 = never)"
+    )
+    model_epochs: int = Field(60, ge=1, description="NAO training epochs")
     max_message_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="gRPC message limit")
     default_strategy: str = Field("lanas", description="strategy of studies that name none")
     log_level: str = Field("INFO", description="logging level")

@@ -33,6 +33,7 @@ class StudyRuntime:
     seq: int = 0
     pending: dict[int, Arch] = field(default_factory=dict)
     pending_stale: bool = True
+    model: Any = None  # the ModelHandle last handed to the strategy
     _parsed: dict[str, Arch] = field(default_factory=dict)
 
     @classmethod

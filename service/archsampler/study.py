@@ -14,6 +14,7 @@ from typing import Sequence
 
 from archsampler.committer import GroupCommitter
 from archsampler.errors import AlreadyExistsError
+from archsampler.errors import FailedPreconditionError
 from archsampler.errors import InvalidArchitectureError
 from archsampler.errors import InvalidArgumentError
 from archsampler.spaces import SearchSpace
@@ -86,16 +87,20 @@ class StudyService:
         *,
         default_strategy: str = "lanas",
         lease_seconds: float = 3600.0,
+        models: ModelManager | None = None,
     ) -> None:
         self.storage = storage
         self.default_strategy = default_strategy
         self.lease_seconds = lease_seconds
-        self.committer = GroupCommitter(storage, lease_seconds)
+        self.models = models
+        self.committer = GroupCommitter(storage, lease_seconds, models)
         self._spaces: dict[tuple[str, float], SearchSpace] = {}
 
     def close(self) -> None:
         """Stop the writer thread after it has answered everything queued."""
         self.committer.close()
+        if self.models is not None:
+            self.models.close()
 
     # -- studies ------------------------------------------------------------------------
     def create_study(self, name: str, config: dict[str, Any]) -> tuple[StudyRecord, bool]:
@@ -111,6 +116,8 @@ class StudyService:
     def delete_study(self, name: str) -> None:
         self.storage.delete_study(check_name("study name", name))
         self.committer.forget(name)
+        if self.models is not None:
+            self.models.forget(name)
 
     def space(self, name: str) -> SearchSpace:
         """The search space of study `name` (cached)."""
@@ -185,6 +192,28 @@ class StudyService:
                     "architecture text and params describe different architectures"
                 )
         return from_text if from_text is not None else from_params
+
+    def predict(
+        self, study: str, archs: Sequence[tuple[str, dict[str, ParamValue]]]
+    ) -> tuple[list[float], int]:
+        """Predicted values (study units) of architectures, and the model version used.
+
+        Raises:
+            FailedPreconditionError: the study has no model yet.
+        """
+        if not 1 <= len(archs) <= MAX_PROPOSE:
+            raise InvalidArgumentError(
+                f"give 1..{MAX_PROPOSE} architectures to predict, got {len(archs)}"
+            )
+        space = self.space(study)
+        parsed = [self.architecture(space, text, params) for text, params in archs]
+        handle = self.models.get(study) if self.models is not None else None
+        if handle is None:
+            raise FailedPreconditionError(
+                f"study {study!r} has no trained model yet; one is trained after "
+                f"{self.models.min_trials if self.models else '?'} completed trials"
+            )
+        return [float(v) for v in handle.predict(parsed)], handle.version
 
     def list_trials(
         self,

@@ -374,3 +374,19 @@ class GetBestResponse(_message.Message):
     TRIAL_FIELD_NUMBER: _ClassVar[int]
     trial: Trial
     def __init__(self, trial: _Optional[_Union[Trial, _Mapping]] = ...) -> None: ...
+
+class PredictRequest(_message.Message):
+    __slots__ = ("study", "architectures")
+    STUDY_FIELD_NUMBER: _ClassVar[int]
+    ARCHITECTURES_FIELD_NUMBER: _ClassVar[int]
+    study: str
+    architectures: _containers.RepeatedCompositeFieldContainer[Architecture]
+    def __init__(self, study: _Optional[str] = ..., architectures: _Optional[_Iterable[_Union[Architecture, _Mapping]]] = ...) -> None: ...
+
+class PredictResponse(_message.Message):
+    __slots__ = ("values", "model_version")
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    values: _containers.RepeatedScalarFieldContainer[float]
+    model_version: str
+    def __init__(self, values: _Optional[_Iterable[float]] = ..., model_version: _Optional[str] = ...) -> None: ...

@@ -84,6 +84,11 @@ class ArchSamplerStub:
                 request_serializer=archsampler_dot_v1_dot_archsampler__pb2.GetBestRequest.SerializeToString,
                 response_deserializer=archsampler_dot_v1_dot_archsampler__pb2.GetBestResponse.FromString,
                 _registered_method=True)
+        self.Predict = channel.unary_unary(
+                '/archsampler.v1.ArchSampler/Predict',
+                request_serializer=archsampler_dot_v1_dot_archsampler__pb2.PredictRequest.SerializeToString,
+                response_deserializer=archsampler_dot_v1_dot_archsampler__pb2.PredictResponse.FromString,
+                _registered_method=True)
 
 
 class ArchSamplerServicer:
@@ -160,6 +165,14 @@ class ArchSamplerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Predict(self, request, context):
+        """Predicted values of architectures from the study's current NAO model.
+        FAILED_PRECONDITION until a model has been trained and validated for the study.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ArchSamplerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -212,6 +225,11 @@ def add_ArchSamplerServicer_to_server(servicer, server):
                     servicer.GetBest,
                     request_deserializer=archsampler_dot_v1_dot_archsampler__pb2.GetBestRequest.FromString,
                     response_serializer=archsampler_dot_v1_dot_archsampler__pb2.GetBestResponse.SerializeToString,
+            ),
+            'Predict': grpc.unary_unary_rpc_method_handler(
+                    servicer.Predict,
+                    request_deserializer=archsampler_dot_v1_dot_archsampler__pb2.PredictRequest.FromString,
+                    response_serializer=archsampler_dot_v1_dot_archsampler__pb2.PredictResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -484,6 +502,33 @@ class ArchSampler:
             '/archsampler.v1.ArchSampler/GetBest',
             archsampler_dot_v1_dot_archsampler__pb2.GetBestRequest.SerializeToString,
             archsampler_dot_v1_dot_archsampler__pb2.GetBestResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Predict(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/archsampler.v1.ArchSampler/Predict',
+            archsampler_dot_v1_dot_archsampler__pb2.PredictRequest.SerializeToString,
+            archsampler_dot_v1_dot_archsampler__pb2.PredictResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -7,6 +7,7 @@ import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health
@@ -15,12 +16,15 @@ from grpc_health.v1 import health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from archsampler.config import Settings
+from archsampler.predictor.manager import ModelManager
 from archsampler.server.auth import TokenAuthInterceptor
 from archsampler.server.metrics import RpcMetricsInterceptor
 from archsampler.server.metrics import ServerMetrics
+from archsampler.server.metrics import record_model
 from archsampler.server.servicer import ArchSamplerServicer
 from archsampler.server.tls import server_credentials
 from archsampler.storage import SQLStorage
+from archsampler.storage import database_url
 from archsampler.study import StudyService
 from archsampler_client._proto import archsampler_pb2 as pb
 from archsampler_client._proto import archsampler_pb2_grpc as pb_grpc
@@ -67,6 +71,16 @@ async def _sweep_leases(service: StudyService, executor: ThreadPoolExecutor, eve
             log.exception("lease sweep failed")
 
 
+def models_dir(settings: Settings) -> Path:
+    """Where model versions live: the setting, else next to the SQLite file, else ./."""
+    if settings.models_dir:
+        return Path(settings.models_dir)
+    url = database_url(settings.db)
+    if url.startswith("sqlite:///"):
+        return Path(url.removeprefix("sqlite:///") + ".models")
+    return Path("archsampler-models")
+
+
 async def start_server(settings: Settings) -> RunningServer:
     """Open storage, start serving on `settings.host:settings.port`, return the handle.
 
@@ -74,10 +88,19 @@ async def start_server(settings: Settings) -> RunningServer:
     """
     credentials = server_credentials(settings)  # fail on unreadable files before opening the db
     storage = SQLStorage(settings.db)
+    models = ModelManager(
+        storage,
+        models_dir(settings),
+        retrain_every=settings.model_retrain_every,
+        min_trials=settings.model_min_trials,
+        config={"epochs": settings.model_epochs},
+        on_model=record_model,
+    )
     service = StudyService(
         storage,
         default_strategy=settings.default_strategy,
         lease_seconds=settings.lease_seconds,
+        models=models,
     )
     executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="archsampler")
     options = [

@@ -125,3 +125,14 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
     async def GetBest(self, request: pb.GetBestRequest, context: Ctx) -> Any:
         trial = await self._run(self.service.best, request.study)
         return pb.GetBestResponse(trial=conv.trial_to_proto(trial))
+
+    @handle_errors
+    async def Predict(self, request: pb.PredictRequest, context: Ctx) -> Any:
+        archs = [
+            (a.text[: conv.MAX_TEXT + 1], conv.params_from_proto(a.params))
+            for a in request.architectures
+        ]
+        if any(len(text) > conv.MAX_TEXT for text, _ in archs):
+            raise InvalidArgumentError(f"architecture text is longer than {conv.MAX_TEXT}")
+        values, version = await self._run(self.service.predict, request.study, archs)
+        return pb.PredictResponse(values=values, model_version=f"v{version}")

@@ -31,6 +31,19 @@ class Proposal:
     region: str = ""
 
 
+class UsesModel:
+    """Capability mixin: the strategy uses the study's NAO model once one is validated.
+
+    The service calls `set_model` with a `archsampler.predictor.ModelHandle` (or None)
+    whenever the study's model version changes; `propose` reads `self.model`.
+    """
+
+    model: Any = None
+
+    def set_model(self, model: Any) -> None:
+        self.model = model
+
+
 class Strategy(abc.ABC):
     """Proposes architectures and learns from finished trials.
 
@@ -62,7 +75,7 @@ class Strategy(abc.ABC):
             self.seen.add(self.space.canonical_hash(obs.arch))
         self._observe(observations)
 
-    def _observe(self, observations: Sequence[Observation]) -> None:
+    def _observe(self, observations: Sequence[Observation]) -> None:  # noqa: B027
         """Hook for learning strategies; the base already records seen hashes."""
 
     @abc.abstractmethod

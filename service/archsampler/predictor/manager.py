@@ -1,0 +1,197 @@
+"""Per-study NAO models: retrain in a child process, parity-check, swap in atomically.
+
+Model versions live in `<models_dir>/<study>/v<N>/` (ONNX graphs + metadata.json); a
+restarted server loads the latest one. Training never runs in the serving process: a
+spawned worker process trains with torch, and the parent only loads the exported ONNX.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import re
+import shutil
+import threading
+from concurrent.futures import Future
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+from typing import Callable
+
+import numpy as np
+
+from archsampler.predictor.handle import ModelHandle
+from archsampler.predictor.runtime import NAOPredictor
+from archsampler.spaces import make_space
+from archsampler.storage import SQLStorage
+from archsampler.trial import TrialState
+
+log = logging.getLogger(__name__)
+_VERSION = re.compile(r"^v(\d+)$")
+
+
+class ModelManager:
+    """Owns every study's current model; thread-safe.
+
+    Args:
+        storage: where completed trials are read from for training.
+        root: folder of model versions.
+        retrain_every: train again after this many newly completed trials (0: never).
+        min_trials: completed trials needed before the first model.
+        config: `NAOConfig` overrides for training (e.g. epochs).
+        on_model: called with (study, version, training_seconds) after each swap.
+    """
+
+    def __init__(
+        self,
+        storage: SQLStorage,
+        root: str | Path,
+        *,
+        retrain_every: int = 50,
+        min_trials: int = 40,
+        config: dict[str, Any] | None = None,
+        on_model: Callable[[str, int, float], None] | None = None,
+    ) -> None:
+        self.storage = storage
+        self.root = Path(root)
+        self.retrain_every = retrain_every
+        self.min_trials = min_trials
+        self.config = dict(config or {})
+        self.on_model = on_model
+        self._models: dict[str, ModelHandle | None] = {}
+        self._trained_at: dict[str, int] = {}
+        self._training: dict[str, Future[Any]] = {}
+        self._lock = threading.Lock()
+        self._threads = ThreadPoolExecutor(max_workers=2, thread_name_prefix="archsampler-models")
+        self._procs: ProcessPoolExecutor | None = None
+
+    # -- serving ------------------------------------------------------------------------
+    def get(self, study: str) -> ModelHandle | None:
+        """The study's current model (loading the latest stored version on first use)."""
+        with self._lock:
+            if study in self._models:
+                return self._models[study]
+        handle = self._load_latest(study)
+        with self._lock:
+            return self._models.setdefault(study, handle)
+
+    def _load_latest(self, study: str) -> ModelHandle | None:
+        folder = self.root / study
+        versions = (
+            sorted(
+                (int(m.group(1)), p) for p in folder.glob("v*") if (m := _VERSION.match(p.name))
+            )
+            if folder.is_dir()
+            else []
+        )
+        for version, path in reversed(versions):
+            try:
+                return self._handle(study, version, path)
+            except Exception:  # noqa: BLE001 - a broken version is skipped, an older one used
+                log.exception("model %s is unusable; trying an older version", path)
+        return None
+
+    def _handle(self, study: str, version: int, path: Path) -> ModelHandle:
+        record = self.storage.get_study(study)
+        predictor = NAOPredictor.load(path, threads=1)
+        space = make_space(record.config["space"])
+        sign = 1.0 if record.config["goal"] == "maximize" else -1.0
+        return ModelHandle(version, predictor, space, sign)
+
+    def forget(self, study: str) -> None:
+        """Drop a deleted study's models (memory and disk)."""
+        with self._lock:
+            self._models.pop(study, None)
+            self._trained_at.pop(study, None)
+        shutil.rmtree(self.root / study, ignore_errors=True)
+
+    # -- training -----------------------------------------------------------------------
+    def notify(self, study: str) -> None:
+        """New trials were committed for `study`: maybe start a training run (non-blocking)."""
+        if self.retrain_every <= 0:
+            return  # automatic training is off
+        with self._lock:
+            if study in self._training:
+                return
+            self._training[study] = self._threads.submit(self._maybe_train, study)
+
+    def train_now(self, study: str) -> Future[Any]:
+        """Start a training run regardless of counts; the future resolves after the swap."""
+        with self._lock:
+            running = self._training.get(study)
+            if running is not None:
+                return running
+            future = self._training[study] = self._threads.submit(self._train, study)
+            return future
+
+    def _maybe_train(self, study: str) -> int | None:
+        try:
+            completed = self.storage.get_study(study).completed_count
+            last = self._trained_at.get(study)
+            if last is None:
+                current = self.get(study)
+                last = int(current.metadata.get("train_size", 0)) if current else 0
+                self._trained_at[study] = last
+            if completed < self.min_trials or completed - last < self.retrain_every:
+                return None
+            return self._train_locked(study)
+        finally:
+            with self._lock:
+                self._training.pop(study, None)
+
+    def _train(self, study: str) -> int | None:
+        try:
+            return self._train_locked(study)
+        finally:
+            with self._lock:
+                self._training.pop(study, None)
+
+    def _train_locked(self, study: str) -> int | None:
+        record = self.storage.get_study(study)
+        space = make_space(record.config["space"])
+        trials = self.storage.list_trials(study, states=[TrialState.COMPLETED])
+        if len(trials) < 2:
+            return None
+        tokens = np.array([space.to_tokens(space.from_string(t.arch)) for t in trials])
+        values = np.array([t.value for t in trials], dtype=np.float64)
+        current = self.get(study)
+        version = (current.version if current else 0) + 1
+        path = self.root / study / f"v{version}"
+        future = self._pool().submit(
+            _job, tokens, values, record.config["space"], str(path), self.config
+        )
+        meta = future.result()
+        handle = self._handle(study, version, path)
+        with self._lock:
+            self._models[study] = handle  # the swap: in-flight calls keep the old handle
+            self._trained_at[study] = len(trials)
+        log.info(
+            "study %s: model v%d trained on %d trials in %.1f s (val pairwise %.3f)",
+            study,
+            version,
+            len(trials),
+            meta["training_seconds"],
+            meta.get("metrics", {}).get("val_pairwise", float("nan")),
+        )
+        if self.on_model is not None:
+            self.on_model(study, version, meta["training_seconds"])
+        return version
+
+    def _pool(self) -> ProcessPoolExecutor:
+        if self._procs is None:
+            self._procs = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn")
+            )
+        return self._procs
+
+    def close(self) -> None:
+        self._threads.shutdown(wait=True, cancel_futures=True)
+        if self._procs is not None:
+            self._procs.shutdown(wait=True, cancel_futures=True)
+
+
+def _job(*args: Any) -> dict[str, Any]:
+    from archsampler.predictor.training_job import train_and_export
+
+    return train_and_export(*args)

@@ -1,0 +1,45 @@
+"""The training job run in a child process: torch trains, ONNX export checks parity.
+
+Imported only by the child (spawned), so the serving process never imports torch.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def train_and_export(
+    tokens: np.ndarray,
+    values: np.ndarray,
+    space_spec: dict[str, Any],
+    out_dir: str,
+    config: dict[str, Any],
+    threads: int = 1,
+) -> dict[str, Any]:
+    """Train a NAO model on (tokens, values) and export it to `out_dir` after parity.
+
+    Returns the exported metadata plus `training_seconds`. Raises `ParityError` (nothing is
+    written) when the ONNX graphs disagree with torch.
+    """
+    import torch
+
+    from archsampler.spaces import make_space
+    from archsampler_models.export import export_nao
+    from archsampler_models.nao import NAOConfig
+    from archsampler_models.train import train_nao
+
+    torch.set_num_threads(threads)  # leave the other cores to the server
+    t0 = time.perf_counter()
+    space = make_space(space_spec)
+    model = train_nao(tokens, values, space.token_spec(), NAOConfig(**config))
+    export_nao(model, Path(out_dir), space_spec=space_spec, n_parity=1000)
+    import json
+
+    meta = json.loads((Path(out_dir) / "metadata.json").read_text())
+    meta["training_seconds"] = time.perf_counter() - t0
+    (Path(out_dir) / "metadata.json").write_text(json.dumps(meta, indent=2))
+    return meta

@@ -1,0 +1,85 @@
+"""The NAO model inside the service: trained out of process, swapped under load, reloaded."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import grpc
+import pytest
+
+from archsampler.bench.tables import load_table
+from archsampler.spaces.nb201 import NB201Space
+from archsampler.testing import ServerThread
+from archsampler_client import ArchSamplerError
+from archsampler_client import Client
+
+FAST = dict(model_min_trials=30, model_retrain_every=30, model_epochs=8)
+
+
+def wait_for_model(study, arch: str, version: str = "", timeout: float = 240.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            values, got = study.predict([arch])
+            if got != version:
+                return values, got
+        except ArchSamplerError as e:
+            assert e.code == grpc.StatusCode.FAILED_PRECONDITION, e
+        time.sleep(0.5)
+    pytest.fail(f"no model {version!r} after {timeout} s")
+
+
+def test_model_trains_swaps_under_load_and_survives_restart(tmp_path, benchmarks) -> None:
+    space = NB201Space()
+    table = load_table(benchmarks / "nb201" / "nb201_cifar10.csv", space)
+
+    def acc(arch: str) -> float:
+        return table.value(space.from_string(arch), "c10_valid_acc")
+
+    db = tmp_path / "m.db"
+    with ServerThread(db, **FAST) as srv, Client(srv.target) as c:
+        study = c.create_study("nao", space="nb201", strategy="random")
+        probe = study.propose(count=1)[0]
+        with pytest.raises(ArchSamplerError) as info:
+            study.predict([probe.arch])
+        assert info.value.code == grpc.StatusCode.FAILED_PRECONDITION
+        assert "no trained model" in info.value.details
+        study.report(probe.id, value=acc(probe.arch))
+        for t in study.propose(count=35):
+            study.report(t.id, value=acc(t.arch))
+        values, v1 = wait_for_model(study, probe.arch)
+        assert v1 == "v1" and 0.0 < values[0] < 100.0
+
+        # Load: 8 clients propose/report/predict while v2 trains and is swapped in.
+        errors: list[BaseException] = []
+        versions: set[str] = set()
+        stop = threading.Event()
+
+        def worker() -> None:
+            try:
+                with Client(srv.target) as wc:
+                    s = wc.study("nao")
+                    while not stop.is_set():
+                        (t,) = s.propose(count=1)
+                        assert t.predicted_value is not None  # replies carry the prediction
+                        s.report(t.id, value=acc(t.arch))
+                        versions.add(s.predict([t.arch])[1])
+            except BaseException as e:  # noqa: BLE001
+                errors.append(e)
+
+        threads = [threading.Thread(target=worker) for _ in range(8)]
+        for t in threads:
+            t.start()
+        try:
+            wait_for_model(study, probe.arch, version="v1")
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(60)
+        assert not errors, errors[:3]
+        assert {"v1", "v2"} <= versions
+    stored = sorted(int(p.name[1:]) for p in (tmp_path / "m.db.models" / "nao").glob("v*"))
+    assert stored[:2] == [1, 2]
+    with ServerThread(db, **FAST) as srv, Client(srv.target) as c:
+        assert c.study("nao").predict([probe.arch])[1] == f"v{stored[-1]}"  # latest reloaded
