@@ -29,10 +29,17 @@ def _lanas() -> type[Strategy]:
     return LaNASStrategy
 
 
+def _nao() -> type[Strategy]:
+    from archsampler.strategies.nao import NAOStrategy
+
+    return NAOStrategy
+
+
 STRATEGIES: dict[str, Callable[[], type[Strategy]]] = {
     "random": _random,
     "evolution": _evolution,
     "lanas": _lanas,
+    "nao": _nao,
 }
 DEFAULT_STRATEGY = "lanas"
 
