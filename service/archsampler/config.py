@@ -44,6 +44,9 @@ class Settings(BaseSettings):
         50, ge=0, description="retrain after this many newly completed trials (0 = never)"
     )
     model_epochs: int = Field(60, ge=1, description="NAO training epochs")
+    model_min_steps: int = Field(
+        2000, ge=0, description="at least this many optimizer steps per training (small sets)"
+    )
     max_message_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="gRPC message limit")
     default_strategy: str = Field("lanas", description="strategy of studies that name none")
     log_level: str = Field("INFO", description="logging level")

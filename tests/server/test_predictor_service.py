@@ -14,7 +14,7 @@ from archsampler.testing import ServerThread
 from archsampler_client import ArchSamplerError
 from archsampler_client import Client
 
-FAST = dict(model_min_trials=30, model_retrain_every=30, model_epochs=8)
+FAST = dict(model_min_trials=30, model_retrain_every=30, model_epochs=8, model_min_steps=0)
 
 
 def wait_for_model(study, arch: str, version: str = "", timeout: float = 240.0):

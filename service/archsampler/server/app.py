@@ -93,7 +93,7 @@ async def start_server(settings: Settings) -> RunningServer:
         models_dir(settings),
         retrain_every=settings.model_retrain_every,
         min_trials=settings.model_min_trials,
-        config={"epochs": settings.model_epochs},
+        config={"epochs": settings.model_epochs, "min_steps": settings.model_min_steps},
         on_model=record_model,
     )
     service = StudyService(

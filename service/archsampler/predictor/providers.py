@@ -1,0 +1,73 @@
+"""ONNX Runtime execution providers: CUDA only when it really works, else CPU, quietly."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from pathlib import Path
+
+import onnxruntime as ort
+
+log = logging.getLogger(__name__)
+
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+_QUIET = 4  # FATAL only: a failed CUDA probe logs errors we do not want users to see
+_NORMAL = 3  # ERROR
+
+
+@functools.lru_cache(maxsize=1)
+def cuda_usable() -> bool:
+    """Whether a session can actually run on CUDA (libraries load, a device exists)."""
+    if os.environ.get("ARCHSAMPLER_DISABLE_CUDA"):
+        return False
+    if CUDA not in ort.get_available_providers():
+        return False
+    ort.set_default_logger_severity(_QUIET)
+    try:
+        opts = ort.SessionOptions()
+        opts.log_severity_level = _QUIET
+        sess = ort.InferenceSession(_identity_model(), opts, providers=[CUDA, CPU])
+        ok = CUDA in sess.get_providers()
+    except Exception:  # any failure to create a CUDA session means: use the CPU
+        ok = False
+    finally:
+        ort.set_default_logger_severity(_NORMAL)
+    if not ok:
+        log.info("onnxruntime: CUDA is not usable here; running predictor models on the CPU")
+    return ok
+
+
+def select_providers(prefer_cuda: bool = True) -> list[str]:
+    """Provider list for new sessions: [CUDA, CPU] when CUDA works and is wanted, else [CPU]."""
+    return [CUDA, CPU] if prefer_cuda and cuda_usable() else [CPU]
+
+
+def make_session(
+    path: str | Path, *, threads: int | None = None, providers: list[str] | None = None
+) -> ort.InferenceSession:
+    """An inference session with quiet logging and `threads` intra-op threads (0/None: ORT's)."""
+    opts = ort.SessionOptions()
+    opts.log_severity_level = _NORMAL
+    if threads:
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(path), opts, providers=providers or select_providers())
+
+
+def _identity_model() -> bytes:
+    from onnx import TensorProto
+    from onnx import helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "probe",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model.SerializeToString()
