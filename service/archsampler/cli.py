@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=_demo)
 
+    train = sub.add_parser("train", help="train and export a NAO model (study or table)")
+    train.set_defaults(func=None, module="archsampler.training")
+
     bench = sub.add_parser("bench", help="benchmarks")
     bench_sub = bench.add_subparsers(dest="bench", required=True)
     for name, help_text in BENCHES.items():
@@ -86,6 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     args, _ = parser.parse_known_args(argv)
+    if args.command == "train":
+        module = importlib.import_module("archsampler.training")
+        p = argparse.ArgumentParser(prog="archsampler train", description=module.__doc__)
+        module.add_arguments(p)
+        return int(module.run(p.parse_args(argv[1:])) or 0)
     if args.command == "bench":
         module = importlib.import_module(args.bench_module)
         p = argparse.ArgumentParser(
