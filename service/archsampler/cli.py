@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 BENCHES = {
@@ -86,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Small matrix products run faster single-threaded, and a multi-threaded BLAS spikes
+    # latency on a busy host; set before numpy is first imported.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     args, _ = parser.parse_known_args(argv)

@@ -17,6 +17,7 @@ from archsampler.errors import AlreadyExistsError
 from archsampler.errors import FailedPreconditionError
 from archsampler.errors import InvalidArchitectureError
 from archsampler.errors import InvalidArgumentError
+from archsampler.predictor.manager import ModelManager
 from archsampler.spaces import SearchSpace
 from archsampler.spaces import make_space
 from archsampler.spaces.base import Arch

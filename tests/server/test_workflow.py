@@ -151,3 +151,49 @@ def test_expired_lease_makes_a_trial_stale_and_a_late_report_counts(tmp_path) ->
             late = study.report(lost.id, value=42.0)
             assert late.state == "COMPLETED" and late.value == 42.0
             assert study.best().id == lost.id
+
+
+README_SPACE = {
+    "params": [
+        {"name": "depth", "type": "int", "low": 1, "high": 8},
+        {"name": "op1", "type": "categorical", "choices": ["conv3", "conv5", "skip"]},
+        {
+            "name": "lr",
+            "type": "float",
+            "low": 1e-4,
+            "high": 1e-1,
+            "log": True,
+            "condition": {"param": "depth", "op": ">=", "value": 3},
+        },
+    ],
+    "constraints": [{"coefficients": {"depth": 1.0}, "op": "<=", "bound": 6}],
+}
+
+
+def test_user_space_over_the_wire_with_int_options(client, tmp_path) -> None:
+    import json
+
+    path = tmp_path / "space.json"
+    path.write_text(json.dumps(README_SPACE))
+    study = client.create_study(
+        "u",
+        space=path,
+        strategy="evolution",
+        strategy_options={"population": 10, "sample_size": 3},
+    )
+    same = client.create_study(
+        "u",
+        space=README_SPACE,
+        strategy="evolution",
+        strategy_options={"population": 10, "sample_size": 3},
+    )
+    assert same.info().config == study.info().config
+    for t in study.propose(count=20):
+        depth = t.params["depth"]
+        assert isinstance(depth, int) and 1 <= depth <= 6
+        assert ("lr" in t.params) == (depth >= 3)
+        study.report(t.id, value=float(depth))
+    told = study.tell({"depth": 4, "op1": "conv5", "lr": 0.0123}, 1.0)
+    assert told.arch == "depth=4,op1=conv5,lr=0.0123"
+    with pytest.raises(ArchSamplerError, match="depth"):
+        study.tell({"depth": 7, "op1": "skip", "lr": 0.01}, 1.0)

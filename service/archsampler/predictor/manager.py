@@ -13,7 +13,6 @@ import re
 import shutil
 import threading
 from concurrent.futures import Future
-from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -64,7 +63,8 @@ class ModelManager:
         self._training: dict[str, Future[Any]] = {}
         self._lock = threading.Lock()
         self._threads = ThreadPoolExecutor(max_workers=2, thread_name_prefix="archsampler-models")
-        self._procs: ProcessPoolExecutor | None = None
+        self._children: set[Any] = set()
+        self._closed = False
 
     # -- serving ------------------------------------------------------------------------
     def get(self, study: str) -> ModelHandle | None:
@@ -136,6 +136,10 @@ class ModelManager:
             if completed < self.min_trials or completed - last < self.retrain_every:
                 return None
             return self._train_locked(study)
+        except Exception:
+            if not self._closed:
+                log.exception("study %s: training failed; the current model stays", study)
+            raise
         finally:
             with self._lock:
                 self._training.pop(study, None)
@@ -158,10 +162,7 @@ class ModelManager:
         current = self.get(study)
         version = (current.version if current else 0) + 1
         path = self.root / study / f"v{version}"
-        future = self._pool().submit(
-            _job, tokens, values, record.config["space"], str(path), self.config
-        )
-        meta = future.result()
+        meta = self._run_child(tokens, values, record.config["space"], str(path))
         handle = self._handle(study, version, path)
         with self._lock:
             self._models[study] = handle  # the swap: in-flight calls keep the old handle
@@ -178,20 +179,47 @@ class ModelManager:
             self.on_model(study, version, meta["training_seconds"])
         return version
 
-    def _pool(self) -> ProcessPoolExecutor:
-        if self._procs is None:
-            self._procs = ProcessPoolExecutor(
-                max_workers=1, mp_context=multiprocessing.get_context("spawn")
-            )
-        return self._procs
+    def _run_child(self, *args: Any) -> dict[str, Any]:
+        """Train in a spawned process; killed (not awaited) when the manager closes."""
+        ctx = multiprocessing.get_context("spawn")
+        parent, child = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_job, args=(child, *args, self.config), daemon=True)
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("model manager is closed")
+            self._children.add(proc)
+        try:
+            proc.start()
+            child.close()
+            try:
+                ok, payload = parent.recv()
+            except EOFError:
+                raise RuntimeError(f"training process exited with {proc.exitcode}") from None
+            if not ok:
+                raise RuntimeError(f"training failed: {payload}")
+            return payload
+        finally:
+            proc.join(timeout=5)
+            with self._lock:
+                self._children.discard(proc)
 
     def close(self) -> None:
+        """Stop training (child processes are killed) and wait for the worker threads."""
+        with self._lock:
+            self._closed = True
+            children = list(self._children)
+        for proc in children:
+            proc.kill()
         self._threads.shutdown(wait=True, cancel_futures=True)
-        if self._procs is not None:
-            self._procs.shutdown(wait=True, cancel_futures=True)
 
 
-def _job(*args: Any) -> dict[str, Any]:
-    from archsampler.predictor.training_job import train_and_export
+def _job(conn: Any, *args: Any) -> None:
+    """Child-process entry: train, export, send (ok, metadata | error text) back."""
+    try:
+        from archsampler.predictor.training_job import train_and_export
 
-    return train_and_export(*args)
+        conn.send((True, train_and_export(*args)))
+    except BaseException as e:  # noqa: BLE001 - reported to the parent, which logs it
+        conn.send((False, f"{type(e).__name__}: {e}"))
+    finally:
+        conn.close()

@@ -22,6 +22,36 @@ _GOALS = {pb.GOAL_UNSPECIFIED: "maximize", pb.MAXIMIZE: "maximize", pb.MINIMIZE:
 _GOAL_TO_PB = {"maximize": pb.MAXIMIZE, "minimize": pb.MINIMIZE}
 
 
+def _to_dict(msg: Any, field: str) -> Any:
+    try:
+        return json_format.MessageToDict(msg, preserving_proto_field_name=True)
+    except (ValueError, json_format.Error) as e:
+        raise InvalidArgumentError(f"{field}: {e} (numbers must be finite)") from None
+
+
+def _integral(value: Any) -> Any:
+    """Numbers arrive as doubles on the wire: give whole numbers back their int type."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _integral(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integral(v) for v in value]
+    return value
+
+
+def _user_space(msg: pb.UserSpace) -> dict[str, Any]:
+    space = _to_dict(msg, "config.space.user")
+    for param in space.get("params", []):
+        if param.get("type") == "int":
+            for key in ("low", "high", "step"):
+                if key in param:
+                    param[key] = _integral(param[key])
+        if "condition" in param:
+            param["condition"] = _integral(param["condition"])
+    return space
+
+
 def config_from_proto(msg: pb.StudyConfig) -> dict[str, Any]:
     """A StudyConfig message as the plain dict `StudyService` validates."""
     space: dict[str, Any] = {}
@@ -29,15 +59,13 @@ def config_from_proto(msg: pb.StudyConfig) -> dict[str, Any]:
     if kind == "builtin":
         space = {"builtin": msg.space.builtin}
     elif kind == "user":
-        space = {
-            "user": json_format.MessageToDict(msg.space.user, preserving_proto_field_name=True)
-        }
+        space = {"user": _user_space(msg.space.user)}
     if msg.goal not in _GOALS:
         raise InvalidArgumentError(f"config.goal {msg.goal} is not a known Goal")
     return {
         "space": space,
         "strategy": msg.strategy,
-        "strategy_options": json_format.MessageToDict(msg.strategy_options),
+        "strategy_options": _integral(_to_dict(msg.strategy_options, "config.strategy_options")),
         "goal": _GOALS[msg.goal],
         "seed": msg.seed,
     }

@@ -109,8 +109,12 @@ class ServerProcess:
             self.db,
         ]
         self.proc = subprocess.Popen(cmd, env=self.env, stdout=subprocess.DEVNULL)
-        with Client(self.target, credentials=self.credentials) as client:
-            client.wait_ready(timeout=timeout)
+        try:
+            with Client(self.target, credentials=self.credentials) as client:
+                client.wait_ready(timeout=timeout)
+        except BaseException:
+            self.stop(kill=True)  # never leave a half-started server behind
+            raise
         return self
 
     def stop(self, kill: bool = False) -> int:

@@ -1,0 +1,202 @@
+"""The LaNAS tree: a ridge regressor per node, split at the node mean, regions as half-spaces.
+
+A node's regressor `f(x) = w . x + b0` and the mean `m` of the values in the node define
+one latent action: `f(x) >= m` goes LEFT (the good side), otherwise RIGHT. The same rule
+routes samples and defines regions, so the region of a node is exactly the feature box
+intersected with the half-spaces of its path:
+
+* left child adds  `-w . x <= b0 - m`
+* right child adds ` w . x <= m - b0`
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from dataclasses import field
+
+import numpy as np
+
+from archsampler.polytope import Polytope
+from archsampler.spaces.base import LinearConstraints
+
+
+def ridge_fit(X: np.ndarray, y: np.ndarray, lam: float) -> tuple[np.ndarray, float]:
+    """Closed-form ridge least squares with an unpenalised intercept; returns (w, b0)."""
+    x_mean = X.mean(axis=0)
+    y_mean = float(y.mean())
+    Xc = X - x_mean
+    gram = Xc.T @ Xc
+    gram[np.diag_indices_from(gram)] += lam
+    w = np.linalg.solve(gram, Xc.T @ (y - y_mean))
+    return w, y_mean - float(x_mean @ w)
+
+
+@dataclass(eq=False)
+class Node:
+    """One region of the tree.
+
+    Attributes:
+        path: "" for the root, then one "L"/"R" per level ("LLR").
+        A, c: the path's half-spaces `A x <= c` (box and user constraints not included).
+        w, b0: the node's regressor (None when it had too few samples to fit one).
+        threshold: the mean value used to split (only meaningful when the node has children).
+        fit_n: number of samples the regressor was fitted on.
+        count, total: observed (non-failed) samples routed here and the sum of their values.
+        centre: cached interior point of the region (see `LaNASStrategy`); `centre_known`
+            says whether it was computed (the centre is None for an empty region).
+    """
+
+    path: str
+    A: np.ndarray
+    c: np.ndarray
+    w: np.ndarray | None = None
+    b0: float = 0.0
+    threshold: float = 0.0
+    fit_n: int = 0
+    left: Node | None = None
+    right: Node | None = None
+    count: int = 0
+    total: float = 0.0
+    parent: Node | None = field(default=None, repr=False)
+    centre: np.ndarray | None = field(default=None, repr=False)
+    centre_known: bool = False
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.left is None
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.count if self.count else 0.0
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Regressor prediction for rows of `X` (requires a fitted regressor)."""
+        assert self.w is not None
+        return X @ self.w + self.b0
+
+    def goes_left(self, X: np.ndarray) -> np.ndarray:
+        """The routing rule: True where the predicted value is >= the node's split mean."""
+        return self.predict(X) >= self.threshold
+
+    def path_nodes(self) -> list[Node]:
+        """Nodes from the root down to this one."""
+        nodes: list[Node] = []
+        node: Node | None = self
+        while node is not None:
+            nodes.append(node)
+            node = node.parent
+        return nodes[::-1]
+
+
+class LaTree:
+    """A tree of linear regressors over feature vectors, rebuilt from data by `build`.
+
+    Args:
+        dim: feature dimension.
+        height: maximum depth of a leaf (the root has depth 0).
+        min_samples: a node splits only if both children get at least this many samples.
+        ridge: ridge penalty of the regressors.
+        max_fit: regressors are fitted on at most this many samples of a node (an even
+            subsample), which keeps a rebuild cheap with many observations.
+    """
+
+    def __init__(
+        self, dim: int, *, height: int, min_samples: int, ridge: float, max_fit: int
+    ) -> None:
+        self.dim = dim
+        self.height = height
+        self.min_samples = min_samples
+        self.ridge = ridge
+        self.max_fit = max_fit
+        self.root = self._node("", np.zeros((0, dim)), np.zeros(0), None)
+
+    def _node(self, path: str, A: np.ndarray, c: np.ndarray, parent: Node | None) -> Node:
+        return Node(path=path, A=A, c=c, parent=parent)
+
+    def build(self, X: np.ndarray, y: np.ndarray, target: np.ndarray | None = None) -> None:
+        """Rebuild the whole tree from samples `X` (n, dim) with values `y` (n,).
+
+        `target` (default `y`) is what the regressors fit and the split means are taken
+        of, e.g. ranks of `y`; node statistics always use `y`.
+        """
+        self.root = self._node("", np.zeros((0, self.dim)), np.zeros(0), None)
+        self._grow(self.root, X, y, y if target is None else target)
+
+    def _grow(self, node: Node, X: np.ndarray, y: np.ndarray, t: np.ndarray) -> None:
+        node.count = len(y)
+        node.total = float(y.sum())
+        if len(y) < 2:
+            return
+        rows = np.arange(len(y))
+        if len(y) > self.max_fit:
+            rows = np.linspace(0, len(y) - 1, self.max_fit).astype(int)
+        node.w, node.b0 = ridge_fit(X[rows], t[rows], self.ridge)
+        node.fit_n = len(rows)
+        node.threshold = float(t.mean())
+        if len(node.path) >= self.height or len(y) < 2 * self.min_samples:
+            return
+        left = node.goes_left(X)
+        n_left = int(left.sum())
+        if min(n_left, len(y) - n_left) < self.min_samples:
+            return
+        w, off = node.w, node.threshold - node.b0
+        node.left = self._node(
+            node.path + "L", np.vstack([node.A, -w]), np.append(node.c, -off), node
+        )
+        node.right = self._node(
+            node.path + "R", np.vstack([node.A, w]), np.append(node.c, off), node
+        )
+        self._grow(node.left, X[left], y[left], t[left])
+        self._grow(node.right, X[~left], y[~left], t[~left])
+
+    # -- routing --------------------------------------------------------------------------
+    def route(self, x: np.ndarray) -> Node:
+        """The leaf whose region holds feature vector `x`."""
+        node = self.root
+        xr = x[None, :]
+        while not node.is_leaf:
+            node = node.left if node.goes_left(xr)[0] else node.right  # type: ignore[assignment]
+        return node
+
+    def add(self, x: np.ndarray, value: float) -> Node:
+        """Route a new observation and add it to the statistics along its path."""
+        leaf = self.route(x)
+        for node in leaf.path_nodes():
+            node.count += 1
+            node.total += value
+        return leaf
+
+    def nodes(self) -> list[Node]:
+        """Every node, depth first, left before right."""
+        out: list[Node] = []
+        stack = [self.root]
+        while stack:
+            node = stack.pop()
+            out.append(node)
+            if not node.is_leaf:
+                stack.extend((node.right, node.left))  # type: ignore[arg-type]
+        return out
+
+    def leaves(self) -> list[Node]:
+        """Leaves from left (good) to right (bad)."""
+        return [n for n in self.nodes() if n.is_leaf]
+
+    def find(self, path: str) -> Node:
+        """The node with path string `path`; KeyError when the tree has none."""
+        node = self.root
+        for step in path:
+            if node.is_leaf:
+                raise KeyError(path)
+            node = node.left if step == "L" else node.right  # type: ignore[assignment]
+        return node
+
+
+def region(
+    node: Node, lower: np.ndarray, upper: np.ndarray, user: LinearConstraints | None
+) -> Polytope:
+    """The node's polytope: feature box, the path's half-spaces and the user constraints."""
+    A, c = node.A, node.c
+    if user is not None and len(user.b):
+        A = np.vstack([A, np.asarray(user.A, dtype=float)])
+        c = np.concatenate([c, np.asarray(user.b, dtype=float)])
+    return Polytope(lower, upper, A, c)
