@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-import pytest
-
 from archsampler.bench.chaos import run_chaos
 
 
@@ -14,14 +12,19 @@ def chaos_args(**kw) -> argparse.Namespace:
     return argparse.Namespace(**{**base, **kw})
 
 
-@pytest.mark.parametrize("replicas", [1, 2])
-def test_kills_lose_nothing(db_url: str, replicas: int) -> None:
-    if replicas == 2 and not db_url.startswith("postgresql"):
-        pytest.skip("several replicas share a PostgreSQL database, not an SQLite file")
-    result = run_chaos(db_url, chaos_args(replicas=replicas))
+def check_chaos(db: str, replicas: int) -> None:
+    result = run_chaos(db, chaos_args(replicas=replicas))
     assert result["acked"] > 0, result
     assert result["lost"] == 0, result
     assert result["duplicate_pending"] == 0, result
     assert result["duplicate_live"] == 0, result
     assert result["duplicate_evaluated"] == 0, result
     assert result["stored_trials"] >= result["acked"]
+
+
+def test_kills_lose_nothing(db_url: str) -> None:
+    check_chaos(db_url, replicas=1)
+
+
+def test_two_replicas_on_postgres_lose_nothing_and_never_duplicate(postgres_url: str) -> None:
+    check_chaos(postgres_url, replicas=2)

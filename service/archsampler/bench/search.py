@@ -81,7 +81,10 @@ def check_strategies(names: list[str]) -> None:
 
                 _optuna()
             else:
-                strategy_class(name)
+                base, _, extra = name.partition("+")
+                if extra not in ("", "nao"):
+                    raise ValueError(f"unknown strategy suffix in {name!r}; only '+nao'")
+                strategy_class(base)
         except ImportError as exc:
             raise RuntimeError(f"strategy {name!r} is not available: {exc}") from None
 

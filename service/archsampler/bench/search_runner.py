@@ -141,12 +141,23 @@ class StrategySearcher:
 def make_searcher(
     name: str, space: SearchSpace, seed: int, options: dict[str, Any] | None = None
 ) -> Searcher:
-    """`tpe` (Optuna) or any registry strategy name."""
+    """`tpe` (Optuna), any registry strategy name, or `<name>+nao` (with a NAO model).
+
+    `nao` always trains its model; `lanas+nao` is lanas with NAO predictor ranking.
+    """
     if name == "tpe":
         from archsampler.bench.tpe import TPESearcher
 
         return TPESearcher(space, seed=seed, **(options or {}))
-    return StrategySearcher(make_strategy(name, space, seed=seed, options=options))
+    base, _, extra = name.partition("+")
+    if extra not in ("", "nao"):
+        raise ValueError(f"unknown strategy suffix {extra!r}; only '+nao' is known")
+    strategy = make_strategy(base, space, seed=seed, options=options)
+    if extra == "nao" or base == "nao":
+        from archsampler.bench.model_searcher import ModelSearcher
+
+        return ModelSearcher(strategy, space, seed)
+    return StrategySearcher(strategy)
 
 
 def run_search(

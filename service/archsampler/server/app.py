@@ -109,7 +109,9 @@ async def start_server(settings: Settings) -> RunningServer:
         ("grpc.so_reuseport", 0),
     ]
     metrics = ServerMetrics(service.list_studies) if settings.metrics_port is not None else None
-    interceptors: list[grpc.aio.ServerInterceptor] = [RpcMetricsInterceptor(metrics)]
+    interceptors: list[grpc.aio.ServerInterceptor] = []
+    if metrics is not None or logging.getLogger("archsampler").isEnabledFor(logging.DEBUG):
+        interceptors.append(RpcMetricsInterceptor(metrics))  # per-call cost: only when used
     if settings.auth_tokens:  # after metrics, so rejected calls are counted as UNAUTHENTICATED
         interceptors.append(TokenAuthInterceptor(settings.auth_tokens))
     server = grpc.aio.server(options=options, interceptors=interceptors)

@@ -14,6 +14,7 @@ from archsampler.spaces.base import SearchSpace
 from archsampler.strategies.base import Observation
 from archsampler.strategies.base import Proposal
 from archsampler.strategies.base import Strategy
+from archsampler.strategies.base import UsesModel
 from archsampler.strategies.lanas.tree import LaTree
 from archsampler.strategies.lanas.tree import Node
 from archsampler.strategies.lanas.tree import region
@@ -35,13 +36,15 @@ DEFAULTS: dict[str, Any] = {
     "target": "rank",
     "virtual_loss": 0.3,
     "relearn_growth": 0.01,
+    "predictor": "auto",
 }
 SAMPLERS = ("hit_and_run", "gibbs", "rejection")
 RANKERS = ("leaf", "none")
+PREDICTOR_MODES = ("auto", "off")
 TARGETS = ("value", "rank")
 
 
-class LaNASStrategy(Strategy):
+class LaNASStrategy(UsesModel, Strategy):
     """Latent Action NAS over a space's real feature vectors.
 
     Each proposal: UCB walks the tree to a leaf, `candidates` points are drawn in the leaf's
@@ -72,6 +75,8 @@ class LaNASStrategy(Strategy):
             among observations, robust to outliers such as diverged trainings).
         virtual_loss: a pending architecture counts as a visit of its leaf's path with the
             value `mean - virtual_loss * (max - min)`, spreading parallel proposals.
+        predictor: "auto" ranks leaf candidates by the study's NAO model once one
+            validates better than chance (see `UsesModel`); "off" never does.
     """
 
     name = "lanas"
@@ -112,6 +117,8 @@ class LaNASStrategy(Strategy):
                 )
         if o["sampler"] not in SAMPLERS:
             raise ValueError(f"lanas option 'sampler' must be one of {list(SAMPLERS)}")
+        if o["predictor"] not in PREDICTOR_MODES:
+            raise ValueError(f"lanas option 'predictor' must be one of {list(PREDICTOR_MODES)}")
         if o["rank"] not in RANKERS:
             raise ValueError(f"lanas option 'rank' must be one of {list(RANKERS)}")
         if o["target"] not in TARGETS:
@@ -227,6 +234,14 @@ class LaNASStrategy(Strategy):
 
     def _rank(self, archs: list[Arch], leaf: Node) -> tuple[int, float | None]:
         """Index of the candidate to propose and its predicted value."""
+        if self.model is not None and self.options["predictor"] == "auto":
+            # The study's validated NAO model ranks the leaf's candidates.
+            scores = self.model.score(archs)
+            if self.rng.random() < self.options["explore"]:
+                pick = int(self.rng.integers(len(archs)))
+            else:
+                pick = int(np.argmax(scores))
+            return pick, float(scores[pick])
         ranker = None
         if self.options["rank"] == "leaf":
             for node in reversed(leaf.path_nodes()):

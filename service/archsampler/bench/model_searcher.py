@@ -1,0 +1,74 @@
+"""In-process NAO training for `bench search`: `nao` and `<strategy>+nao` searchers.
+
+The service trains models in a child process; the benchmark trains in-process (it is
+single-threaded per seed anyway) with the same torch training, ONNX export and parity
+check, and hands the ORT model to the strategy exactly as the service does.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from archsampler.errors import ExhaustedError
+from archsampler.predictor.handle import ModelHandle
+from archsampler.predictor.runtime import NAOPredictor
+from archsampler.spaces.base import Arch
+from archsampler.spaces.base import SearchSpace
+from archsampler.strategies import Observation
+from archsampler.strategies.base import Strategy
+from archsampler.strategies.base import UsesModel
+
+FIRST = 40
+EVERY = 60
+CONFIG: dict[str, Any] = {"epochs": 40, "min_steps": 400}
+
+
+class ModelSearcher:
+    """Drives a `UsesModel` strategy, retraining its NAO model as evaluations accumulate."""
+
+    def __init__(self, strategy: Strategy, space: SearchSpace, seed: int) -> None:
+        if not isinstance(strategy, UsesModel):
+            raise ValueError(f"strategy {strategy.name!r} cannot use a predictor")
+        self.strategy = strategy
+        self.space = space
+        self.seed = seed
+        self.tokens: list[list[int]] = []
+        self.values: list[float] = []
+        self.trained_at = 0
+        self.version = 0
+        self._dir = tempfile.TemporaryDirectory(prefix="archsampler-bench-nao-")
+
+    def ask(self) -> Arch | None:
+        try:
+            return self.strategy.propose(1, [])[0].arch
+        except ExhaustedError:
+            return None
+
+    def tell(self, arch: Arch, value: float | None) -> None:
+        self.strategy.observe([Observation(arch, value)])
+        if value is None:
+            return
+        self.tokens.append(self.space.to_tokens(arch))
+        self.values.append(value)
+        n = len(self.values)
+        if n >= FIRST and n - self.trained_at >= (EVERY if self.trained_at else 0):
+            self._train()
+
+    def _train(self) -> None:
+        from archsampler_models.export import export_nao
+        from archsampler_models.nao import NAOConfig
+        from archsampler_models.train import train_nao
+
+        self.version += 1
+        config = NAOConfig(**CONFIG, seed=self.seed + self.version)
+        model = train_nao(
+            np.array(self.tokens), np.array(self.values), self.space.token_spec(), config
+        )
+        path = export_nao(model, Path(self._dir.name) / f"v{self.version}", n_parity=200)
+        handle = ModelHandle(self.version, NAOPredictor.load(path, threads=1), self.space, 1.0)
+        self.strategy.set_model(handle if handle.validated else None)
+        self.trained_at = len(self.values)
