@@ -12,13 +12,12 @@ import grpc
 
 from archsampler_client import _requests as req
 from archsampler_client import _retry
+from archsampler_client._base import ClientBase
 from archsampler_client._proto import archsampler_pb2 as pb
-from archsampler_client._proto import archsampler_pb2_grpc as pb_grpc
 from archsampler_client._study import StudyOps
 from archsampler_client.errors import from_rpc_error
 from archsampler_client.models import StudyInfo
 from archsampler_client.models import Trial
-from archsampler_client.security import call_metadata
 
 T = TypeVar("T")
 
@@ -41,46 +40,10 @@ class Study(StudyOps):
                 return
 
 
-class Client:
-    """Blocking client for an archsampler server.
+class Client(ClientBase):
+    """Blocking client for an archsampler server. Arguments: see `ClientBase`."""
 
-    Args:
-        target: `host:port` of the server.
-        timeout: per-call deadline in seconds.
-        retries: how many times an UNAVAILABLE call is retried (with backoff).
-        credentials: channel credentials for TLS (see `tls_credentials`); None means an
-            insecure channel.
-        metadata: call metadata sent with every request.
-        token: bearer token, sent as `authorization: Bearer <token>` metadata.
-    """
-
-    def __init__(
-        self,
-        target: str = "localhost:50051",
-        *,
-        timeout: float = 30.0,
-        retries: int = 8,
-        credentials: grpc.ChannelCredentials | None = None,
-        metadata: list[tuple[str, str]] | None = None,
-        token: str | None = None,
-    ) -> None:
-        self.target = target
-        self.timeout = timeout
-        self.retries = retries
-        self.credentials = credentials
-        self.metadata = call_metadata(metadata, token)
-        self._channel: grpc.Channel | None = None
-        self._stub: pb_grpc.ArchSamplerStub | None = None
-
-    def _get_stub(self) -> pb_grpc.ArchSamplerStub:
-        if self._stub is None:
-            self._channel = (
-                grpc.secure_channel(self.target, self.credentials)
-                if self.credentials is not None
-                else grpc.insecure_channel(self.target)
-            )
-            self._stub = pb_grpc.ArchSamplerStub(self._channel)
-        return self._stub
+    _grpc = grpc
 
     def _invoke(self, rpc: str, request: Any, parse: Callable[[Any], T]) -> T:
         method = getattr(self._get_stub(), rpc)
@@ -143,8 +106,3 @@ class Client:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["_channel"] = state["_stub"] = None
-        return state

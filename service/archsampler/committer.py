@@ -269,7 +269,7 @@ class GroupCommitter:
                 for p, r, v in zip(proposals, slots, predicted, strict=True)
             ]
             missing = []
-            inserted = batch.insert_pending(rt.name, new)
+            inserted = batch.insert(rt.name, new)
             for p, r, trial in zip(proposals, slots, inserted, strict=True):
                 if trial is None:
                     missing.append(r)

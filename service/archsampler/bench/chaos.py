@@ -20,18 +20,12 @@ from typing import Any
 
 from tqdm import tqdm
 
+from archsampler.bench.load import LOAD_SPACE
 from archsampler.storage import SQLStorage
 from archsampler.testing import ServerProcess
 from archsampler.trial import TrialState
 from archsampler_client import ArchSamplerError
 from archsampler_client import AsyncClient
-
-SPACE = {
-    "params": [
-        {"name": f"p{i}", "type": "categorical", "choices": [f"c{j}" for j in range(8)]}
-        for i in range(6)
-    ]
-}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -58,7 +52,7 @@ async def _load(
 ) -> None:
     study_name = "chaos"
     async with AsyncClient(targets[0], retries=40) as c:
-        await c.create_study(study_name, space=SPACE, strategy=strategy)
+        await c.create_study(study_name, space=LOAD_SPACE, strategy=strategy)
 
     async def worker(k: int) -> None:
         async with AsyncClient(targets[k % len(targets)], retries=40, timeout=20) as c:

@@ -1,9 +1,12 @@
 """`archsampler bench load`: propose+report throughput and latency on loopback.
 
-A server runs in a child process (its own core); this process drives it with `--clients`
-concurrent asyncio clients, each looping Propose(1) → Report until `--seconds` pass. The
-run stops by itself. The default space is a user-defined one with 8^8 architectures, so a
-long run never exhausts it.
+A server runs in a child process; this process drives it with `--clients` concurrent
+asyncio clients, each looping Propose(1) → Report until `--seconds` pass. Two phases, each
+on a fresh server: idle (automatic model training off), then with the NAO model retraining
+back to back in its child process (`p99_ms_during_retrain`, measured after a 3 s warm-up).
+As a reference measured in the same run, the raw gRPC ceiling of this machine: health-check
+calls per second with the same number of clients. Every phase stops by itself. The default
+space is a user-defined one with 8^8 architectures, so a long run never exhausts it.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", help="database URL/file (default: a temporary SQLite file)")
     p.add_argument("--target", help="drive an already running server instead")
     p.add_argument("--json", type=Path, help="write the results here")
+    p.add_argument("--skip-retrain", action="store_true", help="only the idle phase")
 
 
 def _value(arch: str) -> float:
@@ -52,6 +56,7 @@ async def _drive(target: str, args: argparse.Namespace) -> dict[str, Any]:
         study = await client.create_study(name, space=space, strategy=args.strategy)
         lat_propose: list[float] = []
         lat_report: list[float] = []
+        stamps: list[float] = []
         pairs = 0
         stop_at = time.perf_counter() + args.seconds
         bar = tqdm(total=int(args.seconds), desc=f"load {args.strategy}", unit="s")
@@ -66,6 +71,7 @@ async def _drive(target: str, args: argparse.Namespace) -> dict[str, Any]:
                 t2 = time.perf_counter()
                 lat_propose.append(t1 - t0)
                 lat_report.append(t2 - t1)
+                stamps.append(t2)
                 pairs += 1
 
         async def ticker() -> None:
@@ -78,7 +84,9 @@ async def _drive(target: str, args: argparse.Namespace) -> dict[str, Any]:
         elapsed = time.perf_counter() - t_start
         bar.close()
     both = np.array(lat_propose + lat_report) * 1e3
+    warm = np.array(stamps * 2) > t_start + 3.0
     return {
+        "p99_ms_after_warmup": float(np.percentile(both[warm], 99)) if warm.any() else None,
         "pairs_per_s": pairs / elapsed,
         "p50_ms": float(np.percentile(both, 50)),
         "p99_ms": float(np.percentile(both, 99)),
@@ -91,20 +99,69 @@ async def _drive(target: str, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+async def _ceiling(target: str, clients: int, seconds: float = 3.0) -> float:
+    """Health-check RPCs per second: what gRPC alone does here with this many clients."""
+    import grpc
+    from grpc_health.v1 import health_pb2
+    from grpc_health.v1 import health_pb2_grpc
+
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        calls = 0
+        stop_at = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            nonlocal calls
+            while time.perf_counter() < stop_at:
+                await stub.Check(health_pb2.HealthCheckRequest())
+                calls += 1
+
+        await asyncio.gather(*(worker() for _ in range(clients)))
+    return calls / seconds
+
+
+def _phase(db: str, args: argparse.Namespace, env: dict[str, str], ceiling: bool) -> dict:
+    import uvloop
+
+    with ServerProcess(db, **env) as srv:
+        result = uvloop.run(_drive(srv.target, args))
+        if ceiling:
+            result["grpc_ceiling_rpc_per_s"] = uvloop.run(_ceiling(srv.target, args.clients))
+    return result
+
+
 def run(args: argparse.Namespace) -> int:
     import uvloop
 
-    with tempfile.TemporaryDirectory() as tmp:
-        if args.target:
-            result = uvloop.run(_drive(args.target, args))
-        else:
-            with ServerProcess(args.db or str(Path(tmp) / "load.db")) as srv:
-                result = uvloop.run(_drive(srv.target, args))
+    if args.target:
+        result = uvloop.run(_drive(args.target, args))
+        result["grpc_ceiling_rpc_per_s"] = uvloop.run(_ceiling(args.target, args.clients))
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            idle_db = args.db or str(Path(tmp) / "idle.db")
+            result = _phase(idle_db, args, {"ARCHSAMPLER_MODEL_RETRAIN_EVERY": "0"}, True)
+            if not args.skip_retrain:
+                retrain_env = {
+                    "ARCHSAMPLER_MODEL_RETRAIN_EVERY": "50",
+                    "ARCHSAMPLER_MODEL_MIN_TRIALS": "50",
+                }
+                busy = _phase(str(Path(tmp) / "retrain.db"), args, retrain_env, False)
+                result["p99_ms_during_retrain"] = busy["p99_ms_after_warmup"]
+                result["pairs_per_s_during_retrain"] = busy["pairs_per_s"]
+                models = Path(tmp) / "retrain.db.models"
+                result["models_trained_during_retrain"] = len(list(models.glob("*/v*")))
     print(
         f"{result['pairs']} propose+report pairs in {result['seconds']:.1f} s with "
         f"{args.clients} clients: {result['pairs_per_s']:.0f} pairs/s, "
-        f"latency p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms"
+        f"latency p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms; "
+        f"gRPC ceiling {result['grpc_ceiling_rpc_per_s']:.0f} health calls/s"
     )
+    if "p99_ms_during_retrain" in result:
+        print(
+            f"while retraining ({result['models_trained_during_retrain']} models): "
+            f"{result['pairs_per_s_during_retrain']:.0f} pairs/s, "
+            f"p99 {result['p99_ms_during_retrain']:.1f} ms"
+        )
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
     return 0

@@ -13,12 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from archsampler.errors import ExhaustedError
+from archsampler.bench.search_runner import StrategySearcher
 from archsampler.predictor.handle import ModelHandle
 from archsampler.predictor.runtime import NAOPredictor
 from archsampler.spaces.base import Arch
 from archsampler.spaces.base import SearchSpace
-from archsampler.strategies import Observation
 from archsampler.strategies.base import Strategy
 from archsampler.strategies.base import UsesModel
 
@@ -27,13 +26,13 @@ EVERY = 60
 CONFIG: dict[str, Any] = {"epochs": 40, "min_steps": 400}
 
 
-class ModelSearcher:
+class ModelSearcher(StrategySearcher):
     """Drives a `UsesModel` strategy, retraining its NAO model as evaluations accumulate."""
 
     def __init__(self, strategy: Strategy, space: SearchSpace, seed: int) -> None:
         if not isinstance(strategy, UsesModel):
             raise ValueError(f"strategy {strategy.name!r} cannot use a predictor")
-        self.strategy = strategy
+        super().__init__(strategy)
         self.space = space
         self.seed = seed
         self.tokens: list[list[int]] = []
@@ -42,14 +41,8 @@ class ModelSearcher:
         self.version = 0
         self._dir = tempfile.TemporaryDirectory(prefix="archsampler-bench-nao-")
 
-    def ask(self) -> Arch | None:
-        try:
-            return self.strategy.propose(1, [])[0].arch
-        except ExhaustedError:
-            return None
-
     def tell(self, arch: Arch, value: float | None) -> None:
-        self.strategy.observe([Observation(arch, value)])
+        super().tell(arch, value)
         if value is None:
             return
         self.tokens.append(self.space.to_tokens(arch))

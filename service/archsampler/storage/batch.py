@@ -202,12 +202,15 @@ class SQLBatch:
             out.setdefault(r.request_id, []).append(to_trial(r, name))
         return out
 
-    def insert_pending(self, name: str, trials: Sequence[NewTrial]) -> list[Trial | None]:
-        """Insert PENDING trials; None where the architecture is already live (no rollback)."""
+    def insert(self, name: str, trials: Sequence[NewTrial]) -> list[Trial | None]:
+        """Insert trials (pending or already finished); None where the architecture is
+        already live in the study (nothing is rolled back)."""
         study = self.study(name)
         now = time.time()
+        revision = self._revision(study)
         values = []
         for t in trials:
+            finished = t.state.is_finished()
             values.append(
                 {
                     "study_id": study.id,
@@ -225,13 +228,14 @@ class SQLBatch:
                     "checkpoint_uri": t.checkpoint_uri,
                     "metadata_json": json.dumps(t.metadata or {}, sort_keys=True),
                     "created_at": now,
-                    "finished_at": None,
-                    "finished_seq": None,
-                    "lease_expires_at": now + t.lease_seconds if t.lease_seconds else None,
+                    "finished_at": now if finished else None,
+                    "finished_seq": revision if finished else None,
+                    "lease_expires_at": (
+                        now + t.lease_seconds if t.lease_seconds and not finished else None
+                    ),
                 }
             )
             study.next_number += 1
-        self._revision(study)
         if not values:
             return []
         if self.dialect == "postgresql":

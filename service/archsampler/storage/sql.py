@@ -14,7 +14,6 @@ from sqlalchemy import create_engine
 from sqlalchemy import event
 from sqlalchemy import func
 from sqlalchemy import select
-from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import SQLAlchemyError
@@ -198,46 +197,14 @@ class SQLStorage(Storage):
 
     # -- trials -------------------------------------------------------------------------
     def add_trials(self, study: str, trials: Sequence[NewTrial]) -> list[Trial]:
-        try:
-            with self._session() as s:
-                row = self._study_row(s, study, lock=True)
-                now = time.time()
-                row.revision += 1
-                models = []
-                for t in trials:
-                    finished = t.state in FINISHED
-                    models.append(
-                        TrialModel(
-                            study_id=row.id,
-                            number=row.next_number,
-                            state=int(t.state),
-                            arch=t.arch,
-                            arch_hash=t.arch_hash,
-                            dedup_key=t.arch_hash,
-                            params_json=json.dumps(t.params, sort_keys=True),
-                            value=t.value,
-                            predicted_value=t.predicted_value,
-                            region=t.region,
-                            client_id=t.client_id,
-                            request_id=t.request_id,
-                            checkpoint_uri=t.checkpoint_uri,
-                            metadata_json=json.dumps(t.metadata or {}, sort_keys=True),
-                            created_at=now,
-                            finished_at=now if finished else None,
-                            finished_seq=row.revision if finished else None,
-                            lease_expires_at=(
-                                now + t.lease_seconds if t.lease_seconds and not finished else None
-                            ),
-                        )
-                    )
-                    row.next_number += 1
-                s.add_all(models)
-                s.flush()
-                return [_to_trial(m, study) for m in models]
-        except IntegrityError as e:
-            raise AlreadyExistsError(
-                f"an architecture in this batch is already pending or evaluated in study {study!r}"
-            ) from e
+        with self.batch() as b:
+            inserted = b.insert(study, trials)
+            if any(t is None for t in inserted):  # raising rolls the whole batch back
+                raise AlreadyExistsError(
+                    f"an architecture in this batch is already pending or evaluated in study "
+                    f"{study!r}"
+                )
+            return [t for t in inserted if t is not None]
 
     def _trial_row(self, s: Session, trial_id: int, lock: bool = False) -> tuple[TrialModel, str]:
         query = (
@@ -258,38 +225,11 @@ class SQLStorage(Storage):
             return _to_trial(row, name)
 
     def finish_trial(self, trial_id: int, outcome: Outcome) -> Trial:
-        with self._session() as s:
-            row, name = self._trial_row(s, trial_id, lock=True)
-            current = _to_trial(row, name)
-            if current.state.is_finished():
-                if outcome.matches(current):
-                    return current
-                raise AlreadyExistsError(
-                    f"trial {trial_id} was already reported as {current.state.name}"
-                    + (f" with value {current.value}" if current.value is not None else "")
-                    + "; a different report is refused"
-                )
-            study = s.get(StudyModel, row.study_id, with_for_update=True)
-            assert study is not None
-            study.revision += 1
-            if current.state == TrialState.STALE:
-                # A late report still counts; keep it live unless the arch was re-proposed.
-                clash = s.scalar(
-                    select(TrialModel.id).where(
-                        TrialModel.study_id == row.study_id,
-                        TrialModel.dedup_key == row.arch_hash,
-                    )
-                )
-                row.dedup_key = None if clash is not None else row.arch_hash
-            row.state = int(outcome.state)
-            row.value = outcome.value
-            row.checkpoint_uri = outcome.checkpoint_uri
-            row.metadata_json = json.dumps(outcome.metadata, sort_keys=True)
-            row.finished_at = time.time()
-            row.finished_seq = study.revision
-            row.lease_expires_at = None
-            s.flush()
-            return _to_trial(row, name)
+        with self.batch() as b:
+            (result,) = b.finish([(trial_id, outcome)])
+        if isinstance(result, Exception):
+            raise result
+        return result
 
     def heartbeat(self, trial_id: int, lease_seconds: float) -> Trial:
         with self._session() as s:
@@ -304,18 +244,8 @@ class SQLStorage(Storage):
             return _to_trial(row, name)
 
     def expire_leases(self, now: float | None = None) -> int:
-        now = time.time() if now is None else now
-        with self._session() as s:
-            result = s.execute(
-                update(TrialModel)
-                .where(
-                    TrialModel.state == int(TrialState.PENDING),
-                    TrialModel.lease_expires_at.is_not(None),
-                    TrialModel.lease_expires_at < now,
-                )
-                .values(state=int(TrialState.STALE), dedup_key=None)
-            )
-            return int(result.rowcount or 0)
+        with self.batch() as b:
+            return b.expire(time.time() if now is None else now)
 
     def list_trials(
         self,
