@@ -23,7 +23,7 @@ from archsampler.strategies.base import UsesModel
 
 FIRST = 40
 EVERY = 60
-CONFIG: dict[str, Any] = {"epochs": 40, "min_steps": 400}
+CONFIG: dict[str, Any] = {"epochs": 30, "min_steps": 300}
 
 
 class ModelSearcher(StrategySearcher):
@@ -52,10 +52,13 @@ class ModelSearcher(StrategySearcher):
             self._train()
 
     def _train(self) -> None:
+        import torch
+
         from archsampler_models.export import export_nao
         from archsampler_models.nao import NAOConfig
         from archsampler_models.train import train_nao
 
+        torch.set_num_threads(1)  # one core per benchmark worker
         self.version += 1
         config = NAOConfig(**CONFIG, seed=self.seed + self.version)
         model = train_nao(

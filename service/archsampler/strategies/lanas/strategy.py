@@ -6,6 +6,7 @@ from typing import Any
 from typing import Sequence
 
 import numpy as np
+from scipy.stats import rankdata
 
 from archsampler.polytope import interior_point
 from archsampler.polytope import sample
@@ -233,29 +234,37 @@ class LaNASStrategy(UsesModel, Strategy):
         return Proposal(arch, predicted_value=predicted, region=node.path or "root")
 
     def _rank(self, archs: list[Arch], leaf: Node) -> tuple[int, float | None]:
-        """Index of the candidate to propose and its predicted value."""
-        if self.model is not None and self.options["predictor"] == "auto":
-            # The study's validated NAO model ranks the leaf's candidates.
-            scores = self.model.score(archs)
-            if self.rng.random() < self.options["explore"]:
-                pick = int(self.rng.integers(len(archs)))
-            else:
-                pick = int(np.argmax(scores))
-            return pick, float(scores[pick])
+        """Index of the candidate to propose and its predicted value.
+
+        Candidates are ranked by the deepest path regressor fitted on enough samples; once
+        the study has a validated NAO model, by the sum of both rankings (the model's
+        prediction is then the reported value).
+        """
         ranker = None
         if self.options["rank"] == "leaf":
             for node in reversed(leaf.path_nodes()):
                 if node.w is not None and node.fit_n >= self.options["rank_min"]:
                     ranker = node
                     break
-        if ranker is None:
+        leaf_pred = None if ranker is None else ranker.predict(self.space.encode_many(archs))
+        nao = None
+        if self.model is not None and self.options["predictor"] == "auto":
+            nao = self.model.score(archs)
+        if leaf_pred is None and nao is None:
             return 0, None
-        pred = ranker.predict(self.space.encode_many(archs))
+        if nao is None:
+            order = leaf_pred
+        elif leaf_pred is None:
+            order = nao
+        else:
+            order = rankdata(leaf_pred) + rankdata(nao)
         if self.rng.random() < self.options["explore"]:
             pick = int(self.rng.integers(len(archs)))
         else:
-            pick = int(np.argmax(pred))
-        predicted = float(pred[pick])
+            pick = int(np.argmax(order))
+        if nao is not None:
+            return pick, float(nao[pick])
+        predicted = float(leaf_pred[pick])
         if self.options["target"] == "rank":
             predicted = float(np.quantile(self._y[: self._n], min(max(predicted, 0.0), 1.0)))
         return pick, predicted
