@@ -53,6 +53,7 @@ UserArch = tuple[tuple[str, ParamValue], ...]
 
 MAX_SAMPLE_ATTEMPTS = 10_000
 TOLERANCE = 1e-9
+ENCODE_CACHE = 100_000
 """Constraint slack, relative to max(1, |bound|)."""
 
 
@@ -73,6 +74,7 @@ class UserSpace(SearchSpace):
         self._index = {p.name: i for i, p in enumerate(spec.params)}
         self._codecs = [ValueCodec(p) for p in spec.params]
         self._offsets = [0, *itertools.accumulate(c.width for c in self._codecs)]
+        self._encoded: dict[UserArch, np.ndarray] = {}
         self._rows = [
             (
                 [(self._index[n], c) for n, c in con.coefficients.items()],
@@ -256,12 +258,16 @@ class UserSpace(SearchSpace):
         return np.zeros(self.dim), np.ones(self.dim)
 
     def encode(self, arch: UserArch) -> np.ndarray:
-        values = dict(arch)
-        x = np.zeros(self.dim)
-        for i, (p, codec) in enumerate(zip(self._params, self._codecs, strict=True)):
-            s = slice(self._offsets[i], self._offsets[i + 1])
-            x[s] = codec.features(values.get(p.name))
-        return x
+        cached = self._encoded.get(arch)
+        if cached is None:
+            values = dict(arch)
+            cached = np.zeros(self.dim)
+            for i, (p, codec) in enumerate(zip(self._params, self._codecs, strict=True)):
+                codec.write_features(cached, int(self._offsets[i]), values.get(p.name))
+            if len(self._encoded) >= ENCODE_CACHE:
+                self._encoded.clear()
+            self._encoded[arch] = cached
+        return cached.copy()
 
     def decode(self, x: np.ndarray) -> UserArch | None:
         x = np.asarray(x, dtype=float).reshape(-1)

@@ -121,6 +121,14 @@ class ValueCodec:
             x[0] = 0.5 if v is None else self.param.to_unit(v)
         return x
 
+    def write_features(self, out: np.ndarray, offset: int, v: ParamValue | None) -> None:
+        """`features(v)` written into `out[offset:offset + width]` (out starts zeroed)."""
+        if self.kind == "categorical":
+            if v is not None:
+                out[offset + self.param.choices.index(v)] = 1.0
+        else:
+            out[offset] = 0.5 if v is None else self.param.to_unit(v)
+
     def from_features(self, x: np.ndarray) -> ParamValue:
         """The nearest value to a feature block (argmax for one-hot, round and clip else)."""
         if self.kind == "categorical":
