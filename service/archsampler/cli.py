@@ -50,6 +50,13 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(args)
 
 
+def _run_module(name: str, prog: str, argv: list[str], description: str | None = None) -> int:
+    module = importlib.import_module(name)
+    parser = argparse.ArgumentParser(prog=prog, description=description or module.__doc__)
+    module.add_arguments(parser)
+    return int(module.run(parser.parse_args(argv)) or 0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="archsampler", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -92,19 +99,16 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
-    args, _ = parser.parse_known_args(argv)
-    if args.command == "train":
-        module = importlib.import_module("archsampler.training")
-        p = argparse.ArgumentParser(prog="archsampler train", description=module.__doc__)
-        module.add_arguments(p)
-        return int(module.run(p.parse_args(argv[1:])) or 0)
-    if args.command == "bench":
-        module = importlib.import_module(args.bench_module)
-        p = argparse.ArgumentParser(
-            prog=f"archsampler bench {args.bench}", description=BENCHES[args.bench]
+    # `train` and `bench NAME` own their options (and their --help): dispatch before parsing.
+    if argv[:1] == ["train"]:
+        return _run_module("archsampler.training", "archsampler train", argv[1:])
+    if argv[:1] == ["bench"] and len(argv) > 1 and argv[1] in BENCHES:
+        return _run_module(
+            f"archsampler.bench.{argv[1]}",
+            f"archsampler bench {argv[1]}",
+            argv[2:],
+            BENCHES[argv[1]],
         )
-        module.add_arguments(p)
-        return int(module.run(p.parse_args(argv[2:])) or 0)
     args = parser.parse_args(argv)
     return int(args.func(args) or 0)
 
