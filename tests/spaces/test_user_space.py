@@ -423,3 +423,14 @@ def test_load_table_reads_a_per_parameter_csv(tmp_path, example):
     assert len(table) == 2
     assert table.value((("depth", 4), ("op1", "conv3"), ("lr", 0.01)), "acc") == 92.25
     assert list(table.columns) == ["acc"]
+
+
+def test_decode_many_equals_decode_row_by_row() -> None:
+    from archsampler.bench.latency import LATENCY_USER_SPACE
+    from archsampler.spaces import make_space
+
+    for spec in (LATENCY_USER_SPACE, EXAMPLE):
+        space = make_space({"user": spec})
+        X = np.random.default_rng(0).uniform(-0.2, 1.2, size=(300, space.dim))
+        X[5, 0] = np.nan
+        assert space.decode_many(X) == [space.decode(x) for x in X]

@@ -48,11 +48,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--strategy-options", default=None, metavar="JSON")
     parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument(
+        "--space",
+        choices=["user", "nb201"],
+        default="user",
+        help="user: 34-feature in-code space (default); nb201: 10,000 of its 15,625 cells seen",
+    )
 
 
-def space_for(history: int) -> SearchSpace:
-    """The in-code user space, for every size: so sizes compare like with like."""
-    return make_space({"user": LATENCY_USER_SPACE})
+def space_for(name: str) -> SearchSpace:
+    """`nb201`, or `user`: the in-code user space (practically unbounded)."""
+    return make_space({"builtin": "nb201"} if name == "nb201" else {"user": LATENCY_USER_SPACE})
 
 
 def percentiles_ms(seconds: list[float]) -> dict[str, float]:
@@ -74,9 +80,10 @@ def measure(
     seed: int = 0,
     options: dict[str, Any] | None = None,
     progress: bool = True,
+    space_name: str = "user",
 ) -> dict[str, Any]:
     """Time `steps` propose(1)/observe(1) steps after `history` observed trials."""
-    space = space_for(history)
+    space = space_for(space_name)
     rng = np.random.default_rng(seed)
     weights = rng.normal(size=space.dim)
 
@@ -119,7 +126,14 @@ def run(args: argparse.Namespace) -> int:
         if options is not None and not isinstance(options, dict):
             raise ValueError("--strategy-options must be a JSON object")
         results = {
-            str(n): measure(args.strategy, n, args.steps, seed=args.seed, options=options)
+            str(n): measure(
+                args.strategy,
+                n,
+                args.steps,
+                seed=args.seed,
+                options=options,
+                space_name=args.space,
+            )
             for n in sizes
         }
     except (ValueError, ImportError) as exc:

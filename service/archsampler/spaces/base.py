@@ -113,6 +113,10 @@ class SearchSpace(abc.ABC):
     def decode(self, x: np.ndarray) -> Arch | None:
         """The nearest valid architecture to feature vector `x`, or None if there is none."""
 
+    def decode_many(self, X: np.ndarray) -> list[Arch | None]:
+        """`decode` of every row of `X`; spaces override it when a batch is cheaper."""
+        return [self.decode(x) for x in np.asarray(X)]
+
     def constraints(self) -> LinearConstraints | None:
         """User linear constraints in feature space, if the space has any."""
         return None

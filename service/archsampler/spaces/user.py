@@ -281,6 +281,31 @@ class UserSpace(SearchSpace):
             return None
         return self._arch(values)
 
+    def decode_many(self, X: np.ndarray) -> list[UserArch | None]:
+        """`decode` of every row, with the per-parameter work done column-wise."""
+        X = np.asarray(X, dtype=float)
+        if X.ndim != 2 or X.shape[1] != self.dim:
+            return [self.decode(x) for x in X]
+        finite = np.isfinite(X).all(axis=1)
+        columns: list[list[ParamValue]] = []
+        for i, (p, codec) in enumerate(zip(self._params, self._codecs, strict=True)):
+            block = X[:, self._offsets[i] : self._offsets[i + 1]]
+            if codec.kind == "categorical":
+                columns.append([p.choices[j] for j in block.argmax(axis=1)])
+            else:
+                columns.append([p.from_unit(u) for u in np.nan_to_num(block[:, 0]).tolist()])
+        out: list[UserArch | None] = []
+        for r in range(len(X)):
+            if not finite[r]:
+                out.append(None)
+                continue
+            values: dict[str, ParamValue] = {}
+            for i, p in enumerate(self._params):
+                if self._active(p, values):
+                    values[p.name] = columns[i][r]
+            out.append(None if self._violation(values) is not None else self._arch(values))
+        return out
+
     def constraints(self) -> LinearConstraints | None:
         rows, rhs = [], []
         for terms, sign, bound in self._rows:

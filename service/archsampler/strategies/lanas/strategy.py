@@ -218,8 +218,7 @@ class LaNASStrategy(UsesModel, Strategy):
         X = sample(poly, o["candidates"], self.rng, method=o["sampler"], x0=node.centre)
         archs: list[Arch] = []
         keys: set[str] = set()
-        for x in X:
-            arch = self.space.decode(x)
+        for arch in self.space.decode_many(X):
             if arch is None:
                 continue
             key = self.space.canonical_hash(arch)
