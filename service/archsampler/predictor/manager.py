@@ -184,12 +184,12 @@ class ModelManager:
         ctx = multiprocessing.get_context("spawn")
         parent, child = ctx.Pipe(duplex=False)
         proc = ctx.Process(target=_job, args=(child, *args, self.config), daemon=True)
-        with self._lock:
+        with self._lock:  # started under the lock: `close` kills only started children
             if self._closed:
                 raise RuntimeError("model manager is closed")
+            proc.start()
             self._children.add(proc)
         try:
-            proc.start()
             child.close()
             try:
                 ok, payload = parent.recv()
@@ -213,8 +213,20 @@ class ModelManager:
         self._threads.shutdown(wait=True, cancel_futures=True)
 
 
+def _exit_with_parent() -> None:
+    """Training is useless once the server died (even by SIGKILL): exit with it."""
+    import os
+    import time
+
+    parent = os.getppid()
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
+
+
 def _job(conn: Any, *args: Any) -> None:
     """Child-process entry: train, export, send (ok, metadata | error text) back."""
+    threading.Thread(target=_exit_with_parent, daemon=True).start()
     try:
         from archsampler.predictor.training_job import train_and_export
 

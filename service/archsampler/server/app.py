@@ -51,12 +51,14 @@ class RunningServer:
         """Refuse new calls, let in-flight ones finish within `grace`, then close storage."""
         self.health.enter_graceful_shutdown()
         self.sweeper.cancel()
-        await self.server.stop(grace)
-        self.service.close()  # the writer answers everything queued before storage closes
-        self.executor.shutdown(wait=True)
-        if self.metrics is not None:
-            self.metrics.close()
-        self.storage.close()
+        try:
+            await self.server.stop(grace)
+            self.service.close()  # the writer answers everything queued before storage closes
+        finally:
+            self.executor.shutdown(wait=True)
+            if self.metrics is not None:
+                self.metrics.close()
+            self.storage.close()
 
 
 async def _sweep_leases(service: StudyService, executor: ThreadPoolExecutor, every: float) -> None:
