@@ -238,6 +238,15 @@ class GroupCommitter:
         if isinstance(rt.strategy, UsesModel):
             rt.strategy.set_model(handle if handle is not None and handle.validated else None)
 
+    @staticmethod
+    def _predict(rt: StudyRuntime, archs: list[Any]) -> list[float | None]:
+        """The model's predictions; a failing model never fails a proposal."""
+        try:
+            return [float(v) for v in rt.model.predict(archs)]
+        except Exception:  # noqa: BLE001 - logged; proposals go out without predictions
+            log.exception("study %s: model v%s failed to predict", rt.name, rt.model.version)
+            return [None] * len(archs)
+
     def _insert(
         self, batch: SQLBatch, rt: StudyRuntime, reqs: list[ProposeRequest]
     ) -> dict[int, Any]:
@@ -251,10 +260,8 @@ class GroupCommitter:
                 for p in proposals
             ]
             if rt.model is not None and any(v is None for v in predicted):
-                fill = rt.model.predict([p.arch for p in proposals])
-                predicted = [
-                    float(f) if v is None else v for v, f in zip(predicted, fill, strict=True)
-                ]
+                fill = self._predict(rt, [p.arch for p in proposals])
+                predicted = [f if v is None else v for v, f in zip(predicted, fill, strict=True)]
             new = [
                 NewTrial(
                     arch=rt.space.to_string(p.arch),

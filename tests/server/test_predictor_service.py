@@ -79,7 +79,8 @@ def test_model_trains_swaps_under_load_and_survives_restart(tmp_path, benchmarks
                 t.join(60)
         assert not errors, errors[:3]
         assert {"v1", "v2"} <= versions
-    stored = sorted(int(p.name[1:]) for p in (tmp_path / "m.db.models" / "nao").glob("v*"))
+    (folder,) = (tmp_path / "m.db.models").glob("nao@*")
+    stored = sorted(int(p.name[1:]) for p in folder.glob("v*"))
     assert stored[:2] == [1, 2]
     with ServerThread(db, **FAST) as srv, Client(srv.target) as c:
         assert c.study("nao").predict([probe.arch])[1] == f"v{stored[-1]}"  # latest reloaded

@@ -76,8 +76,13 @@ class ModelManager:
         with self._lock:
             return self._models.setdefault(study, handle)
 
+    def folder(self, study: str) -> Path:
+        """Model versions of this incarnation of `study` (a re-created study starts afresh)."""
+        created = self.storage.get_study(study).created_at
+        return self.root / f"{study}@{int(created * 1e6)}"
+
     def _load_latest(self, study: str) -> ModelHandle | None:
-        folder = self.root / study
+        folder = self.folder(study)
         versions = (
             sorted(
                 (int(m.group(1)), p) for p in folder.glob("v*") if (m := _VERSION.match(p.name))
@@ -95,6 +100,8 @@ class ModelManager:
     def _handle(self, study: str, version: int, path: Path) -> ModelHandle:
         record = self.storage.get_study(study)
         predictor = NAOPredictor.load(path, threads=1)
+        if predictor.metadata.get("space") != record.config["space"]:
+            raise ValueError(f"{path} was trained for another search space")
         space = make_space(record.config["space"])
         sign = 1.0 if record.config["goal"] == "maximize" else -1.0
         return ModelHandle(version, predictor, space, sign)
@@ -104,7 +111,8 @@ class ModelManager:
         with self._lock:
             self._models.pop(study, None)
             self._trained_at.pop(study, None)
-        shutil.rmtree(self.root / study, ignore_errors=True)
+        for folder in self.root.glob(f"{study}@*"):
+            shutil.rmtree(folder, ignore_errors=True)
 
     # -- training -----------------------------------------------------------------------
     def notify(self, study: str) -> None:
@@ -161,7 +169,7 @@ class ModelManager:
         values = np.array([t.value for t in trials], dtype=np.float64)
         current = self.get(study)
         version = (current.version if current else 0) + 1
-        path = self.root / study / f"v{version}"
+        path = self.folder(study) / f"v{version}"
         meta = self._run_child(tokens, values, record.config["space"], str(path))
         handle = self._handle(study, version, path)
         with self._lock:
