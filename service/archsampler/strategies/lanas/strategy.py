@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 from typing import Sequence
 
@@ -180,9 +181,10 @@ class LaNASStrategy(UsesModel, Strategy):
         for arch in pending:
             self._visit(virtual, self.tree.route(self.space.encode(arch)))
         out: list[Proposal] = []
+        pools: dict[tuple[str, str], CandidatePool] = {}  # a leaf's candidates serve a batch
         for _ in range(n):
             leaf = select(self.tree.root, cp, virtual, penalty)
-            proposal = self._from_node(leaf, excluded)
+            proposal = self._from_node(leaf, excluded, pools)
             if proposal is None:
                 archs = self.random_new(1, excluded)
                 if not archs:
@@ -197,48 +199,69 @@ class LaNASStrategy(UsesModel, Strategy):
         for node in leaf.path_nodes():
             virtual[node.path] = virtual.get(node.path, 0) + 1
 
-    def _from_node(self, leaf: Node, excluded: set[str]) -> Proposal | None:
+    def _from_node(
+        self, leaf: Node, excluded: set[str], pools: dict[tuple[str, str], CandidatePool]
+    ) -> Proposal | None:
         """Best new candidate from `leaf`'s region, backing off towards the root."""
         node: Node | None = leaf
         while node is not None:
-            proposal = self._sample_region(node, leaf, excluded)
+            key = (node.path, leaf.path)
+            if key not in pools:
+                pools[key] = self._sample_region(node, leaf, excluded)
+            proposal = self._take(pools[key], node, excluded)
             if proposal is not None:
                 return proposal
             node = node.parent
         return None
 
-    def _sample_region(self, node: Node, leaf: Node, excluded: set[str]) -> Proposal | None:
+    def _sample_region(self, node: Node, leaf: Node, excluded: set[str]) -> CandidatePool:
+        """Draw `candidates` points in `node`'s region, decode, keep new ones, rank them."""
         o = self.options
         poly = region(node, self.lower, self.upper, self.user)
         # The Chebyshev centre is an LP; a region only changes on rebuild, so cache it.
         if not node.centre_known:
             node.centre, node.centre_known = interior_point(poly), True
         if node.centre is None:
-            return None
+            return CandidatePool([], [], None, [])
         X = sample(poly, o["candidates"], self.rng, method=o["sampler"], x0=node.centre)
         archs: list[Arch] = []
-        keys: set[str] = set()
+        keys: list[str] = []
         for arch in self.space.decode_many(X):
             if arch is None:
                 continue
             key = self.space.canonical_hash(arch)
             if key not in excluded and key not in keys:
-                keys.add(key)
+                keys.append(key)
                 archs.append(arch)
-        if not archs:
-            return None
-        pick, predicted = self._rank(archs, leaf)
-        arch = archs[pick]
-        excluded.add(self.space.canonical_hash(arch))
-        return Proposal(arch, predicted_value=predicted, region=node.path or "root")
+        order, predicted = self._scores(archs, leaf)
+        return CandidatePool(archs, keys, order, predicted)
 
-    def _rank(self, archs: list[Arch], leaf: Node) -> tuple[int, float | None]:
-        """Index of the candidate to propose and its predicted value.
+    def _take(self, pool: CandidatePool, node: Node, excluded: set[str]) -> Proposal | None:
+        """The best remaining candidate of a pool (a random one with probability `explore`)."""
+        avail = [i for i, k in enumerate(pool.keys) if k not in excluded]
+        if not avail:
+            return None
+        if pool.order is None:
+            pick = avail[0]
+        elif self.rng.random() < self.options["explore"]:
+            pick = avail[int(self.rng.integers(len(avail)))]
+        else:
+            pick = avail[int(np.argmax(pool.order[avail]))]
+        excluded.add(pool.keys[pick])
+        return Proposal(pool.archs[pick], pool.predicted[pick], region=node.path or "root")
+
+    def _scores(
+        self, archs: list[Arch], leaf: Node
+    ) -> tuple[np.ndarray | None, list[float | None]]:
+        """Ranking scores (higher first) and predicted values of a leaf's candidates.
 
         Candidates are ranked by the deepest path regressor fitted on enough samples; once
         the study has a validated NAO model, by the sum of both rankings (the model's
         prediction is then the reported value).
         """
+        none: list[float | None] = [None] * len(archs)
+        if not archs:
+            return None, none
         ranker = None
         if self.options["rank"] == "leaf":
             for node in reversed(leaf.path_nodes()):
@@ -249,21 +272,23 @@ class LaNASStrategy(UsesModel, Strategy):
         nao = None
         if self.model is not None and self.options["predictor"] == "auto":
             nao = self.model.score(archs)
-        if leaf_pred is None and nao is None:
-            return 0, None
-        if nao is None:
-            order = leaf_pred
-        elif leaf_pred is None:
-            order = nao
-        else:
-            order = rankdata(leaf_pred) + rankdata(nao)
-        if self.rng.random() < self.options["explore"]:
-            pick = int(self.rng.integers(len(archs)))
-        else:
-            pick = int(np.argmax(order))
         if nao is not None:
-            return pick, float(nao[pick])
-        predicted = float(leaf_pred[pick])
+            order = nao if leaf_pred is None else rankdata(leaf_pred) + rankdata(nao)
+            return order, [float(v) for v in nao]
+        if leaf_pred is None:
+            return None, none
+        predicted = leaf_pred
         if self.options["target"] == "rank":
-            predicted = float(np.quantile(self._y[: self._n], min(max(predicted, 0.0), 1.0)))
-        return pick, predicted
+            y = self._y[: self._n]
+            predicted = np.quantile(y, np.clip(leaf_pred, 0.0, 1.0))
+        return leaf_pred, [float(v) for v in predicted]
+
+
+@dataclass
+class CandidatePool:
+    """Decoded, new candidates of one region, ranked once and shared by a whole batch."""
+
+    archs: list[Arch]
+    keys: list[str]
+    order: np.ndarray | None
+    predicted: list[float | None]
