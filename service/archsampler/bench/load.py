@@ -141,9 +141,11 @@ def run(args: argparse.Namespace) -> int:
             idle_db = args.db or str(Path(tmp) / "idle.db")
             result = _phase(idle_db, args, {"ARCHSAMPLER_MODEL_RETRAIN_EVERY": "0"}, True)
             if not args.skip_retrain:
-                retrain_env = {
+                retrain_env = {  # retrain back to back, each run short enough to finish
                     "ARCHSAMPLER_MODEL_RETRAIN_EVERY": "50",
                     "ARCHSAMPLER_MODEL_MIN_TRIALS": "50",
+                    "ARCHSAMPLER_MODEL_MIN_STEPS": "300",
+                    "ARCHSAMPLER_MODEL_EPOCHS": "10",
                 }
                 busy = _phase(str(Path(tmp) / "retrain.db"), args, retrain_env, False)
                 result["p99_ms_during_retrain"] = busy["p99_ms_after_warmup"]
