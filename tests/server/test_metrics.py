@@ -8,6 +8,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -69,7 +70,6 @@ def test_metrics_count_rpcs_codes_latency_trials_and_models(tmp_path: Path) -> N
         with Client(srv.target, retries=0) as anonymous:
             expect_code(grpc.StatusCode.UNAUTHENTICATED, anonymous.list_studies)
         metrics.record_model("s", 7, 12.5)
-        got = scrape(srv)
         expected = {
             ("CreateStudy", "OK"): 1,
             ("Propose", "OK"): 2,
@@ -78,11 +78,19 @@ def test_metrics_count_rpcs_codes_latency_trials_and_models(tmp_path: Path) -> N
             ("ListStudies", "OK"): 1,
             ("ListStudies", "UNAUTHENTICATED"): 1,
         }
-        counted = {
-            (dict(labels)["rpc"], dict(labels)["code"]): value
-            for (name, labels), value in got.items()
-            if name == "archsampler_rpc_requests_total"
-        }
+        # A call is counted when its handler returns, which may be just after the client
+        # got its status: scrape until the counts settle (bounded).
+        deadline = time.monotonic() + 10
+        while True:
+            got = scrape(srv)
+            counted = {
+                (dict(labels)["rpc"], dict(labels)["code"]): value
+                for (name, labels), value in got.items()
+                if name == "archsampler_rpc_requests_total"
+            }
+            if counted == expected or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         assert counted == expected
         for rpc, n in (("Propose", 2), ("GetBest", 2), ("ListStudies", 2)):
             count = got[("archsampler_rpc_latency_seconds_count", (("rpc", rpc),))]
