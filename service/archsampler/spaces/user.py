@@ -75,6 +75,7 @@ class UserSpace(SearchSpace):
         self._codecs = [ValueCodec(p) for p in spec.params]
         self._offsets = [0, *itertools.accumulate(c.width for c in self._codecs)]
         self._encoded: dict[UserArch, np.ndarray] = {}
+        self._hashes: dict[UserArch, str] = {}
         self._rows = [
             (
                 [(self._index[n], c) for n, c in con.coefficients.items()],
@@ -200,9 +201,15 @@ class UserSpace(SearchSpace):
         return f"{c.describe()} is false for {c.param}={values[c.param]!r}"
 
     def canonical_hash(self, arch: UserArch) -> str:
-        return digest(
-            ",".join(f"{n}={round_float(v) if isinstance(v, float) else v}" for n, v in arch)
-        )
+        key = self._hashes.get(arch)
+        if key is None:
+            key = digest(
+                ",".join(f"{n}={round_float(v) if isinstance(v, float) else v}" for n, v in arch)
+            )
+            if len(self._hashes) >= ENCODE_CACHE:
+                self._hashes.clear()
+            self._hashes[arch] = key
+        return key
 
     # -- wire forms -----------------------------------------------------------------------
     def to_string(self, arch: UserArch) -> str:
