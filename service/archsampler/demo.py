@@ -4,42 +4,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import socket
-import subprocess
-import sys
-from collections.abc import Iterator
 
 from tqdm import tqdm
 
 from archsampler.bench.tables import load_table
 from archsampler.bench.tables import nb201_table_path
 from archsampler.spaces.nb201 import NB201Space
+from archsampler.testing import ServerProcess
 from archsampler_client import Client
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def server_process(db: str, port: int | None = None) -> Iterator[str]:
-    """Run `archsampler serve` in a child process; yields its `host:port`."""
-    port = port or free_port()
-    cmd = [sys.executable, "-m", "archsampler", "serve", "--port", str(port), "--db", db]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
-    target = f"127.0.0.1:{port}"
-    try:
-        client = Client(target)
-        try:
-            client.wait_ready(timeout=60)
-        finally:
-            client.close()
-        yield target
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -47,7 +19,7 @@ def run_demo(args: argparse.Namespace) -> int:
     space = NB201Space()
     table = load_table(path, space)
     with contextlib.ExitStack() as stack:
-        target = args.target or stack.enter_context(server_process(args.db))
+        target = args.target or stack.enter_context(ServerProcess(args.db)).target
         client = stack.enter_context(Client(target))
         study = client.create_study(
             f"demo-{args.strategy}", space="nb201", strategy=args.strategy, seed=args.seed

@@ -16,13 +16,13 @@ import grpc
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from archsampler.demo import free_port
 from archsampler.logs import configure_logging
 from archsampler.logs import make_formatter
 from archsampler.server import metrics
 from archsampler.server.metrics import TrialCollector
 from archsampler.storage.base import StudyRecord
 from archsampler.testing import ServerThread
+from archsampler.testing import free_port
 from archsampler_client import ArchSamplerError
 from archsampler_client import Client
 

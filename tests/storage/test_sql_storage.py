@@ -61,15 +61,20 @@ def test_finish_is_idempotent_and_refuses_a_different_outcome(storage) -> None:
     assert storage.get_trial(t.id) == first
 
 
-def test_finished_since_catches_up_in_commit_order(storage) -> None:
+def finished_rows(storage, seq: int):
+    with storage.batch() as b:
+        return b.finished_rows("s", seq)
+
+
+def test_finished_rows_catch_up_in_commit_order(storage) -> None:
     storage.create_study("s", {})
     trials = storage.add_trials("s", [new(i) for i in range(4)])
-    _, seq = storage.finished_since("s", 0)
+    _, seq = finished_rows(storage, 0)
     for t in (trials[2], trials[0]):
         storage.finish_trial(t.id, Outcome(DONE, float(t.id)))
-    got, seq2 = storage.finished_since("s", seq)
-    assert [t.id for t in got] == [trials[2].id, trials[0].id] and seq2 > seq
-    assert storage.finished_since("s", seq2)[0] == []
+    got, seq2 = finished_rows(storage, seq)
+    assert [r.id for r in got] == [trials[2].id, trials[0].id] and seq2 > seq
+    assert finished_rows(storage, seq2)[0] == []
 
 
 def test_leases_expire_to_stale_and_late_reports_count(storage) -> None:

@@ -124,15 +124,6 @@ class ModelManager:
                 return
             self._training[study] = self._threads.submit(self._maybe_train, study)
 
-    def train_now(self, study: str) -> Future[Any]:
-        """Start a training run regardless of counts; the future resolves after the swap."""
-        with self._lock:
-            running = self._training.get(study)
-            if running is not None:
-                return running
-            future = self._training[study] = self._threads.submit(self._train, study)
-            return future
-
     def _maybe_train(self, study: str) -> int | None:
         try:
             completed = self.storage.get_study(study).completed_count
@@ -148,13 +139,6 @@ class ModelManager:
             if not self._closed:
                 log.exception("study %s: training failed; the current model stays", study)
             raise
-        finally:
-            with self._lock:
-                self._training.pop(study, None)
-
-    def _train(self, study: str) -> int | None:
-        try:
-            return self._train_locked(study)
         finally:
             with self._lock:
                 self._training.pop(study, None)

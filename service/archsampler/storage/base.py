@@ -119,13 +119,5 @@ class Storage(abc.ABC):
         """Trials with id > `after_id` in id order, optionally filtered by state."""
 
     @abc.abstractmethod
-    def finished_since(self, study: str, seq: int) -> tuple[list[Trial], int]:
-        """Trials finished in revisions after `seq`, and the latest revision seen."""
-
-    @abc.abstractmethod
-    def trials_by_request(self, study: str, request_id: str) -> list[Trial]:
-        """Trials created by the Propose call with this idempotency key."""
-
-    @abc.abstractmethod
     def best_trial(self, study: str, maximize: bool) -> Trial:
         """The best COMPLETED trial. Raises `NotFoundError` when there is none."""

@@ -169,17 +169,6 @@ class SQLBatch:
         )
         return list(rows), study.revision
 
-    def finished_since(self, name: str, seq: int) -> tuple[list[Trial], int]:
-        """Trials of `name` finished after revision `seq` (including this batch's)."""
-        study = self.study(name)
-        self.s.flush()
-        rows = self.s.scalars(
-            select(TrialModel)
-            .where(TrialModel.study_id == study.id, TrialModel.finished_seq > seq)
-            .order_by(TrialModel.finished_seq, TrialModel.id)
-        ).all()
-        return [to_trial(r, name) for r in rows], study.revision
-
     def pending(self, name: str) -> list[Trial]:
         study = self.study(name)
         rows = self.s.scalars(

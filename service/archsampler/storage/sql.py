@@ -39,8 +39,6 @@ from archsampler.trial import Outcome
 from archsampler.trial import Trial
 from archsampler.trial import TrialState
 
-FINISHED = (TrialState.COMPLETED, TrialState.FAILED, TrialState.INFEASIBLE)
-
 
 def database_url(db: str) -> str:
     """Accept a SQLAlchemy URL or a plain file path (an SQLite file)."""
@@ -267,26 +265,6 @@ class SQLStorage(Storage):
             if limit is not None:
                 query = query.limit(limit)
             return [_to_trial(r, study) for r in s.scalars(query)]
-
-    def finished_since(self, study: str, seq: int) -> tuple[list[Trial], int]:
-        with self._session(write=False) as s:
-            row = self._study_row(s, study)
-            rows = s.scalars(
-                select(TrialModel)
-                .where(TrialModel.study_id == row.id, TrialModel.finished_seq > seq)
-                .order_by(TrialModel.finished_seq, TrialModel.id)
-            ).all()
-            return [_to_trial(r, study) for r in rows], row.revision
-
-    def trials_by_request(self, study: str, request_id: str) -> list[Trial]:
-        with self._session(write=False) as s:
-            row = self._study_row(s, study)
-            rows = s.scalars(
-                select(TrialModel)
-                .where(TrialModel.study_id == row.id, TrialModel.request_id == request_id)
-                .order_by(TrialModel.id)
-            ).all()
-            return [_to_trial(r, study) for r in rows]
 
     def best_trial(self, study: str, maximize: bool) -> Trial:
         with self._session(write=False) as s:

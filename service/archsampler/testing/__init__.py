@@ -2,5 +2,6 @@
 
 from archsampler.testing.servers import ServerProcess
 from archsampler.testing.servers import ServerThread
+from archsampler.testing.servers import free_port
 
-__all__ = ["ServerProcess", "ServerThread"]
+__all__ = ["ServerProcess", "ServerThread", "free_port"]

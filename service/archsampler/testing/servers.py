@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -14,10 +15,16 @@ from typing import Any
 import grpc
 
 from archsampler.config import Settings
-from archsampler.demo import free_port
 from archsampler.server.app import RunningServer
 from archsampler.server.app import start_server
 from archsampler_client import Client
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 class ServerThread:
