@@ -434,3 +434,15 @@ def test_decode_many_equals_decode_row_by_row() -> None:
         X = np.random.default_rng(0).uniform(-0.2, 1.2, size=(300, space.dim))
         X[5, 0] = np.nan
         assert space.decode_many(X) == [space.decode(x) for x in X]
+
+
+def test_encode_many_equals_encode_one_by_one() -> None:
+    from archsampler.bench.latency import LATENCY_USER_SPACE
+    from archsampler.spaces import make_space
+
+    for spec in (LATENCY_USER_SPACE, EXAMPLE):  # flat (column-wise path) and conditional
+        space = make_space({"user": spec})
+        rng = np.random.default_rng(1)
+        archs = [space.sample(rng) for _ in range(200)]
+        expected = np.stack([space.encode(a) for a in archs])
+        assert np.array_equal(space.encode_many(archs), expected)

@@ -85,6 +85,14 @@ class UserSpace(SearchSpace):
             for con in spec.constraints
         ]
         self._normalised = spec.model_dump(mode="json", exclude_none=True)
+        # Without conditions or constraints every param is always active and every decoded
+        # point is valid, so the batch paths work on columns only.
+        self._flat = not self._rows and all(p.condition is None for p in spec.params)
+        self._names = [p.name for p in spec.params]
+        self._choice_index = [
+            {c: j for j, c in enumerate(p.choices)} if p.type == "categorical" else None
+            for p in spec.params
+        ]
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any]) -> UserSpace:
@@ -276,6 +284,21 @@ class UserSpace(SearchSpace):
             self._encoded[arch] = cached
         return cached.copy()
 
+    def encode_many(self, archs: Sequence[UserArch]) -> np.ndarray:
+        """`encode` of every arch; column-wise when the space has no conditions."""
+        n = len(self._params)
+        if not self._flat or not archs or any(len(a) != n for a in archs):
+            return super().encode_many(archs)
+        X = np.zeros((len(archs), self.dim))
+        rows = np.arange(len(archs))
+        for i, (p, index) in enumerate(zip(self._params, self._choice_index, strict=True)):
+            column = [arch[i][1] for arch in archs]
+            if index is not None:
+                X[rows, self._offsets[i] + np.array([index[v] for v in column])] = 1.0
+            else:
+                X[:, self._offsets[i]] = [p.to_unit(v) for v in column]
+        return X
+
     def decode(self, x: np.ndarray) -> UserArch | None:
         x = np.asarray(x, dtype=float).reshape(-1)
         if x.shape != (self.dim,) or not np.all(np.isfinite(x)):
@@ -301,6 +324,12 @@ class UserSpace(SearchSpace):
                 columns.append([p.choices[j] for j in block.argmax(axis=1)])
             else:
                 columns.append([p.from_unit(u) for u in np.nan_to_num(block[:, 0]).tolist()])
+        if self._flat:
+            names = self._names
+            return [
+                tuple(zip(names, vals, strict=True)) if ok else None
+                for ok, vals in zip(finite.tolist(), zip(*columns, strict=True), strict=True)
+            ]
         out: list[UserArch | None] = []
         for r in range(len(X)):
             if not finite[r]:

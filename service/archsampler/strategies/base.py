@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass
 from typing import Any
+from typing import Iterable
 from typing import Sequence
 
 import numpy as np
@@ -20,6 +21,23 @@ class Observation:
 
     arch: Arch
     value: float | None
+
+
+class Excluded:
+    """Hashes that may not be proposed in one call: the observed set (read, never copied)
+    plus pending ones and those taken during the call (`add`)."""
+
+    __slots__ = ("_seen", "_extra")
+
+    def __init__(self, seen: set[str], extra: Iterable[str] = ()) -> None:
+        self._seen = seen
+        self._extra = set(extra)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._extra or key in self._seen
+
+    def add(self, key: str) -> None:
+        self._extra.add(key)
 
 
 @dataclass(frozen=True)
@@ -91,11 +109,11 @@ class Strategy(abc.ABC):
         """
 
     # -- helpers for implementations ------------------------------------------------------
-    def excluded(self, pending: Sequence[Arch]) -> set[str]:
+    def excluded(self, pending: Sequence[Arch]) -> Excluded:
         """Hashes that may not be proposed now: observed plus pending."""
-        return self.seen | {self.space.canonical_hash(a) for a in pending}
+        return Excluded(self.seen, (self.space.canonical_hash(a) for a in pending))
 
-    def random_new(self, n: int, excluded: set[str], max_tries: int | None = None) -> list[Arch]:
+    def random_new(self, n: int, excluded: Excluded, max_tries: int | None = None) -> list[Arch]:
         """Up to `n` uniformly random unseen architectures; adds their hashes to `excluded`."""
         out: list[Arch] = []
         tries = 0

@@ -10,6 +10,7 @@ import numpy as np
 
 from archsampler.spaces.base import Arch
 from archsampler.spaces.base import SearchSpace
+from archsampler.strategies.base import Excluded
 from archsampler.strategies.base import Observation
 from archsampler.strategies.base import Proposal
 from archsampler.strategies.base import Strategy
@@ -92,7 +93,7 @@ class EvolutionStrategy(Strategy):
         best = max(idx, key=lambda i: (self.population[i][1], i))
         return self.population[best][0]
 
-    def _mutate(self, parent: Arch, excluded: set[str]) -> Arch | None:
+    def _mutate(self, parent: Arch, excluded: Excluded) -> Arch | None:
         """A valid unseen one-token mutation of `parent` (hash added to `excluded`), or None."""
         tokens = list(self.space.to_tokens(parent))
         allowed = self._masks.copy()

@@ -6,6 +6,7 @@ from typing import Any
 from typing import Sequence
 
 from archsampler.spaces.base import Arch
+from archsampler.strategies.base import Excluded
 from archsampler.strategies.base import Observation
 from archsampler.strategies.base import Proposal
 from archsampler.strategies.base import Strategy
@@ -56,7 +57,7 @@ class NAOStrategy(UsesModel, Strategy):
             out += [Proposal(a, region="random") for a in self.random_new(n - len(out), excluded)]
         return self.require(out, n)
 
-    def _nao_steps(self, n: int, excluded: set[str]) -> list[Proposal]:
+    def _nao_steps(self, n: int, excluded: Excluded) -> list[Proposal]:
         ranked = sorted(self.evaluated, key=lambda t: -t[0])[: self.n_seeds]
         seeds = [arch for _, arch in ranked]
         out: list[Proposal] = []

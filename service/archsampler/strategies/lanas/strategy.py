@@ -13,6 +13,7 @@ from archsampler.polytope import interior_point
 from archsampler.polytope import sample
 from archsampler.spaces.base import Arch
 from archsampler.spaces.base import SearchSpace
+from archsampler.strategies.base import Excluded
 from archsampler.strategies.base import Observation
 from archsampler.strategies.base import Proposal
 from archsampler.strategies.base import Strategy
@@ -200,7 +201,7 @@ class LaNASStrategy(UsesModel, Strategy):
             virtual[node.path] = virtual.get(node.path, 0) + 1
 
     def _from_node(
-        self, leaf: Node, excluded: set[str], pools: dict[tuple[str, str], CandidatePool]
+        self, leaf: Node, excluded: Excluded, pools: dict[tuple[str, str], CandidatePool]
     ) -> Proposal | None:
         """Best new candidate from `leaf`'s region, backing off towards the root."""
         node: Node | None = leaf
@@ -214,7 +215,7 @@ class LaNASStrategy(UsesModel, Strategy):
             node = node.parent
         return None
 
-    def _sample_region(self, node: Node, leaf: Node, excluded: set[str]) -> CandidatePool:
+    def _sample_region(self, node: Node, leaf: Node, excluded: Excluded) -> CandidatePool:
         """Draw `candidates` points in `node`'s region, decode, keep new ones, rank them."""
         o = self.options
         poly = region(node, self.lower, self.upper, self.user)
@@ -226,17 +227,19 @@ class LaNASStrategy(UsesModel, Strategy):
         X = sample(poly, o["candidates"], self.rng, method=o["sampler"], x0=node.centre)
         archs: list[Arch] = []
         keys: list[str] = []
+        taken: set[str] = set()
         for arch in self.space.decode_many(X):
             if arch is None:
                 continue
             key = self.space.canonical_hash(arch)
-            if key not in excluded and key not in keys:
+            if key not in excluded and key not in taken:
+                taken.add(key)
                 keys.append(key)
                 archs.append(arch)
         order, predicted = self._scores(archs, leaf)
         return CandidatePool(archs, keys, order, predicted)
 
-    def _take(self, pool: CandidatePool, node: Node, excluded: set[str]) -> Proposal | None:
+    def _take(self, pool: CandidatePool, node: Node, excluded: Excluded) -> Proposal | None:
         """The best remaining candidate of a pool (a random one with probability `explore`)."""
         avail = [i for i, k in enumerate(pool.keys) if k not in excluded]
         if not avail:
