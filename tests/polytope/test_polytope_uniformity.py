@@ -58,3 +58,24 @@ def test_the_test_detects_an_unmixed_chain(method: str) -> None:
     poly = Polytope(np.zeros(2), np.ones(2), np.array([[1.0, 1.0]]), np.array([1.0]))
     X = sample(poly, 400, np.random.default_rng(4), method=method, chains=400, burn_in=0)
     assert stats.kstest(X.sum(axis=1), lambda s: s**2).pvalue < ALPHA
+
+
+def test_a_reused_direction_bank_stays_uniform_on_two_regions() -> None:
+    # LaNAS draws one bank and reuses it for every region: still uniform on each of them.
+    from archsampler.polytope.hit_and_run import DirectionBank
+
+    rng = np.random.default_rng(7)
+    bank = DirectionBank(rng, 4096, 2)
+    triangle = Polytope(np.zeros(2), np.ones(2), np.array([[1.0, 1.0]]), np.array([1.0]))
+    upper = Polytope(np.zeros(2), np.ones(2), np.array([[-1.0, -1.0]]), np.array([-1.0]))
+    for poly, cdf in ((triangle, lambda s: s**2), (upper, lambda s: 1 - (2 - s) ** 2)):
+        X = sample(poly, N, rng, chains=400, burn_in=200, thin=40, directions=bank)
+        assert poly.contains(X).all()
+        assert stats.kstest(X.sum(axis=1), cdf).pvalue > ALPHA
+    with pytest.raises(ValueError, match="dimension 2, region 3"):
+        sample(
+            Polytope(np.zeros(3), np.ones(3), np.zeros((0, 3)), np.zeros(0)),
+            10,
+            rng,
+            directions=bank,
+        )

@@ -15,6 +15,20 @@ _BIG = 1e300
 DEFAULT_BANK = 4096
 
 
+class DirectionBank:
+    """Pre-drawn isotropic Gaussian directions and the per-direction tables a step needs.
+
+    Independent of the region, so a caller sampling many regions of one space (LaNAS) draws
+    it once and reuses it: only the region's `A u` tables are then computed per region.
+    """
+
+    def __init__(self, rng: np.random.Generator, size: int, dim: int) -> None:
+        self.U = rng.standard_normal((size, dim))
+        with np.errstate(divide="ignore"):
+            self.inv = 1.0 / self.U
+        self.half = 0.5 * np.abs(self.inv)
+
+
 class HitAndRunChains:
     """Independent hit-and-run chains, advanced in lock-step.
 
@@ -31,11 +45,17 @@ class HitAndRunChains:
         poly: the region.
         X0: (chains, d) strictly feasible starting points.
         rng: source of randomness.
-        bank: number of pre-drawn directions.
+        bank: number of pre-drawn directions (when `directions` is not given).
+        directions: a bank to reuse (its dimension must be the region's).
     """
 
     def __init__(
-        self, poly: Polytope, X0: np.ndarray, rng: np.random.Generator, bank: int = DEFAULT_BANK
+        self,
+        poly: Polytope,
+        X0: np.ndarray,
+        rng: np.random.Generator,
+        bank: int = DEFAULT_BANK,
+        directions: DirectionBank | None = None,
     ) -> None:
         self._poly = poly
         self._rng = rng
@@ -43,13 +63,16 @@ class HitAndRunChains:
         self._width = poly.upper - poly.lower
         self._Aw = poly.A * self._width
         self._c = (np.asarray(X0, dtype=np.float64) - self._mid) / self._width
-        U = rng.standard_normal((bank, poly.dim))
-        with np.errstate(divide="ignore"):
-            inv = 1.0 / U
-        self._U = U
-        self._inv = inv
-        self._half = 0.5 * np.abs(inv)
-        Au = U @ self._Aw.T
+        if directions is None:
+            directions = DirectionBank(rng, bank, poly.dim)
+        elif directions.U.shape[1] != poly.dim:
+            raise ValueError(
+                f"direction bank has dimension {directions.U.shape[1]}, region {poly.dim}"
+            )
+        self._U = directions.U
+        self._inv = directions.inv
+        self._half = directions.half
+        Au = self._U @ self._Aw.T
         with np.errstate(divide="ignore"):
             self._P = np.where(Au > 0, 1.0 / Au, _BIG)
             self._N = np.where(Au < 0, -1.0 / Au, _BIG)
@@ -64,12 +87,21 @@ class HitAndRunChains:
 
     def step(self, n_steps: int) -> None:
         """Advance every chain by `n_steps` hit-and-run moves."""
+        done = 0
+        while done < n_steps:  # randomness is drawn per block of moves (bounded memory)
+            block = min(n_steps - done, _REFRESH)
+            self._moves(block)
+            done += block
+
+    def _moves(self, n_steps: int) -> None:
         c, S, rng = self._c, self._S, self._rng
         C = c.shape[0]
         K = self._U.shape[0]
         has_rows = S.shape[1] > 0
-        for _ in range(n_steps):
-            idx = rng.integers(K, size=C)
+        indices = rng.integers(K, size=(n_steps, C))
+        fractions = rng.uniform(_EDGE, 1.0 - _EDGE, (n_steps, C))
+        for step in range(n_steps):
+            idx = indices[step]
             q = np.take(self._inv, idx, axis=0)
             q *= c
             h = np.take(self._half, idx, axis=0)
@@ -79,7 +111,7 @@ class HitAndRunChains:
             if has_rows:
                 np.minimum(t_hi, (S * np.take(self._P, idx, axis=0)).min(axis=1), out=t_hi)
                 np.maximum(t_lo, -(S * np.take(self._N, idx, axis=0)).min(axis=1), out=t_lo)
-            t = t_lo + (t_hi - t_lo) * rng.uniform(_EDGE, 1.0 - _EDGE, C)
+            t = t_lo + (t_hi - t_lo) * fractions[step]
             u = np.take(self._U, idx, axis=0)
             u *= t[:, None]
             c += u

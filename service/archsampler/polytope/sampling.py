@@ -8,6 +8,7 @@ import numpy as np
 
 from archsampler.polytope.gibbs import GibbsChains
 from archsampler.polytope.hit_and_run import DEFAULT_BANK
+from archsampler.polytope.hit_and_run import DirectionBank
 from archsampler.polytope.hit_and_run import HitAndRunChains
 from archsampler.polytope.polytope import EmptyPolytopeError
 from archsampler.polytope.polytope import Polytope
@@ -27,6 +28,7 @@ def sample(
     chains: int | None = None,
     thin: int | None = None,
     burn_in: int | None = None,
+    directions: DirectionBank | None = None,
 ) -> np.ndarray:
     """Draw `n` points (approximately) uniformly from `poly`.
 
@@ -47,6 +49,8 @@ def sample(
         chains: number of parallel chains (MCMC methods).
         thin: moves between two kept points of one chain (MCMC methods).
         burn_in: moves before a chain's first kept point (MCMC methods).
+        directions: hit-and-run only: a direction bank to reuse across calls (saves
+            drawing one per call); default a fresh bank sized to the number of moves.
 
     Returns:
         (n, d) points inside `poly` (`rejection` may return fewer rows when its acceptance
@@ -78,7 +82,8 @@ def sample(
         kernel = GibbsChains(poly, X0, rng)
     else:
         draws = chains * (burn_in + thin * (per_chain - 1))
-        kernel = HitAndRunChains(poly, X0, rng, bank=int(min(DEFAULT_BANK, max(draws, 1))))
+        bank = int(min(DEFAULT_BANK, max(draws, 1)))
+        kernel = HitAndRunChains(poly, X0, rng, bank=bank, directions=directions)
     kept = np.empty((per_chain, chains, d))
     kernel.step(burn_in)
     kept[0] = kernel.points

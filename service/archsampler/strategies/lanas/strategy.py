@@ -11,6 +11,8 @@ from scipy.stats import rankdata
 
 from archsampler.polytope import interior_point
 from archsampler.polytope import sample
+from archsampler.polytope.hit_and_run import DEFAULT_BANK
+from archsampler.polytope.hit_and_run import DirectionBank
 from archsampler.spaces.base import Arch
 from archsampler.spaces.base import SearchSpace
 from archsampler.strategies.base import Excluded
@@ -108,6 +110,7 @@ class LaNASStrategy(UsesModel, Strategy):
         self._y = np.zeros(64)
         self._n = 0
         self._built_at = 0
+        self._directions: DirectionBank | None = None  # hit-and-run directions, drawn once
 
     def _check_options(self) -> None:
         o = self.options
@@ -224,7 +227,16 @@ class LaNASStrategy(UsesModel, Strategy):
             node.centre, node.centre_known = interior_point(poly), True
         if node.centre is None:
             return CandidatePool([], [], None, [])
-        X = sample(poly, o["candidates"], self.rng, method=o["sampler"], x0=node.centre)
+        if self._directions is None and o["sampler"] == "hit_and_run":
+            self._directions = DirectionBank(self.rng, DEFAULT_BANK, self.space.dim)
+        X = sample(
+            poly,
+            o["candidates"],
+            self.rng,
+            method=o["sampler"],
+            x0=node.centre,
+            directions=self._directions,
+        )
         archs: list[Arch] = []
         keys: list[str] = []
         taken: set[str] = set()
