@@ -15,16 +15,20 @@ from archsampler_client.models import StudyInfo
 from archsampler_client.models import Trial
 from archsampler_client.models import TrialState
 from archsampler_client.security import tls_credentials
+from archsampler_client.session import AsyncSession
+from archsampler_client.session import Session
 
 __version__ = "0.1.0"
 __all__ = [
     "AlreadyExistsError",
     "ArchSamplerError",
     "AsyncClient",
+    "AsyncSession",
     "AsyncStudy",
     "Client",
     "InvalidArgumentError",
     "NotFoundError",
+    "Session",
     "Study",
     "StudyInfo",
     "Trial",

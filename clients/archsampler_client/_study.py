@@ -42,6 +42,11 @@ class StudyOps:
             "Propose", req.propose(self.name, count, client_id, request_id), _trials
         )
 
+    def session(self) -> Any:
+        """A `Session` (sync client) / `AsyncSession` (async client) on this study: propose,
+        report and heartbeat over one stream instead of one RPC per call."""
+        return self.client._session_type(self.client, self.name)
+
     def report(
         self,
         trial_id: int,

@@ -18,6 +18,7 @@ from archsampler_client._study import StudyOps
 from archsampler_client.errors import from_rpc_error
 from archsampler_client.models import StudyInfo
 from archsampler_client.models import Trial
+from archsampler_client.session import AsyncSession
 
 T = TypeVar("T")
 
@@ -42,6 +43,7 @@ class AsyncClient(ClientBase):
     """Non-blocking client (grpc.aio). Arguments: see `ClientBase`."""
 
     _grpc = grpc.aio
+    _session_type = AsyncSession
 
     async def _invoke(self, rpc: str, request: Any, parse: Callable[[Any], T]) -> T:
         method = getattr(self._get_stub(), rpc)

@@ -18,6 +18,7 @@ from archsampler_client._study import StudyOps
 from archsampler_client.errors import from_rpc_error
 from archsampler_client.models import StudyInfo
 from archsampler_client.models import Trial
+from archsampler_client.session import Session
 
 T = TypeVar("T")
 
@@ -44,6 +45,7 @@ class Client(ClientBase):
     """Blocking client for an archsampler server. Arguments: see `ClientBase`."""
 
     _grpc = grpc
+    _session_type = Session
 
     def _invoke(self, rpc: str, request: Any, parse: Callable[[Any], T]) -> T:
         method = getattr(self._get_stub(), rpc)

@@ -38,8 +38,13 @@ _BY_CODE: dict[grpc.StatusCode, type[ArchSamplerError]] = {
 }
 
 
+def error_for(code: grpc.StatusCode, details: str) -> ArchSamplerError:
+    """The `ArchSamplerError` subclass for a status code."""
+    return _BY_CODE.get(code, ArchSamplerError)(code, details or "")
+
+
 def from_rpc_error(err: grpc.RpcError) -> ArchSamplerError:
     """The `ArchSamplerError` subclass for a failed call."""
     code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
     details = err.details() if hasattr(err, "details") else str(err)
-    return _BY_CODE.get(code, ArchSamplerError)(code, details or "")
+    return error_for(code, details)

@@ -312,6 +312,36 @@ class HeartbeatResponse(_message.Message):
     trial: Trial
     def __init__(self, trial: _Optional[_Union[Trial, _Mapping]] = ...) -> None: ...
 
+class SessionRequest(_message.Message):
+    __slots__ = ("propose", "report", "heartbeat")
+    PROPOSE_FIELD_NUMBER: _ClassVar[int]
+    REPORT_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    propose: ProposeRequest
+    report: ReportRequest
+    heartbeat: HeartbeatRequest
+    def __init__(self, propose: _Optional[_Union[ProposeRequest, _Mapping]] = ..., report: _Optional[_Union[ReportRequest, _Mapping]] = ..., heartbeat: _Optional[_Union[HeartbeatRequest, _Mapping]] = ...) -> None: ...
+
+class SessionError(_message.Message):
+    __slots__ = ("code", "message")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    code: int
+    message: str
+    def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
+
+class SessionResponse(_message.Message):
+    __slots__ = ("propose", "report", "heartbeat", "error")
+    PROPOSE_FIELD_NUMBER: _ClassVar[int]
+    REPORT_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    propose: ProposeResponse
+    report: ReportResponse
+    heartbeat: HeartbeatResponse
+    error: SessionError
+    def __init__(self, propose: _Optional[_Union[ProposeResponse, _Mapping]] = ..., report: _Optional[_Union[ReportResponse, _Mapping]] = ..., heartbeat: _Optional[_Union[HeartbeatResponse, _Mapping]] = ..., error: _Optional[_Union[SessionError, _Mapping]] = ...) -> None: ...
+
 class TellRequest(_message.Message):
     __slots__ = ("study", "architecture", "value", "failed", "infeasible", "checkpoint_uri", "metadata")
     class MetadataEntry(_message.Message):

@@ -89,6 +89,11 @@ class ArchSamplerStub:
                 request_serializer=archsampler_dot_v1_dot_archsampler__pb2.PredictRequest.SerializeToString,
                 response_deserializer=archsampler_dot_v1_dot_archsampler__pb2.PredictResponse.FromString,
                 _registered_method=True)
+        self.Session = channel.stream_stream(
+                '/archsampler.v1.ArchSampler/Session',
+                request_serializer=archsampler_dot_v1_dot_archsampler__pb2.SessionRequest.SerializeToString,
+                response_deserializer=archsampler_dot_v1_dot_archsampler__pb2.SessionResponse.FromString,
+                _registered_method=True)
 
 
 class ArchSamplerServicer:
@@ -173,6 +178,17 @@ class ArchSamplerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Session(self, request_iterator, context):
+        """A long-lived stream for a trainer that proposes and reports many trials: the same
+        Propose / Report / Heartbeat calls with the same semantics (acknowledged only after
+        commit, idempotent retries), without a new call per request. Requests are answered one
+        response each, in order; an error answers that request only (`error`) and the stream
+        goes on. Auth, TLS and size limits are those of the other RPCs.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ArchSamplerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -230,6 +246,11 @@ def add_ArchSamplerServicer_to_server(servicer, server):
                     servicer.Predict,
                     request_deserializer=archsampler_dot_v1_dot_archsampler__pb2.PredictRequest.FromString,
                     response_serializer=archsampler_dot_v1_dot_archsampler__pb2.PredictResponse.SerializeToString,
+            ),
+            'Session': grpc.stream_stream_rpc_method_handler(
+                    servicer.Session,
+                    request_deserializer=archsampler_dot_v1_dot_archsampler__pb2.SessionRequest.FromString,
+                    response_serializer=archsampler_dot_v1_dot_archsampler__pb2.SessionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -529,6 +550,33 @@ class ArchSampler:
             '/archsampler.v1.ArchSampler/Predict',
             archsampler_dot_v1_dot_archsampler__pb2.PredictRequest.SerializeToString,
             archsampler_dot_v1_dot_archsampler__pb2.PredictResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Session(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/archsampler.v1.ArchSampler/Session',
+            archsampler_dot_v1_dot_archsampler__pb2.SessionRequest.SerializeToString,
+            archsampler_dot_v1_dot_archsampler__pb2.SessionResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,9 +1,11 @@
 """`archsampler bench load`: propose+report throughput and latency on loopback.
 
 A server runs in a child process; this process drives it with `--clients` concurrent
-asyncio clients, each looping Propose(1) → Report until `--seconds` pass. Two phases, each
-on a fresh server: idle (automatic model training off), then with the NAO model retraining
-back to back in its child process (`p99_ms_during_retrain`, measured after a 3 s warm-up).
+asyncio clients, each looping Propose(1) → Report until `--seconds` pass, over its own
+`Session` stream (`--transport session`, the default) or one RPC per call (`unary`).
+Two phases, each on a fresh server: idle (automatic model training off), then with the NAO
+model retraining back to back in its child process (`p99_ms_during_retrain`, measured after
+a 3 s warm-up).
 As a reference measured in the same run, the raw gRPC ceiling of this machine: health-check
 calls per second with the same number of clients. Every phase stops by itself. The default
 space is a user-defined one with 8^8 architectures, so a long run never exhausts it.
@@ -43,6 +45,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", help="drive an already running server instead")
     p.add_argument("--json", type=Path, help="write the results here")
     p.add_argument("--skip-retrain", action="store_true", help="only the idle phase")
+    p.add_argument(
+        "--transport",
+        choices=("session", "unary"),
+        default="session",
+        help="each client on one Session stream (default), or one Propose/Report RPC per call",
+    )
 
 
 def _value(arch: str) -> float:
@@ -63,16 +71,20 @@ async def _drive(target: str, args: argparse.Namespace) -> dict[str, Any]:
 
         async def worker(k: int) -> None:
             nonlocal pairs
+            calls = study.session() if args.transport == "session" else None
+            ops = study if calls is None else calls
             while time.perf_counter() < stop_at:
                 t0 = time.perf_counter()
-                (trial,) = await study.propose(count=1, client_id=f"c{k}")
+                (trial,) = await ops.propose(count=1, client_id=f"c{k}")
                 t1 = time.perf_counter()
-                await study.report(trial.id, value=_value(trial.arch))
+                await ops.report(trial.id, value=_value(trial.arch))
                 t2 = time.perf_counter()
                 lat_propose.append(t1 - t0)
                 lat_report.append(t2 - t1)
                 stamps.append(t2)
                 pairs += 1
+            if calls is not None:
+                await calls.close()
 
         async def ticker() -> None:
             while time.perf_counter() < stop_at:
@@ -96,6 +108,7 @@ async def _drive(target: str, args: argparse.Namespace) -> dict[str, Any]:
         "clients": args.clients,
         "seconds": elapsed,
         "strategy": args.strategy,
+        "transport": args.transport,
     }
 
 
@@ -154,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
                 result["models_trained_during_retrain"] = len(list(models.glob("*/v*")))
     print(
         f"{result['pairs']} propose+report pairs in {result['seconds']:.1f} s with "
-        f"{args.clients} clients: {result['pairs_per_s']:.0f} pairs/s, "
+        f"{args.clients} clients ({args.transport}): {result['pairs_per_s']:.0f} pairs/s, "
         f"latency p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms; "
         f"gRPC ceiling {result['grpc_ceiling_rpc_per_s']:.0f} health calls/s"
     )

@@ -117,7 +117,9 @@ async def start_server(settings: Settings) -> RunningServer:
     if settings.auth_tokens:  # after metrics, so rejected calls are counted as UNAUTHENTICATED
         interceptors.append(TokenAuthInterceptor(settings.auth_tokens))
     server = grpc.aio.server(options=options, interceptors=interceptors)
-    pb_grpc.add_ArchSamplerServicer_to_server(ArchSamplerServicer(service, executor), server)
+    observe = metrics.observe_rpc if metrics is not None else None
+    servicer = ArchSamplerServicer(service, executor, observe)
+    pb_grpc.add_ArchSamplerServicer_to_server(servicer, server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import time
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from typing import Callable
@@ -14,6 +16,7 @@ import grpc
 from archsampler.errors import InvalidArgumentError
 from archsampler.server import converters as conv
 from archsampler.server.status import handle_errors
+from archsampler.server.status import status_for
 from archsampler.study import StudyService
 from archsampler_client._proto import archsampler_pb2 as pb
 from archsampler_client._proto import archsampler_pb2_grpc as pb_grpc
@@ -41,9 +44,15 @@ def _parse_page_token(token: str) -> int:
 class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
     """Implements `archsampler.v1.ArchSampler` over an injected `StudyService`."""
 
-    def __init__(self, service: StudyService, executor: ThreadPoolExecutor) -> None:
+    def __init__(
+        self,
+        service: StudyService,
+        executor: ThreadPoolExecutor,
+        observe: Callable[[str, str, float], None] | None = None,
+    ) -> None:
         self.service = service
         self.executor = executor
+        self.observe = observe  # (rpc, code, seconds) of each session call, for metrics
 
     async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -70,24 +79,62 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
         await self._run(self.service.delete_study, request.name)
         return pb.DeleteStudyResponse()
 
-    @handle_errors
-    async def Propose(self, request: pb.ProposeRequest, context: Ctx) -> Any:
+    async def _propose(self, request: pb.ProposeRequest) -> pb.ProposeResponse:
         future = self.service.propose(
             request.study, request.count, request.client_id, request.request_id
         )
         trials = await asyncio.wrap_future(future)
         return pb.ProposeResponse(trials=[conv.trial_to_proto(t) for t in trials])
 
-    @handle_errors
-    async def Report(self, request: pb.ReportRequest, context: Ctx) -> Any:
+    async def _report(self, request: pb.ReportRequest) -> pb.ReportResponse:
         outcome = conv.outcome_from_proto(request)
         trial = await asyncio.wrap_future(self.service.report(request.trial_id, outcome))
         return pb.ReportResponse(trial=conv.trial_to_proto(trial))
 
-    @handle_errors
-    async def Heartbeat(self, request: pb.HeartbeatRequest, context: Ctx) -> Any:
+    async def _heartbeat(self, request: pb.HeartbeatRequest) -> pb.HeartbeatResponse:
         trial = await self._run(self.service.heartbeat, request.trial_id)
         return pb.HeartbeatResponse(trial=conv.trial_to_proto(trial))
+
+    @handle_errors
+    async def Propose(self, request: pb.ProposeRequest, context: Ctx) -> Any:
+        return await self._propose(request)
+
+    @handle_errors
+    async def Report(self, request: pb.ReportRequest, context: Ctx) -> Any:
+        return await self._report(request)
+
+    @handle_errors
+    async def Heartbeat(self, request: pb.HeartbeatRequest, context: Ctx) -> Any:
+        return await self._heartbeat(request)
+
+    async def Session(
+        self, requests: AsyncIterator[pb.SessionRequest], context: Ctx
+    ) -> AsyncIterator[pb.SessionResponse]:
+        """Answer each streamed call in order; an error answers that call only."""
+        async for request in requests:
+            kind = request.WhichOneof("call")
+            start = time.perf_counter()
+            code = grpc.StatusCode.OK
+            try:
+                if kind == "propose":
+                    response = pb.SessionResponse(propose=await self._propose(request.propose))
+                elif kind == "report":
+                    response = pb.SessionResponse(report=await self._report(request.report))
+                elif kind == "heartbeat":
+                    hb = await self._heartbeat(request.heartbeat)
+                    response = pb.SessionResponse(heartbeat=hb)
+                else:
+                    raise InvalidArgumentError(
+                        "a session request needs one of propose, report, heartbeat"
+                    )
+            except Exception as exc:  # noqa: BLE001 - mapped like every unary error
+                code, message = status_for(exc, f"Session.{kind}")
+                response = pb.SessionResponse(
+                    error=pb.SessionError(code=code.value[0], message=message)
+                )
+            if self.observe is not None:
+                self.observe(f"Session.{kind}", code.name, time.perf_counter() - start)
+            yield response
 
     @handle_errors
     async def Tell(self, request: pb.TellRequest, context: Ctx) -> Any:

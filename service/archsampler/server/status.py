@@ -41,6 +41,19 @@ def code_for(exc: BaseException) -> grpc.StatusCode | None:
     return None
 
 
+def status_for(exc: Exception, where: str) -> tuple[grpc.StatusCode, str]:
+    """The status code and message a domain exception answers with.
+
+    Anything unexpected is logged with an incident id and becomes INTERNAL.
+    """
+    code = code_for(exc)
+    if code is not None:
+        return code, str(exc)
+    incident = uuid.uuid4().hex[:12]
+    log.error("internal error in %s (incident %s)", where, incident, exc_info=exc)
+    return grpc.StatusCode.INTERNAL, f"internal error (incident {incident})"
+
+
 def handle_errors(
     method: Callable[..., Awaitable[T]],
 ) -> Callable[..., Awaitable[T]]:
@@ -56,14 +69,7 @@ def handle_errors(
         except Exception as exc:  # noqa: BLE001 - the one place that maps every error
             if isinstance(exc, grpc.aio.AbortError):
                 raise
-            code = code_for(exc)
-            if code is None:
-                incident = uuid.uuid4().hex[:12]
-                log.exception("internal error in %s (incident %s)", method.__name__, incident)
-                await context.abort(
-                    grpc.StatusCode.INTERNAL, f"internal error (incident {incident})"
-                )
-            await context.abort(code, str(exc))
+            await context.abort(*status_for(exc, method.__name__))
             raise AssertionError("unreachable") from exc
 
     return wrapper

@@ -1,0 +1,237 @@
+"""Sessions: Propose / Report / Heartbeat over one long-lived `Session` stream.
+
+A trainer that proposes and reports many trials saves a new RPC per request: the calls
+keep their unary semantics (acknowledged only after commit, request ids on Propose) and
+their errors, and an UNAVAILABLE stream is reopened and the call resent, as the unary
+calls are retried. One call is in flight per session at a time; use one session per
+trainer (thread or task). Open with `study.session()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+import time
+from typing import Any
+from typing import Callable
+from typing import TypeVar
+
+import grpc
+
+from archsampler_client import _requests as req
+from archsampler_client import _retry
+from archsampler_client._proto import archsampler_pb2 as pb
+from archsampler_client.errors import ArchSamplerError
+from archsampler_client.errors import error_for
+from archsampler_client.errors import from_rpc_error
+from archsampler_client.models import Trial
+
+T = TypeVar("T")
+_CODES = {c.value[0]: c for c in grpc.StatusCode}
+
+
+def _unpack(resp: pb.SessionResponse, kind: str, parse: Callable[[Any], T]) -> T:
+    which = resp.WhichOneof("result")
+    if which == "error":
+        code = _CODES.get(resp.error.code, grpc.StatusCode.UNKNOWN)
+        raise error_for(code, resp.error.message)
+    if which != kind:
+        raise ArchSamplerError(
+            grpc.StatusCode.UNKNOWN, f"session answered {which!r} to a {kind!r} call"
+        )
+    return parse(getattr(resp, kind))
+
+
+class SessionOps:
+    """The calls of a session; `_call` sends one and parses its answer."""
+
+    def __init__(self, client: Any, study: str) -> None:
+        self.client = client
+        self.study = study
+
+    def propose(self, count: int = 1, client_id: str = "", request_id: str | None = None) -> Any:
+        """As `Study.propose`: `count` new PENDING trials (a request id is set per call)."""
+        msg = req.propose(self.study, count, client_id, request_id)
+        return self._call(
+            pb.SessionRequest(propose=msg),
+            "propose",
+            lambda r: [Trial.from_proto(t) for t in r.trials],
+        )
+
+    def report(
+        self,
+        trial_id: int,
+        value: float | None = None,
+        *,
+        failed: str | None = None,
+        infeasible: str | None = None,
+        checkpoint_uri: str = "",
+        metadata: dict[str, str] | None = None,
+    ) -> Any:
+        """As `Study.report`: exactly one of `value`, `failed=`, `infeasible=`."""
+        msg = req.report(trial_id, value, failed, infeasible, checkpoint_uri, metadata)
+        return self._call(
+            pb.SessionRequest(report=msg), "report", lambda r: Trial.from_proto(r.trial)
+        )
+
+    def heartbeat(self, trial_id: int) -> Any:
+        """As `Study.heartbeat`: extend a pending trial's lease."""
+        msg = pb.HeartbeatRequest(trial_id=trial_id)
+        return self._call(
+            pb.SessionRequest(heartbeat=msg), "heartbeat", lambda r: Trial.from_proto(r.trial)
+        )
+
+    def _call(self, msg: pb.SessionRequest, kind: str, parse: Callable[[Any], T]) -> Any:
+        raise NotImplementedError
+
+
+class Session(SessionOps):
+    """A blocking session (thread-safe: calls are serialised). Close it, or use `with`.
+
+    A call waits at most the client's `timeout` for its answer; on a timeout the stream is
+    dropped (the next call opens a new one) and DEADLINE_EXCEEDED is raised.
+    """
+
+    def __init__(self, client: Any, study: str) -> None:
+        super().__init__(client, study)
+        self._lock = threading.Lock()
+        self._requests: queue.SimpleQueue[pb.SessionRequest | None] | None = None
+        self._answers: queue.SimpleQueue[Any] | None = None
+        self._responses: Any = None
+
+    def _open(self) -> None:
+        self._requests, self._answers = queue.SimpleQueue(), queue.SimpleQueue()
+        self._responses = self.client._get_stub().Session(
+            iter(self._requests.get, None), metadata=self.client.metadata
+        )
+        threading.Thread(target=_pump, args=(self._responses, self._answers), daemon=True).start()
+
+    def _drop(self) -> None:
+        if self._responses is not None:
+            self._requests.put(None)
+            self._responses.cancel()
+        self._requests = self._answers = self._responses = None
+
+    def _call(self, msg: pb.SessionRequest, kind: str, parse: Callable[[Any], T]) -> T:
+        with self._lock:
+            attempt = 0
+            while True:
+                if self._responses is None:
+                    self._open()
+                self._requests.put(msg)
+                try:
+                    resp = self._answers.get(timeout=self.client.timeout)
+                except queue.Empty:
+                    self._drop()
+                    raise error_for(
+                        grpc.StatusCode.DEADLINE_EXCEEDED,
+                        f"no session answer within {self.client.timeout} s",
+                    ) from None
+                except BaseException:  # interrupted: its answer must not reach the next call
+                    self._drop()
+                    raise
+                if isinstance(resp, pb.SessionResponse):
+                    return _unpack(resp, kind, parse)
+                self._drop()
+                if not _retry.should_retry(resp, attempt, self.client.retries):
+                    raise from_rpc_error(resp) from None
+                time.sleep(_retry.delay(attempt))
+                attempt += 1
+
+    def close(self) -> None:
+        """End the stream."""
+        with self._lock:
+            self._drop()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _pump(responses: Any, answers: queue.SimpleQueue[Any]) -> None:
+    """Move a stream's responses (then its error or end) into `answers`."""
+    try:
+        for resp in responses:
+            answers.put(resp)
+        answers.put(_Ended())
+    except grpc.RpcError as err:
+        answers.put(err)
+
+
+class _Ended(grpc.RpcError):
+    """The server closed the stream without an answer (treated as UNAVAILABLE)."""
+
+    def code(self) -> grpc.StatusCode:
+        return grpc.StatusCode.UNAVAILABLE
+
+    def details(self) -> str:
+        return "the server closed the session stream"
+
+
+class AsyncSession(SessionOps):
+    """An asyncio session (calls from several tasks are serialised). Use `async with`."""
+
+    def __init__(self, client: Any, study: str) -> None:
+        super().__init__(client, study)
+        self._lock = asyncio.Lock()
+        self._stream: Any = None
+
+    def _drop(self) -> None:
+        if self._stream is not None:
+            self._stream.cancel()
+        self._stream = None
+
+    async def _call(self, msg: pb.SessionRequest, kind: str, parse: Callable[[Any], T]) -> T:
+        async with self._lock:
+            attempt = 0
+            while True:
+                try:
+                    if self._stream is None:
+                        self._stream = self.client._get_stub().Session(
+                            metadata=self.client.metadata
+                        )
+                    await self._stream.write(msg)
+                    resp = await asyncio.wait_for(self._stream.read(), self.client.timeout)
+                    if resp is grpc.aio.EOF:
+                        raise _Ended()
+                except TimeoutError:
+                    self._drop()
+                    raise error_for(
+                        grpc.StatusCode.DEADLINE_EXCEEDED,
+                        f"no session answer within {self.client.timeout} s",
+                    ) from None
+                except grpc.RpcError as err:
+                    self._drop()
+                    if not _retry.should_retry(err, attempt, self.client.retries):
+                        raise from_rpc_error(err) from None
+                    await asyncio.sleep(_retry.delay(attempt))
+                    attempt += 1
+                    continue
+                except BaseException:  # cancelled mid-call: its answer must not reach the next
+                    self._drop()
+                    raise
+                return _unpack(resp, kind, parse)
+
+    async def close(self) -> None:
+        """Half-close the stream and wait for the server to end it."""
+        async with self._lock:
+            stream, self._stream = self._stream, None
+            if stream is None:
+                return
+            try:
+                await stream.done_writing()
+                while True:
+                    resp = await asyncio.wait_for(stream.read(), self.client.timeout)
+                    if resp is grpc.aio.EOF:
+                        break
+            except (TimeoutError, grpc.RpcError):
+                stream.cancel()
+
+    async def __aenter__(self) -> AsyncSession:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

@@ -1,0 +1,109 @@
+"""`Session` streams: the unary semantics over one stream, for both SDK clients."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import grpc
+import pytest
+
+from archsampler.testing import ServerProcess
+from archsampler.testing import ServerThread
+from archsampler_client import AlreadyExistsError
+from archsampler_client import ArchSamplerError
+from archsampler_client import AsyncClient
+from archsampler_client import Client
+from archsampler_client import InvalidArgumentError
+from archsampler_client import NotFoundError
+from archsampler_client._proto import archsampler_pb2 as pb
+from archsampler_client._proto import archsampler_pb2_grpc as pb_grpc
+
+
+def test_session_proposes_reports_and_answers_errors_in_band(client) -> None:
+    study = client.create_study("s", space="nb201", strategy="random")
+    with study.session() as session:
+        trials = session.propose(count=3, client_id="w")
+        assert len({t.arch_hash for t in trials}) == 3
+        done = session.report(trials[0].id, value=91.5)
+        assert (done.state, done.value) == ("COMPLETED", 91.5)
+        assert session.report(trials[0].id, value=91.5).id == done.id  # idempotent
+        with pytest.raises(AlreadyExistsError, match="already reported"):
+            session.report(trials[0].id, value=1.0)
+        with pytest.raises(NotFoundError, match="trial 999999 not found"):
+            session.report(999_999, value=1.0)
+        with pytest.raises(InvalidArgumentError, match="count"):
+            session.propose(count=0)
+        beat = session.heartbeat(trials[1].id)  # the stream survived every error
+        assert beat.lease_expires_at >= trials[1].lease_expires_at
+        again = session.propose(count=1, request_id="retry-key")
+        assert session.propose(count=1, request_id="retry-key") == again
+    info = study.info()
+    assert (info.trial_count, info.completed_count) == (4, 1)
+
+
+def test_an_empty_session_request_is_invalid_argument(server) -> None:
+    with grpc.insecure_channel(server.target) as channel:
+        stub = pb_grpc.ArchSamplerStub(channel)
+        (resp,) = list(stub.Session(iter([pb.SessionRequest()]), timeout=10))
+    assert resp.WhichOneof("result") == "error"
+    assert resp.error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    assert "one of propose, report, heartbeat" in resp.error.message
+
+
+def test_async_sessions_of_parallel_trainers_get_distinct_archs(server) -> None:
+    async def main() -> list[tuple[int, str]]:
+        async with AsyncClient(server.target) as c:
+            study = await c.create_study("par", space="nb201", strategy="lanas")
+
+            async def trainer(k: int) -> list[tuple[int, str]]:
+                out = []
+                async with study.session() as session:
+                    for _ in range(6):
+                        (trial,) = await session.propose(client_id=f"w{k}")
+                        await session.report(trial.id, value=float(trial.id % 13))
+                        out.append((trial.id, trial.arch_hash))
+                return out
+
+            runs = await asyncio.gather(*(trainer(k) for k in range(8)))
+            return [x for run in runs for x in run]
+
+    done = asyncio.run(main())
+    assert len({h for _, h in done}) == 48
+    with Client(server.target) as c:
+        stored = {t.id: t for t in c.study("par").trials()}
+    assert all(stored[i].state == "COMPLETED" for i, _ in done) and len(stored) == 48
+
+
+def test_session_survives_a_server_kill(tmp_path) -> None:
+    srv = ServerProcess(tmp_path / "k.db").start()
+    acked: dict[int, float] = {}
+    with Client(srv.target, retries=12) as c:
+        study = c.create_study("k", space="nb201", strategy="random")
+        with study.session() as session:
+            for i in range(10):
+                (trial,) = session.propose()
+                acked[session.report(trial.id, value=float(i)).id] = float(i)
+            srv.stop(kill=True)
+            restart = threading.Timer(1.0, srv.start)
+            restart.start()
+            for i in range(10, 20):  # the SDK reopens the stream and resends
+                (trial,) = session.propose()
+                acked[session.report(trial.id, value=float(i)).id] = float(i)
+            restart.join()
+        stored = {t.id: t.value for t in study.trials()}
+    srv.stop()
+    assert len(acked) == 20 and {k: stored[k] for k in acked} == acked
+
+
+def test_session_needs_the_token_when_auth_is_on(tmp_path) -> None:
+    with ServerThread(tmp_path / "a.db", auth_tokens=["tok"]) as srv:
+        with Client(srv.target, token="tok") as c:
+            c.create_study("a", space="nb201", strategy="random")
+            with c.study("a").session() as session:
+                assert len(session.propose()) == 1
+        with Client(srv.target, retries=0) as anonymous:
+            with anonymous.study("a").session() as session:
+                with pytest.raises(ArchSamplerError) as info:
+                    session.propose()
+    assert info.value.code == grpc.StatusCode.UNAUTHENTICATED
