@@ -213,3 +213,18 @@ def test_serve_cli_writes_json_logs_and_serves_metrics(tmp_path: Path) -> None:
     assert any(r["message"].startswith("archsampler serving on") for r in records)
     access = [r for r in records if r.get("rpc") == "GetBest"]
     assert len(access) == 1 and access[0]["code"] == "NOT_FOUND" and access[0]["level"] == "DEBUG"
+
+
+def test_session_calls_are_counted_per_call_and_code(tmp_path: Path) -> None:
+    with ServerThread(tmp_path / "s.db", metrics_port=0) as srv:
+        with Client(srv.target, retries=0) as client:
+            study = client.create_study("s", space="nb201", strategy="random")
+            with study.session() as session:
+                (trial,) = session.propose()
+                session.report(trial.id, value=1.0)
+                expect_code(grpc.StatusCode.NOT_FOUND, session.report, 10**9, value=1.0)
+        got = scrape(srv)
+    assert calls(got, "Session.propose", "OK") == 1
+    assert calls(got, "Session.report", "OK") == 1
+    assert calls(got, "Session.report", "NOT_FOUND") == 1
+    assert got[("archsampler_rpc_latency_seconds_count", (("rpc", "Session.report"),))] == 2

@@ -32,12 +32,15 @@ from archsampler_client._proto import archsampler_pb2_grpc as pb_grpc
 
 __all__ = ["METHODS", "FuzzResult", "Fuzzer", "Harvest", "RequestGen", "requests", "run_fuzz"]
 BAD_CODES = (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN)
+_CODES = {c.value[0]: c for c in grpc.StatusCode}
 MAX_INCIDENTS = 50
 _OUTCOME_STATE = {"value": pb.COMPLETED, "failed": pb.FAILED, "infeasible": pb.INFEASIBLE}
 
 
 def describe(request: Any, limit: int = 600) -> str:
-    """A request as one line of text, long strings shortened (for reports)."""
+    """A request (or a stream of them) as one line of text, long strings shortened."""
+    if isinstance(request, list):
+        return " | ".join(describe(r, limit) for r in request)[: limit * 2]
     text = text_format.MessageToString(request, as_one_line=True, as_utf8=True)
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} chars)"
 
@@ -152,7 +155,10 @@ class Fuzzer:
         res.by_method[method] += 1
         start = time.perf_counter()
         try:
-            reply = getattr(self.stub, method)(request, timeout=self.timeout)
+            if method == "Session":
+                reply = list(self.stub.Session(iter(request), timeout=self.timeout))
+            else:
+                reply = getattr(self.stub, method)(request, timeout=self.timeout)
             code, details = grpc.StatusCode.OK, ""
         except grpc.RpcError as err:
             reply, code, details = None, err.code(), err.details() or ""
@@ -163,6 +169,10 @@ class Fuzzer:
         elif code == grpc.StatusCode.DEADLINE_EXCEEDED:
             res.add("hang", method, f"no answer within {self.timeout} s", request)
         elif code == grpc.StatusCode.OK:
+            for r in reply if method == "Session" else ():
+                in_band = _CODES.get(r.error.code) if r.WhichOneof("result") == "error" else None
+                if r.WhichOneof("result") == "error" and in_band in (None, *BAD_CODES):
+                    res.add("internal", method, f"{r.error.code}: {r.error.message}", request)
             for problem in self.check(method, request, reply):
                 res.add("violation", method, problem, request)
         if not self.healthy():
@@ -184,9 +194,27 @@ class Fuzzer:
             h.reports[trial.id] = req
         return problems
 
+    def _check_session(self, reqs: list[pb.SessionRequest], replies: list[Any]) -> list[str]:
+        """One answer per streamed call, in-band errors never INTERNAL, each OK one checked."""
+        if len(replies) != len(reqs):
+            return [f"{len(reqs)} session calls, {len(replies)} answers"]
+        problems = []
+        for req, reply in zip(reqs, replies, strict=True):
+            kind, result = req.WhichOneof("call"), reply.WhichOneof("result")
+            if result == "error":
+                continue  # its code is checked in `step`
+            if result != kind:
+                problems.append(f"session {kind} answered with {result}")
+            else:
+                inner = getattr(req, kind)
+                problems += self.check(kind.capitalize(), inner, getattr(reply, kind))
+        return problems
+
     def check(self, method: str, req: Any, reply: Any) -> list[str]:
         """Consistency problems of one OK answer (and harvest its contents)."""
         h = self.harvest
+        if method == "Session":
+            return self._check_session(req, reply)
         if method == "CreateStudy":
             if req.name in h.configs:
                 if reply.created or reply.study.config != h.configs[req.name]:

@@ -34,7 +34,7 @@ STATES = tuple(range(6))
 WEIGHTS = {
     "CreateStudy": 12, "GetStudy": 4, "ListStudies": 1, "DeleteStudy": 4, "Propose": 8,
     "Report": 18, "Heartbeat": 8, "Tell": 18, "ListTrials": 10, "GetBest": 4,
-    "Predict": 6,
+    "Predict": 6, "Session": 8,
 }  # fmt: skip
 """Relative frequency of each RPC (an RPC added to the proto later gets 5)."""
 # Float and categorical params only: int params cannot be created over the wire yet (the
@@ -353,6 +353,15 @@ class RequestGen:
         if self.p(0.3):
             req.states.extend(r.choice(STATES) if self.p(0.8) else self.int32() for _ in "ab")
         return req
+
+    def Session(self) -> list[pb.SessionRequest]:
+        """A stream of 1..6 Propose / Report / Heartbeat calls, some with no call set."""
+        out = []
+        for _ in range(self.r.randint(1, 6)):
+            kind = self.r.choice(("propose", "report", "heartbeat", "none"))
+            call = {} if kind == "none" else {kind: getattr(self, kind.capitalize())()}
+            out.append(pb.SessionRequest(**call))
+        return out
 
     def GetBest(self) -> pb.GetBestRequest:
         return pb.GetBestRequest(study=self.name())
