@@ -109,3 +109,13 @@ def test_augment_hook_is_used() -> None:
         tokens, values, spec, NAOConfig(epochs=1, val_fraction=0.0, **SMALL), augment=augment
     )
     assert len(seen) == 20
+
+
+@pytest.mark.parametrize("target", ["standard", "rank"])
+def test_scaling_of_values_near_the_float_limit_stays_finite_and_monotone(target) -> None:
+    # Found by the fuzz bench: reported values of ±1e308 made predictions inf.
+    values = np.array([1e308, -1e308, 92.5, 91.0, 1.7e308, 0.0])
+    targets, scaling = fit_scaling(values, target)
+    assert np.isfinite(targets).all()
+    out = unscale(np.linspace(-20, 20, 401), scaling)
+    assert np.isfinite(out).all() and (out[1:] >= out[:-1]).all()

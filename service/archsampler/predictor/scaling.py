@@ -15,7 +15,9 @@ def fit_scaling(values: np.ndarray, target: str) -> tuple[np.ndarray, dict[str, 
     (robust to the long low tail of accuracies; only the order of values matters).
     """
     values = np.asarray(values, dtype=np.float64)
-    mean, std = float(values.mean()), float(values.std()) or 1.0
+    # Moments of values / size, so that values near the float limit do not overflow them.
+    size = float(np.abs(values).max(initial=0.0)) or 1.0
+    mean, std = size * float((values / size).mean()), size * float((values / size).std()) or 1.0
     if target == "standard":
         return (values - mean) / std, {"kind": "standard", "mean": mean, "std": std}
     if target != "rank":
@@ -31,11 +33,18 @@ def fit_scaling(values: np.ndarray, target: str) -> tuple[np.ndarray, dict[str, 
 
 
 def unscale(pred: np.ndarray, scaling: dict[str, Any]) -> np.ndarray:
-    """Values on the user's scale for predictor outputs (monotone, also beyond the data)."""
+    """Values on the user's scale for predictor outputs (monotone, also beyond the data;
+    always finite: clipped to the float range when values lie near its limits)."""
     pred = np.asarray(pred, dtype=np.float64)
-    if scaling["kind"] == "standard":
-        return scaling["mean"] + scaling["std"] * pred
-    xs, ys, slope = np.asarray(scaling["scores"]), np.asarray(scaling["values"]), scaling["slope"]
-    out = np.interp(pred, xs, ys)
-    out = np.where(pred < xs[0], ys[0] + slope * (pred - xs[0]), out)
-    return np.where(pred > xs[-1], ys[-1] + slope * (pred - xs[-1]), out)
+    with np.errstate(over="ignore", invalid="ignore"):
+        if scaling["kind"] == "standard":
+            out = scaling["mean"] + scaling["std"] * pred
+        else:
+            xs, ys = np.asarray(scaling["scores"]), np.asarray(scaling["values"])
+            slope = scaling["slope"]
+            size = float(np.abs(ys).max(initial=0.0)) or 1.0  # no overflow between far values
+            out = np.interp(pred, xs, ys / size) * size
+            out = np.where(pred < xs[0], ys[0] + slope * (pred - xs[0]), out)
+            out = np.where(pred > xs[-1], ys[-1] + slope * (pred - xs[-1]), out)
+    top = np.finfo(np.float64).max
+    return np.clip(np.nan_to_num(out, nan=0.0, posinf=top, neginf=-top), -top, top)
