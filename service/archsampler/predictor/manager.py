@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import re
 import shutil
 import threading
@@ -27,6 +28,7 @@ from archsampler.storage import SQLStorage
 from archsampler.trial import TrialState
 
 log = logging.getLogger(__name__)
+TRAINING_NICENESS = 10
 _VERSION = re.compile(r"^v(\d+)$")
 
 
@@ -217,8 +219,15 @@ def _exit_with_parent() -> None:
 
 
 def _job(conn: Any, *args: Any) -> None:
-    """Child-process entry: train, export, send (ok, metadata | error text) back."""
+    """Child-process entry: train, export, send (ok, metadata | error text) back.
+
+    Training runs at a lower CPU priority, so serving keeps the cores it needs under load.
+    """
     threading.Thread(target=_exit_with_parent, daemon=True).start()
+    try:
+        os.nice(TRAINING_NICENESS)
+    except OSError:  # not permitted here: train at normal priority
+        log.warning("could not lower the training process's CPU priority")
     try:
         from archsampler.predictor.training_job import train_and_export
 
