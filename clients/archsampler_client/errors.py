@@ -38,6 +38,14 @@ _BY_CODE: dict[grpc.StatusCode, type[ArchSamplerError]] = {
 }
 
 
+_BY_VALUE = {c.value[0]: c for c in grpc.StatusCode}
+
+
+def status_code(value: int) -> grpc.StatusCode:
+    """The `grpc.StatusCode` of a numeric code (UNKNOWN for a number that is none)."""
+    return _BY_VALUE.get(value, grpc.StatusCode.UNKNOWN)
+
+
 def error_for(code: grpc.StatusCode, details: str) -> ArchSamplerError:
     """The `ArchSamplerError` subclass for a status code."""
     return _BY_CODE.get(code, ArchSamplerError)(code, details or "")

@@ -22,20 +22,20 @@ import grpc
 from archsampler_client import _requests as req
 from archsampler_client import _retry
 from archsampler_client._proto import archsampler_pb2 as pb
+from archsampler_client._study import _trial
+from archsampler_client._study import _trials
 from archsampler_client.errors import ArchSamplerError
 from archsampler_client.errors import error_for
 from archsampler_client.errors import from_rpc_error
-from archsampler_client.models import Trial
+from archsampler_client.errors import status_code
 
 T = TypeVar("T")
-_CODES = {c.value[0]: c for c in grpc.StatusCode}
 
 
 def _unpack(resp: pb.SessionResponse, kind: str, parse: Callable[[Any], T]) -> T:
     which = resp.WhichOneof("result")
     if which == "error":
-        code = _CODES.get(resp.error.code, grpc.StatusCode.UNKNOWN)
-        raise error_for(code, resp.error.message)
+        raise error_for(status_code(resp.error.code), resp.error.message)
     if which != kind:
         raise ArchSamplerError(
             grpc.StatusCode.UNKNOWN, f"session answered {which!r} to a {kind!r} call"
@@ -53,11 +53,7 @@ class SessionOps:
     def propose(self, count: int = 1, client_id: str = "", request_id: str | None = None) -> Any:
         """As `Study.propose`: `count` new PENDING trials (a request id is set per call)."""
         msg = req.propose(self.study, count, client_id, request_id)
-        return self._call(
-            pb.SessionRequest(propose=msg),
-            "propose",
-            lambda r: [Trial.from_proto(t) for t in r.trials],
-        )
+        return self._call(pb.SessionRequest(propose=msg), "propose", _trials)
 
     def report(
         self,
@@ -71,16 +67,12 @@ class SessionOps:
     ) -> Any:
         """As `Study.report`: exactly one of `value`, `failed=`, `infeasible=`."""
         msg = req.report(trial_id, value, failed, infeasible, checkpoint_uri, metadata)
-        return self._call(
-            pb.SessionRequest(report=msg), "report", lambda r: Trial.from_proto(r.trial)
-        )
+        return self._call(pb.SessionRequest(report=msg), "report", _trial)
 
     def heartbeat(self, trial_id: int) -> Any:
         """As `Study.heartbeat`: extend a pending trial's lease."""
         msg = pb.HeartbeatRequest(trial_id=trial_id)
-        return self._call(
-            pb.SessionRequest(heartbeat=msg), "heartbeat", lambda r: Trial.from_proto(r.trial)
-        )
+        return self._call(pb.SessionRequest(heartbeat=msg), "heartbeat", _trial)
 
     def _call(self, msg: pb.SessionRequest, kind: str, parse: Callable[[Any], T]) -> Any:
         raise NotImplementedError

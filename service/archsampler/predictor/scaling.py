@@ -17,7 +17,8 @@ def fit_scaling(values: np.ndarray, target: str) -> tuple[np.ndarray, dict[str, 
     values = np.asarray(values, dtype=np.float64)
     # Moments of values / size, so that values near the float limit do not overflow them.
     size = float(np.abs(values).max(initial=0.0)) or 1.0
-    mean, std = size * float((values / size).mean()), size * float((values / size).std()) or 1.0
+    unit = values / size
+    mean, std = size * float(unit.mean()), size * float(unit.std()) or 1.0
     if target == "standard":
         return (values - mean) / std, {"kind": "standard", "mean": mean, "std": std}
     if target != "rank":

@@ -53,6 +53,11 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
         self.service = service
         self.executor = executor
         self.observe = observe  # (rpc, code, seconds) of each session call, for metrics
+        self._session_calls = {
+            "propose": self._propose,
+            "report": self._report,
+            "heartbeat": self._heartbeat,
+        }
 
     async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -116,17 +121,12 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
             start = time.perf_counter()
             code = grpc.StatusCode.OK
             try:
-                if kind == "propose":
-                    response = pb.SessionResponse(propose=await self._propose(request.propose))
-                elif kind == "report":
-                    response = pb.SessionResponse(report=await self._report(request.report))
-                elif kind == "heartbeat":
-                    hb = await self._heartbeat(request.heartbeat)
-                    response = pb.SessionResponse(heartbeat=hb)
-                else:
+                if kind not in self._session_calls:
                     raise InvalidArgumentError(
                         "a session request needs one of propose, report, heartbeat"
                     )
+                answer = await self._session_calls[kind](getattr(request, kind))
+                response = pb.SessionResponse(**{kind: answer})
             except Exception as exc:  # noqa: BLE001 - mapped like every unary error
                 code, message = status_for(exc, f"Session.{kind}")
                 response = pb.SessionResponse(

@@ -29,10 +29,10 @@ from archsampler.testing.fuzz_requests import protected_configs
 from archsampler.testing.fuzz_requests import requests
 from archsampler_client._proto import archsampler_pb2 as pb
 from archsampler_client._proto import archsampler_pb2_grpc as pb_grpc
+from archsampler_client.errors import status_code
 
 __all__ = ["METHODS", "FuzzResult", "Fuzzer", "Harvest", "RequestGen", "requests", "run_fuzz"]
 BAD_CODES = (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN)
-_CODES = {c.value[0]: c for c in grpc.StatusCode}
 MAX_INCIDENTS = 50
 _OUTCOME_STATE = {"value": pb.COMPLETED, "failed": pb.FAILED, "infeasible": pb.INFEASIBLE}
 
@@ -170,8 +170,7 @@ class Fuzzer:
             res.add("hang", method, f"no answer within {self.timeout} s", request)
         elif code == grpc.StatusCode.OK:
             for r in reply if method == "Session" else ():
-                in_band = _CODES.get(r.error.code) if r.WhichOneof("result") == "error" else None
-                if r.WhichOneof("result") == "error" and in_band in (None, *BAD_CODES):
+                if r.WhichOneof("result") == "error" and status_code(r.error.code) in BAD_CODES:
                     res.add("internal", method, f"{r.error.code}: {r.error.message}", request)
             for problem in self.check(method, request, reply):
                 res.add("violation", method, problem, request)
