@@ -209,7 +209,6 @@ class ModelManager:
 
 def _exit_with_parent() -> None:
     """Training is useless once the server died (even by SIGKILL): exit with it."""
-    import os
     import time
 
     parent = os.getppid()
@@ -231,8 +230,12 @@ def _job(conn: Any, *args: Any) -> None:
     try:
         from archsampler.predictor.training_job import train_and_export
 
-        conn.send((True, train_and_export(*args)))
+        result = (True, train_and_export(*args))
     except BaseException as e:  # noqa: BLE001 - reported to the parent, which logs it
-        conn.send((False, f"{type(e).__name__}: {e}"))
+        result = (False, f"{type(e).__name__}: {e}")
+    try:
+        conn.send(result)
+    except BrokenPipeError:  # the server is gone (killed or closed): nobody to tell
+        os._exit(1)
     finally:
         conn.close()
