@@ -174,17 +174,14 @@ class GroupCommitter:
         self, batch: SQLBatch, study: str, reqs: list[ProposeRequest]
     ) -> list[tuple[Future, Any, bool]]:
         """Proposals for one study inside a savepoint: its failure leaves the batch intact."""
-        savepoint = batch.s.begin_nested()
         try:
-            answers = self._propose_study(batch, study, reqs)
+            with batch.savepoint():
+                return self._propose_study(batch, study, reqs)
         except Exception as e:  # noqa: BLE001 - only this study's callers get the error
-            savepoint.rollback()
             self.runtimes.pop(study, None)
             if not isinstance(e, ArchSamplerError):
                 log.exception("proposing for study %s failed", study)
             return [(r.future, e, True) for r in reqs]
-        savepoint.commit()
-        return answers
 
     def _propose_study(
         self, batch: SQLBatch, study: str, reqs: list[ProposeRequest]
@@ -213,12 +210,10 @@ class GroupCommitter:
                 raise
             results = {}
             for r in fresh:  # serve whoever can still be served
-                savepoint = batch.s.begin_nested()
                 try:
-                    results.update(self._insert(batch, rt, [r]))
-                    savepoint.commit()
+                    with batch.savepoint():
+                        results.update(self._insert(batch, rt, [r]))
                 except ExhaustedError as e:
-                    savepoint.rollback()
                     rt.pending_stale = True
                     results[id(r)] = e
         for r in fresh:

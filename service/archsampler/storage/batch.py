@@ -1,36 +1,61 @@
 """A group-commit unit of work: many reports and proposals in one SQL transaction.
 
-Per-item failures (unknown trial, conflicting report, architecture already live) are
-returned, not raised, so one bad item never rolls back the others.
+The writer's hot path, so it speaks plain SQL over the DBAPI cursor of the transaction
+(no ORM, no statement compilation per call); the SQL is portable between SQLite and
+PostgreSQL and only the placeholder style differs. Per-item failures (unknown trial,
+conflicting report, architecture already live) are returned, not raised, so one bad item
+never rolls back the others.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
+from typing import NamedTuple
 from typing import Sequence
-
-from sqlalchemy import bindparam
-from sqlalchemy import select
-from sqlalchemy import update
-from sqlalchemy.orm import Session
 
 from archsampler.errors import AlreadyExistsError
 from archsampler.errors import NotFoundError
 from archsampler.storage.base import NewTrial
-from archsampler.storage.models import StudyModel
-from archsampler.storage.models import TrialModel
 from archsampler.trial import Outcome
 from archsampler.trial import Trial
 from archsampler.trial import TrialState
 
-_COLUMNS = [c for c in TrialModel.__table__.columns if c.name != "id"]
+# Columns of a full trial, in the order `_trial` reads them.
+TRIAL_COLUMNS = (
+    "id, number, state, arch, arch_hash, params_json, value, predicted_value, region, "
+    "client_id, checkpoint_uri, metadata_json, created_at, finished_at, lease_expires_at"
+)
+_INSERT_COLUMNS = (
+    "study_id",
+    "number",
+    "state",
+    "arch",
+    "arch_hash",
+    "dedup_key",
+    "params_json",
+    "value",
+    "predicted_value",
+    "region",
+    "client_id",
+    "request_id",
+    "checkpoint_uri",
+    "metadata_json",
+    "created_at",
+    "finished_at",
+    "finished_seq",
+    "lease_expires_at",
+)
+INSERT_CHUNK = 500  # rows per INSERT statement (18 placeholders each)
 
 
 def to_trial(row: Any, study_name: str) -> Trial:
-    """A `Trial` from an ORM row, a Core row, or a dict of the trials table's columns."""
+    """A `Trial` from an ORM row or a dict of the trials table's columns."""
     if isinstance(row, dict):
         row = SimpleNamespace(**row)
     return Trial(
@@ -53,203 +78,302 @@ def to_trial(row: Any, study_name: str) -> Trial:
     )
 
 
+def _trial(row: Sequence[Any], study_name: str) -> Trial:
+    """A `Trial` from a row selected as `TRIAL_COLUMNS`."""
+    return Trial(
+        id=row[0],
+        study_name=study_name,
+        number=row[1],
+        state=TrialState(row[2]),
+        arch=row[3],
+        arch_hash=row[4],
+        params=json.loads(row[5]),
+        value=row[6],
+        predicted_value=row[7],
+        region=row[8],
+        client_id=row[9],
+        checkpoint_uri=row[10],
+        metadata=json.loads(row[11]),
+        created_at=row[12],
+        finished_at=row[13],
+        lease_expires_at=row[14],
+    )
+
+
+@dataclass
+class StudyRow:
+    """The `studies` row of a study, as this transaction sees and will write it."""
+
+    id: int
+    name: str
+    config_json: str
+    created_at: float
+    revision: int
+    next_number: int
+    dirty: bool = False
+
+
+class FinishedRow(NamedTuple):
+    id: int
+    arch: str
+    state: int
+    value: float | None
+
+
 class SQLBatch:
-    """Writes inside one open transaction of `SQLStorage.batch()`."""
+    """Writes inside one open transaction of `SQLStorage.batch()`, on its DBAPI cursor."""
 
-    def __init__(self, session: Session, dialect: str) -> None:
-        self.s = session
+    def __init__(self, cursor: Any, dialect: str) -> None:
+        self.cur = cursor
         self.dialect = dialect
-        self._studies: dict[str, StudyModel] = {}
+        self._for_update = " FOR UPDATE" if dialect == "postgresql" else ""
+        self._studies: dict[str, StudyRow] = {}
         self._bumped: set[int] = set()
+        self._savepoints = 0
 
-    def study(self, name: str) -> StudyModel:
+    def _sql(self, sql: str) -> str:
+        """`?` placeholders in the driver's style."""
+        return sql.replace("?", "%s") if self.dialect == "postgresql" else sql
+
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        self.cur.execute(self._sql(sql), params)
+        return self.cur
+
+    # -- studies ------------------------------------------------------------------------
+    def study(self, name: str) -> StudyRow:
         """The study row, locked for this transaction. Raises NotFoundError."""
         row = self._studies.get(name)
         if row is None:
-            row = self.s.scalar(
-                select(StudyModel).where(StudyModel.name == name).with_for_update()
-            )
-            if row is None:
+            found = self._execute(
+                "SELECT id, name, config_json, created_at, revision, next_number FROM studies "
+                "WHERE name = ?" + self._for_update,
+                (name,),
+            ).fetchone()
+            if found is None:
                 raise NotFoundError(f"study {name!r} not found")
-            self._studies[name] = row
+            row = self._studies[name] = StudyRow(*found)
         return row
 
-    def _revision(self, study: StudyModel) -> int:
+    def _revision(self, study: StudyRow) -> int:
         """This transaction's revision of `study` (bumped once per batch)."""
         if study.id not in self._bumped:
             study.revision += 1
+            study.dirty = True
             self._bumped.add(study.id)
         return study.revision
 
+    def write_studies(self) -> None:
+        """Store the revision and numbering of every study this batch changed."""
+        dirty = [s for s in self._studies.values() if s.dirty]
+        if dirty:
+            self.cur.executemany(
+                self._sql("UPDATE studies SET revision = ?, next_number = ? WHERE id = ?"),
+                [(s.revision, s.next_number, s.id) for s in dirty],
+            )
+            for s in dirty:
+                s.dirty = False
+
+    @contextlib.contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A nested transaction: an exception inside undoes only its writes, then re-raises."""
+        self._savepoints += 1
+        name = f"sp{self._savepoints}"
+        before = {k: (s.revision, s.next_number, s.dirty) for k, s in self._studies.items()}
+        bumped = set(self._bumped)
+        self.cur.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            self.cur.execute(f"ROLLBACK TO SAVEPOINT {name}")
+            self.cur.execute(f"RELEASE SAVEPOINT {name}")
+            for key in list(self._studies):
+                if key in before:
+                    s = self._studies[key]
+                    s.revision, s.next_number, s.dirty = before[key]
+                else:
+                    del self._studies[key]  # its lock is kept; it is re-read if needed
+            self._bumped = bumped
+            raise
+        self.cur.execute(f"RELEASE SAVEPOINT {name}")
+
+    # -- reports ------------------------------------------------------------------------
     def finish(self, items: Sequence[tuple[int, Outcome]]) -> list[Trial | Exception]:
         """Apply reports in order; each result is the stored trial or the error for it."""
-        t = TrialModel.__table__
-        conn = self.s.connection()
-        found = conn.execute(
-            select(t, StudyModel.name.label("study_name"))
-            .join(StudyModel, StudyModel.id == t.c.study_id)
-            .where(t.c.id.in_(sorted({trial_id for trial_id, _ in items})))
-            .with_for_update()
-        ).all()
-        rows: dict[int, dict[str, Any]] = {r.id: dict(r._mapping) for r in found}
+        if not items:
+            return []
+        ids = sorted({trial_id for trial_id, _ in items})
+        found = self._execute(
+            f"SELECT t.{TRIAL_COLUMNS.replace(', ', ', t.')}, t.study_id, t.dedup_key, s.name "
+            "FROM trials t JOIN studies s ON s.id = t.study_id "
+            f"WHERE t.id IN ({', '.join('?' * len(ids))}){self._for_update}",
+            ids,
+        ).fetchall()
+        rows: dict[int, list[Any]] = {r[0]: list(r) for r in found}
         results: list[Trial | Exception] = []
-        changed: dict[int, dict[str, Any]] = {}
+        changed: dict[int, list[Any]] = {}
         now = time.time()
         for trial_id, outcome in items:
             row = rows.get(trial_id)
             if row is None:
                 results.append(NotFoundError(f"trial {trial_id} not found"))
                 continue
-            state = TrialState(row["state"])
+            state = TrialState(row[2])
+            study_name = row[17]
             if state.is_finished():
-                current = to_trial(row, row["study_name"])
+                current = _trial(row, study_name)
                 if outcome.matches(current):
                     results.append(current)
                 else:
                     results.append(
                         AlreadyExistsError(
                             f"trial {trial_id} was already reported as {state.name}"
-                            + (f" with value {row['value']}" if row["value"] is not None else "")
+                            + (f" with value {row[6]}" if row[6] is not None else "")
                             + "; a different report is refused"
                         )
                     )
                 continue
-            dedup = row["dedup_key"]
+            dedup = row[16]
             if state == TrialState.STALE:
                 # A late report still counts; it stays live unless the arch was re-proposed.
-                clash = conn.scalar(
-                    select(t.c.id).where(
-                        t.c.study_id == row["study_id"], t.c.dedup_key == row["arch_hash"]
-                    )
-                )
-                dedup = None if clash is not None else row["arch_hash"]
-            row.update(
-                state=int(outcome.state),
-                value=outcome.value,
-                dedup_key=dedup,
-                checkpoint_uri=outcome.checkpoint_uri,
-                metadata_json=json.dumps(outcome.metadata, sort_keys=True),
-                finished_at=now,
-                lease_expires_at=None,
-                finished_seq=self._revision(self.study(row["study_name"])),
-            )
-            changed[trial_id] = row
-            results.append(to_trial(row, row["study_name"]))
+                clash = self._execute(
+                    "SELECT id FROM trials WHERE study_id = ? AND dedup_key = ?",
+                    (row[15], row[4]),
+                ).fetchone()
+                dedup = None if clash is not None else row[4]
+            row[2] = int(outcome.state)
+            row[6] = outcome.value
+            row[10] = outcome.checkpoint_uri
+            row[11] = json.dumps(outcome.metadata, sort_keys=True)
+            row[13] = now
+            row[14] = None
+            row[16] = dedup
+            changed[trial_id] = row + [self._revision(self.study(study_name))]
+            results.append(_trial(row, study_name))
         if changed:
-            fields = (
-                "state",
-                "value",
-                "dedup_key",
-                "checkpoint_uri",
-                "metadata_json",
-                "finished_at",
-                "lease_expires_at",
-                "finished_seq",
-            )
-            conn.execute(
-                update(t)
-                .where(t.c.id == bindparam("b_id"))
-                .values({f: bindparam(f"b_{f}") for f in fields}),
-                [{"b_id": i, **{f"b_{f}": r[f] for f in fields}} for i, r in changed.items()],
+            self.cur.executemany(
+                self._sql(
+                    "UPDATE trials SET state = ?, value = ?, dedup_key = ?, checkpoint_uri = ?, "
+                    "metadata_json = ?, finished_at = ?, lease_expires_at = NULL, "
+                    "finished_seq = ? WHERE id = ?"
+                ),
+                [(r[2], r[6], r[16], r[10], r[11], r[13], r[18], i) for i, r in changed.items()],
             )
         return results
 
-    def finished_rows(self, name: str, seq: int) -> tuple[list[Any], int]:
+    # -- reads for the strategies -------------------------------------------------------
+    def finished_rows(self, name: str, seq: int) -> tuple[list[FinishedRow], int]:
         """(id, arch, state, value) of trials finished after revision `seq`, and the revision."""
         study = self.study(name)
-        t = TrialModel.__table__
-        rows = (
-            self.s.connection()
-            .execute(
-                select(t.c.id, t.c.arch, t.c.state, t.c.value)
-                .where(t.c.study_id == study.id, t.c.finished_seq > seq)
-                .order_by(t.c.finished_seq, t.c.id)
-            )
-            .all()
-        )
-        return list(rows), study.revision
+        rows = self._execute(
+            "SELECT id, arch, state, value FROM trials WHERE study_id = ? AND finished_seq > ? "
+            "ORDER BY finished_seq, id",
+            (study.id, seq),
+        ).fetchall()
+        return [FinishedRow(*r) for r in rows], study.revision
 
     def pending(self, name: str) -> list[Trial]:
         study = self.study(name)
-        rows = self.s.scalars(
-            select(TrialModel).where(
-                TrialModel.study_id == study.id, TrialModel.state == int(TrialState.PENDING)
-            )
-        )
-        return [to_trial(r, name) for r in rows]
+        rows = self._execute(
+            f"SELECT {TRIAL_COLUMNS} FROM trials WHERE study_id = ? AND state = ?",
+            (study.id, int(TrialState.PENDING)),
+        ).fetchall()
+        return [_trial(r, name) for r in rows]
 
     def by_request(self, name: str, request_ids: Sequence[str]) -> dict[str, list[Trial]]:
         """Trials created earlier by Propose calls with these idempotency keys."""
         study = self.study(name)
-        rows = self.s.scalars(
-            select(TrialModel)
-            .where(TrialModel.study_id == study.id, TrialModel.request_id.in_(request_ids))
-            .order_by(TrialModel.id)
-        ).all()
+        rows = self._execute(
+            f"SELECT {TRIAL_COLUMNS}, request_id FROM trials WHERE study_id = ? "
+            f"AND request_id IN ({', '.join('?' * len(request_ids))}) ORDER BY id",
+            (study.id, *request_ids),
+        ).fetchall()
         out: dict[str, list[Trial]] = {}
         for r in rows:
-            out.setdefault(r.request_id, []).append(to_trial(r, name))
+            out.setdefault(r[15], []).append(_trial(r, name))
         return out
 
+    # -- proposals and imports ----------------------------------------------------------
     def insert(self, name: str, trials: Sequence[NewTrial]) -> list[Trial | None]:
         """Insert trials (pending or already finished); None where the architecture is
-        already live in the study (nothing is rolled back)."""
+        already live in the study, or repeats one earlier in `trials` (nothing is rolled
+        back)."""
         study = self.study(name)
         now = time.time()
         revision = self._revision(study)
-        values = []
+        rows: list[tuple[Any, ...]] = []
+        made: list[tuple[NewTrial, int, float | None]] = []
         for t in trials:
             finished = t.state.is_finished()
-            values.append(
-                {
-                    "study_id": study.id,
-                    "number": study.next_number,
-                    "state": int(t.state),
-                    "arch": t.arch,
-                    "arch_hash": t.arch_hash,
-                    "dedup_key": t.arch_hash,
-                    "params_json": json.dumps(t.params, sort_keys=True),
-                    "value": t.value,
-                    "predicted_value": t.predicted_value,
-                    "region": t.region,
-                    "client_id": t.client_id,
-                    "request_id": t.request_id,
-                    "checkpoint_uri": t.checkpoint_uri,
-                    "metadata_json": json.dumps(t.metadata or {}, sort_keys=True),
-                    "created_at": now,
-                    "finished_at": now if finished else None,
-                    "finished_seq": revision if finished else None,
-                    "lease_expires_at": (
-                        now + t.lease_seconds if t.lease_seconds and not finished else None
-                    ),
-                }
+            lease = now + t.lease_seconds if t.lease_seconds and not finished else None
+            rows.append(
+                (
+                    study.id,
+                    study.next_number,
+                    int(t.state),
+                    t.arch,
+                    t.arch_hash,
+                    t.arch_hash,
+                    json.dumps(t.params, sort_keys=True),
+                    t.value,
+                    t.predicted_value,
+                    t.region,
+                    t.client_id,
+                    t.request_id,
+                    t.checkpoint_uri,
+                    json.dumps(t.metadata or {}, sort_keys=True),
+                    now,
+                    now if finished else None,
+                    revision if finished else None,
+                    lease,
+                )
             )
+            made.append((t, study.next_number, lease))
             study.next_number += 1
-        if not values:
-            return []
-        if self.dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        stmt = (
-            insert(TrialModel)
-            .on_conflict_do_nothing(index_elements=["study_id", "dedup_key"])
-            .returning(TrialModel.__table__)
-        )
-        inserted = {r.arch_hash: r for r in self.s.connection().execute(stmt, values)}
-        return [
-            to_trial(inserted[t.arch_hash], name) if t.arch_hash in inserted else None
-            for t in trials
-        ]
+        ids: dict[str, int] = {}
+        width = f"({', '.join('?' * len(_INSERT_COLUMNS))})"
+        for start in range(0, len(rows), INSERT_CHUNK):
+            chunk = rows[start : start + INSERT_CHUNK]
+            self._execute(
+                f"INSERT INTO trials ({', '.join(_INSERT_COLUMNS)}) VALUES "
+                + ", ".join([width] * len(chunk))
+                + " ON CONFLICT (study_id, dedup_key) DO NOTHING RETURNING id, arch_hash",
+                [v for row in chunk for v in row],
+            )
+            ids.update((h, i) for i, h in self.cur.fetchall())
+        out: list[Trial | None] = []
+        for t, number, lease in made:
+            trial_id = ids.pop(t.arch_hash, None)  # a repeat in `trials` finds none
+            if trial_id is None:
+                out.append(None)
+                continue
+            finished = t.state.is_finished()
+            out.append(
+                Trial(
+                    id=trial_id,
+                    study_name=name,
+                    number=number,
+                    state=t.state,
+                    arch=t.arch,
+                    arch_hash=t.arch_hash,
+                    params=t.params,
+                    value=t.value,
+                    predicted_value=t.predicted_value,
+                    region=t.region,
+                    client_id=t.client_id,
+                    checkpoint_uri=t.checkpoint_uri,
+                    metadata=dict(t.metadata or {}),
+                    created_at=now,
+                    finished_at=now if finished else None,
+                    lease_expires_at=lease,
+                )
+            )
+        return out
 
     def expire(self, now: float) -> int:
-        result = self.s.execute(
-            update(TrialModel)
-            .where(
-                TrialModel.state == int(TrialState.PENDING),
-                TrialModel.lease_expires_at.is_not(None),
-                TrialModel.lease_expires_at < now,
-            )
-            .values(state=int(TrialState.STALE), dedup_key=None)
+        """Mark PENDING trials whose lease ended before `now` as STALE; how many."""
+        self._execute(
+            "UPDATE trials SET state = ?, dedup_key = NULL WHERE state = ? "
+            "AND lease_expires_at IS NOT NULL AND lease_expires_at < ?",
+            (int(TrialState.STALE), int(TrialState.PENDING), now),
         )
-        return int(result.rowcount or 0)
+        return max(int(self.cur.rowcount or 0), 0)

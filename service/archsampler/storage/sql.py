@@ -68,6 +68,12 @@ def _sqlite_engine(url: str, immediate: bool) -> Engine:
     return engine
 
 
+def _rollback(conn: Any) -> None:
+    """Roll back, ignoring a connection that is already broken (it is discarded anyway)."""
+    with contextlib.suppress(Exception):
+        conn.rollback()
+
+
 class SQLStorage(Storage):
     """`Storage` over SQLAlchemy 2. See `Storage` for the contract."""
 
@@ -124,9 +130,30 @@ class SQLStorage(Storage):
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[SQLBatch]:
-        """One transaction for many writes (group commit); commits when the block exits."""
-        with self._session() as s:
-            yield SQLBatch(s, self.engine.dialect.name)
+        """One transaction for many writes (group commit); commits when the block exits.
+
+        It runs on a pooled DBAPI connection (the writer's hot path skips the ORM); a
+        driver error rolls back, discards the connection and becomes `StorageError`.
+        """
+        dialect = self.engine.dialect
+        conn = self.engine.raw_connection()
+        try:
+            cursor = conn.cursor()
+            if dialect.name == "sqlite":
+                cursor.execute("BEGIN IMMEDIATE")
+            batch = SQLBatch(cursor, dialect.name)
+            yield batch
+            batch.write_studies()
+            conn.commit()
+        except dialect.dbapi.Error as e:
+            _rollback(conn)
+            conn.invalidate()
+            raise StorageError(f"storage error: {type(e).__name__}: {e}") from e
+        except BaseException:
+            _rollback(conn)
+            raise
+        finally:
+            conn.close()  # back to the pool
 
     # -- studies ------------------------------------------------------------------------
     @staticmethod
