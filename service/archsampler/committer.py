@@ -7,6 +7,7 @@ the transaction that holds its write has committed.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import threading
@@ -33,31 +34,66 @@ MAX_BATCH = 512
 INSERT_ATTEMPTS = 3
 
 
+# A caller waits on a thread future, or on a future of its event loop (the servicer).
+Waiter = Future | asyncio.Future
+
+
+def _waiter(loop: asyncio.AbstractEventLoop | None) -> Waiter:
+    """A future for a caller; on `loop` when given (call it from that loop's thread)."""
+    return Future() if loop is None else loop.create_future()
+
+
 @dataclass
 class ProposeRequest:
     study: str
     count: int
     client_id: str
     request_id: str
-    future: Future[list[Trial]] = field(default_factory=Future)
+    future: Waiter = field(default_factory=Future)
 
 
 @dataclass
 class ReportRequest:
     trial_id: int
     outcome: Outcome
-    future: Future[Trial] = field(default_factory=Future)
+    future: Waiter = field(default_factory=Future)
 
 
-def _resolve(future: Future, value: Any, is_error: bool) -> None:
-    """Answer a caller; one whose call was cancelled (deadline) is skipped, not an error."""
+def _resolve(future: Waiter, value: Any, is_error: bool) -> None:
+    """Answer a caller; one whose call was cancelled (deadline) is skipped, not an error.
+
+    Cancelled: its trials stay PENDING until a retry fetches them or the lease ends.
+    """
+    if future.done():
+        return
     try:
         if is_error:
             future.set_exception(value)
         else:
             future.set_result(value)
-    except InvalidStateError:
-        pass  # cancelled: its trials stay PENDING until a retry fetches them or the lease ends
+    except (InvalidStateError, asyncio.InvalidStateError):
+        pass  # cancelled meanwhile
+
+
+def _settle(answers: list[tuple[Waiter, Any, bool]]) -> None:
+    for future, value, is_error in answers:
+        _resolve(future, value, is_error)
+
+
+def answer_all(answers: list[tuple[Waiter, Any, bool]]) -> None:
+    """Answer callers from the writer thread: loop futures with one wake-up per loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Waiter, Any, bool]]] = {}
+    for answer in answers:
+        future = answer[0]
+        if isinstance(future, asyncio.Future):
+            by_loop.setdefault(future.get_loop(), []).append(answer)
+        else:
+            _resolve(*answer)
+    for loop, batch in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle, batch)
+        except RuntimeError:
+            pass  # that loop is closed: nobody is waiting any more
 
 
 class GroupCommitter:
@@ -75,13 +111,24 @@ class GroupCommitter:
         self._thread.start()
 
     # -- API (any thread) -----------------------------------------------------------------
-    def propose(self, study: str, count: int, client_id: str, request_id: str) -> Future:
-        req = ProposeRequest(study, count, client_id, request_id)
+    def propose(
+        self,
+        study: str,
+        count: int,
+        client_id: str,
+        request_id: str,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> Waiter:
+        """Queue a proposal; its future (on `loop` when given) resolves after commit."""
+        req = ProposeRequest(study, count, client_id, request_id, _waiter(loop))
         self._queue.put(req)
         return req.future
 
-    def report(self, trial_id: int, outcome: Outcome) -> Future:
-        req = ReportRequest(trial_id, outcome)
+    def report(
+        self, trial_id: int, outcome: Outcome, loop: asyncio.AbstractEventLoop | None = None
+    ) -> Waiter:
+        """Queue a report; its future (on `loop` when given) resolves after commit."""
+        req = ReportRequest(trial_id, outcome, _waiter(loop))
         self._queue.put(req)
         return req.future
 
@@ -125,7 +172,7 @@ class GroupCommitter:
                 return
 
     def _commit(self, work: list[Any]) -> None:
-        answers: list[tuple[Future, Any, bool]] = []
+        answers: list[tuple[Waiter, Any, bool]] = []
         touched: set[str] = set()
         try:
             with self.storage.batch() as batch:
@@ -152,11 +199,9 @@ class GroupCommitter:
                     f"transaction failed and was rolled back: {type(exc).__name__}: {exc}"
                 )
             )
-            for w in work:
-                _resolve(w.future, error, True)
+            answer_all([(w.future, error, True) for w in work])
             return
-        for future, value, is_error in answers:
-            _resolve(future, value, is_error)
+        answer_all(answers)
         if self.models is not None:
             for study in {
                 t.study_name for _, t, err in answers if not err and isinstance(t, Trial)
@@ -172,7 +217,7 @@ class GroupCommitter:
 
     def _propose_isolated(
         self, batch: SQLBatch, study: str, reqs: list[ProposeRequest]
-    ) -> list[tuple[Future, Any, bool]]:
+    ) -> list[tuple[Waiter, Any, bool]]:
         """Proposals for one study inside a savepoint: its failure leaves the batch intact."""
         try:
             with batch.savepoint():
@@ -185,11 +230,11 @@ class GroupCommitter:
 
     def _propose_study(
         self, batch: SQLBatch, study: str, reqs: list[ProposeRequest]
-    ) -> list[tuple[Future, Any, bool]]:
+    ) -> list[tuple[Waiter, Any, bool]]:
         rt = self._runtime(batch, study)
         keyed = sorted({r.request_id for r in reqs if r.request_id})
         previous = batch.by_request(study, keyed) if keyed else {}
-        answers: list[tuple[Future, Any, bool]] = []
+        answers: list[tuple[Waiter, Any, bool]] = []
         fresh: list[ProposeRequest] = []
         first: dict[str, ProposeRequest] = {}
         followers: list[ProposeRequest] = []

@@ -6,13 +6,14 @@ threads so the event loop never blocks on the database or on a strategy.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
-from concurrent.futures import Future
 from typing import Any
 from typing import Sequence
 
 from archsampler.committer import GroupCommitter
+from archsampler.committer import Waiter
 from archsampler.errors import AlreadyExistsError
 from archsampler.errors import FailedPreconditionError
 from archsampler.errors import InvalidArchitectureError
@@ -131,9 +132,17 @@ class StudyService:
 
     # -- trials -------------------------------------------------------------------------
     def propose(
-        self, study: str, count: int, client_id: str = "", request_id: str = ""
-    ) -> Future[list[Trial]]:
-        """Queue a proposal of `count` PENDING trials; the future resolves after commit."""
+        self,
+        study: str,
+        count: int,
+        client_id: str = "",
+        request_id: str = "",
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> Waiter:
+        """Queue a proposal of `count` PENDING trials; the future resolves after commit.
+
+        With `loop` (called from that loop's thread) the future is one of that loop.
+        """
         check_name("study name", study)
         if not 1 <= count <= MAX_PROPOSE:
             raise InvalidArgumentError(f"count must be in 1..{MAX_PROPOSE}, got {count}")
@@ -141,11 +150,13 @@ class StudyService:
             check_name("client_id", client_id)
         if request_id:
             check_name("request_id", request_id)
-        return self.committer.propose(study, count, client_id, request_id)
+        return self.committer.propose(study, count, client_id, request_id, loop)
 
-    def report(self, trial_id: int, outcome: Outcome) -> Future[Trial]:
-        """Queue an outcome; the future resolves only after it is committed."""
-        return self.committer.report(trial_id, outcome)
+    def report(
+        self, trial_id: int, outcome: Outcome, loop: asyncio.AbstractEventLoop | None = None
+    ) -> Waiter:
+        """Queue an outcome; the future (on `loop` when given) resolves after commit."""
+        return self.committer.report(trial_id, outcome, loop)
 
     def expire_leases(self) -> int:
         """Mark expired PENDING trials STALE so their architectures may be proposed again."""

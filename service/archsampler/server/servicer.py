@@ -85,15 +85,18 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
         return pb.DeleteStudyResponse()
 
     async def _propose(self, request: pb.ProposeRequest) -> pb.ProposeResponse:
-        future = self.service.propose(
-            request.study, request.count, request.client_id, request.request_id
+        trials = await self.service.propose(
+            request.study,
+            request.count,
+            request.client_id,
+            request.request_id,
+            asyncio.get_running_loop(),
         )
-        trials = await asyncio.wrap_future(future)
         return pb.ProposeResponse(trials=[conv.trial_to_proto(t) for t in trials])
 
     async def _report(self, request: pb.ReportRequest) -> pb.ReportResponse:
         outcome = conv.outcome_from_proto(request)
-        trial = await asyncio.wrap_future(self.service.report(request.trial_id, outcome))
+        trial = await self.service.report(request.trial_id, outcome, asyncio.get_running_loop())
         return pb.ReportResponse(trial=conv.trial_to_proto(trial))
 
     async def _heartbeat(self, request: pb.HeartbeatRequest) -> pb.HeartbeatResponse:
