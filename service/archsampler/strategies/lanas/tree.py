@@ -26,7 +26,7 @@ def ridge_fit(X: np.ndarray, y: np.ndarray, lam: float) -> tuple[np.ndarray, flo
     y_mean = float(y.mean())
     Xc = X - x_mean
     gram = Xc.T @ Xc
-    gram[np.diag_indices_from(gram)] += lam
+    gram.flat[:: gram.shape[0] + 1] += lam  # the diagonal
     w = np.linalg.solve(gram, Xc.T @ (y - y_mean))
     return w, y_mean - float(x_mean @ w)
 
@@ -127,11 +127,12 @@ class LaTree:
         node.total = float(y.sum())
         if len(y) < 2:
             return
-        rows = np.arange(len(y))
         if len(y) > self.max_fit:
             rows = np.linspace(0, len(y) - 1, self.max_fit).astype(int)
-        node.w, node.b0 = ridge_fit(X[rows], t[rows], self.ridge)
-        node.fit_n = len(rows)
+            node.w, node.b0 = ridge_fit(X[rows], t[rows], self.ridge)
+        else:
+            node.w, node.b0 = ridge_fit(X, t, self.ridge)
+        node.fit_n = min(len(y), self.max_fit)
         node.threshold = float(t.mean())
         if len(node.path) >= self.height or len(y) < 2 * self.min_samples:
             return
