@@ -95,16 +95,6 @@ def study_to_proto(record: StudyRecord) -> pb.Study:
     )
 
 
-def param_to_proto(value: ParamValue) -> pb.ParamValue:
-    if isinstance(value, bool):
-        return pb.ParamValue(bool_value=value)
-    if isinstance(value, int):
-        return pb.ParamValue(int_value=value)
-    if isinstance(value, float):
-        return pb.ParamValue(float_value=value)
-    return pb.ParamValue(string_value=str(value))
-
-
 def params_from_proto(params: Any) -> dict[str, ParamValue]:
     out: dict[str, ParamValue] = {}
     for name, value in params.items():
@@ -115,25 +105,40 @@ def params_from_proto(params: Any) -> dict[str, ParamValue]:
     return out
 
 
+def _set_param(msg: pb.ParamValue, value: ParamValue) -> None:
+    """Write `value` into its oneof field of `msg` (cheaper than building and copying one)."""
+    if isinstance(value, bool):
+        msg.bool_value = value
+    elif isinstance(value, int):
+        msg.int_value = value
+    elif isinstance(value, float):
+        msg.float_value = value
+    else:
+        msg.string_value = str(value)
+
+
 def trial_to_proto(trial: Trial) -> pb.Trial:
+    """The wire form of a trial (None fields stay unset). On every Propose/Report: keep lean."""
     msg = pb.Trial(
         id=trial.id,
         study=trial.study_name,
         number=trial.number,
         state=int(trial.state),
-        architecture=pb.Architecture(
-            text=trial.arch, params={k: param_to_proto(v) for k, v in trial.params.items()}
-        ),
         arch_hash=trial.arch_hash,
         region=trial.region,
         client_id=trial.client_id,
         checkpoint_uri=trial.checkpoint_uri,
         metadata=trial.metadata,
         created_at=trial.created_at,
+        value=trial.value,
+        predicted_value=trial.predicted_value,
+        finished_at=trial.finished_at,
+        lease_expires_at=trial.lease_expires_at,
     )
-    for name in ("value", "predicted_value", "finished_at", "lease_expires_at"):
-        if getattr(trial, name) is not None:
-            setattr(msg, name, getattr(trial, name))
+    msg.architecture.text = trial.arch
+    params = msg.architecture.params
+    for name, value in trial.params.items():
+        _set_param(params[name], value)
     return msg
 
 
