@@ -67,3 +67,28 @@ def test_answers_to_a_closed_loop_do_not_stop_the_writer(service) -> None:
     loop.close()  # its caller is gone before the answer arrives
     assert len(service.propose("s", 1).result(timeout=30)) == 1
     assert not orphan.done()
+
+
+def test_two_replicas_drawing_one_random_stream_never_collide(tmp_path: Path) -> None:
+    """Two servers on one database share the study seed, so each draws what the other has
+    just taken: the insert conflicts, the writer catches up and draws again; every proposal
+    is distinct and none is refused."""
+    services = [
+        StudyService(SQLStorage(str(tmp_path / "r.db")), default_strategy="random")
+        for _ in range(2)
+    ]
+    try:
+        services[0].create_study("s", {"space": SPACE, "seed": 7})
+        services[1].create_study("s", {"space": SPACE, "seed": 7})
+        first = services[0].propose("s", 1).result(timeout=30)  # both runtimes loaded
+        second = services[1].propose("s", 1).result(timeout=30)
+        ids = {t.arch_hash for t in first + second}
+        for _ in range(6):  # each call first draws the archs the other just took
+            for svc in services:
+                got = svc.propose("s", 8).result(timeout=30)
+                ids |= {t.arch_hash for t in got}
+        assert len(ids) == 2 + 6 * 2 * 8  # all distinct, none refused
+    finally:
+        for svc in services:
+            svc.close()
+            svc.storage.close()

@@ -139,6 +139,7 @@ def run_chaos(db: str, args: argparse.Namespace) -> dict[str, Any]:
         clients=args.clients,
         seconds=round(time.time() - t0, 1),
         client_errors=dict(Counter(e.split(":")[0] for e in out["errors"])),
+        client_error_examples={e.split(":")[0]: e for e in reversed(out["errors"])},
     )
     return result
 
