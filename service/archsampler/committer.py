@@ -106,7 +106,7 @@ class GroupCommitter:
         self.lease_seconds = lease_seconds
         self.models = models
         self.runtimes: dict[str, StudyRuntime] = {}
-        self._queue: queue.Queue[Any] = queue.Queue()
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._loop, name="archsampler-writer", daemon=True)
         self._thread.start()
 

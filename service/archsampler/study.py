@@ -38,14 +38,22 @@ MAX_PROPOSE = 1000
 GOALS = ("maximize", "minimize")
 
 
+_VALID_NAMES: set[str] = set()  # names seen valid (a bounded cache: every Propose checks 3)
+
+
 def check_name(kind: str, name: str) -> str:
     """Validate a study or client name: 1..128 chars of [A-Za-z0-9_.-]."""
+    if name in _VALID_NAMES:
+        return name
     if not name:
         raise InvalidArgumentError(f"{kind} must not be empty")
     if len(name) > 128:
         raise InvalidArgumentError(f"{kind} is {len(name)} characters; the limit is 128")
     if not NAME_RE.match(name):
         raise InvalidArgumentError(f"{kind} {name[:40]!r} may only use [A-Za-z0-9_.-]")
+    if len(_VALID_NAMES) >= 100_000:
+        _VALID_NAMES.clear()
+    _VALID_NAMES.add(name)
     return name
 
 

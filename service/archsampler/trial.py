@@ -52,7 +52,7 @@ class Trial:
     def __post_init__(self) -> None:
         if self.value is not None and not math.isfinite(self.value):
             raise InvalidArgumentError(f"trial value must be finite, got {self.value!r}")
-        if self.state == TrialState.COMPLETED and self.value is None:
+        if self.value is None and self.state == TrialState.COMPLETED:
             raise InvalidArgumentError("a COMPLETED trial needs a value")
 
 

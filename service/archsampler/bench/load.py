@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import tempfile
 import time
 import zlib
@@ -133,11 +134,37 @@ async def _ceiling(target: str, clients: int, seconds: float = 3.0) -> float:
     return calls / seconds
 
 
+def _children_cpu(pid: int) -> float:
+    """CPU seconds used by the descendants of `pid` (live ones and reaped ones); Linux /proc."""
+
+    def ticks(stat: str, first: int) -> int:
+        fields = stat.rsplit(")", 1)[1].split()
+        return int(fields[first]) + int(fields[first + 1])
+
+    def live(p: int) -> int:
+        total = 0
+        for task in Path(f"/proc/{p}/task").glob("*"):
+            for child in (task / "children").read_text().split():
+                try:
+                    total += ticks(Path(f"/proc/{child}/stat").read_text(), 11) + live(int(child))
+                except OSError:
+                    pass  # it exited meanwhile (its time moves to the reaped total)
+        return total
+
+    try:
+        reaped = ticks(Path(f"/proc/{pid}/stat").read_text(), 13)
+        return (reaped + live(pid)) / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        return float("nan")  # not Linux
+
+
 def _phase(db: str, args: argparse.Namespace, env: dict[str, str], ceiling: bool) -> dict:
     import uvloop
 
     with ServerProcess(db, **env) as srv:
+        before = _children_cpu(srv.proc.pid)
         result = uvloop.run(_drive(srv.target, args))
+        result["children_cpu_s"] = _children_cpu(srv.proc.pid) - before
         if ceiling:
             result["grpc_ceiling_rpc_per_s"] = uvloop.run(_ceiling(srv.target, args.clients))
     return result
@@ -165,6 +192,7 @@ def run(args: argparse.Namespace) -> int:
                 result["pairs_per_s_during_retrain"] = busy["pairs_per_s"]
                 models = Path(tmp) / "retrain.db.models"
                 result["models_trained_during_retrain"] = len(list(models.glob("*/v*")))
+                result["training_cpu_s_during_retrain"] = busy["children_cpu_s"]
     print(
         f"{result['pairs']} propose+report pairs in {result['seconds']:.1f} s with "
         f"{args.clients} clients ({args.transport}): {result['pairs_per_s']:.0f} pairs/s, "
@@ -173,7 +201,8 @@ def run(args: argparse.Namespace) -> int:
     )
     if "p99_ms_during_retrain" in result:
         print(
-            f"while retraining ({result['models_trained_during_retrain']} models): "
+            f"while retraining ({result['models_trained_during_retrain']} models finished, "
+            f"training processes used {result['training_cpu_s_during_retrain']:.1f} CPU-s): "
             f"{result['pairs_per_s_during_retrain']:.0f} pairs/s, "
             f"p99 {result['p99_ms_during_retrain']:.1f} ms"
         )

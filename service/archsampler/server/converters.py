@@ -105,6 +105,10 @@ def params_from_proto(params: Any) -> dict[str, ParamValue]:
     return out
 
 
+# The oneof field of a ParamValue for each exact Python type (others: `_set_param`).
+_PARAM_FIELDS = {bool: "bool_value", int: "int_value", float: "float_value", str: "string_value"}
+
+
 def _set_param(msg: pb.ParamValue, value: ParamValue) -> None:
     """Write `value` into its oneof field of `msg` (cheaper than building and copying one)."""
     if isinstance(value, bool):
@@ -138,7 +142,11 @@ def trial_to_proto(trial: Trial) -> pb.Trial:
     msg.architecture.text = trial.arch
     params = msg.architecture.params
     for name, value in trial.params.items():
-        _set_param(params[name], value)
+        field = _PARAM_FIELDS.get(type(value))
+        if field is None:
+            _set_param(params[name], value)
+        else:
+            setattr(params[name], field, value)
     return msg
 
 
