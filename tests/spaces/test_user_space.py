@@ -446,3 +446,22 @@ def test_encode_many_equals_encode_one_by_one() -> None:
         archs = [space.sample(rng) for _ in range(200)]
         expected = np.stack([space.encode(a) for a in archs])
         assert np.array_equal(space.encode_many(archs), expected)
+
+
+def test_flat_sampling_fast_path_draws_what_the_general_path_draws():
+    flat = UserSpace.from_spec(
+        {
+            "params": [
+                {"name": "op", "type": "categorical", "choices": ["a", "b", "c"]},
+                {"name": "depth", "type": "int", "low": 1, "high": 9},
+                {"name": "lr", "type": "float", "low": 1e-4, "high": 1.0, "log": True},
+            ]
+        }
+    )
+    general = UserSpace.from_spec(flat.spec()["user"])
+    general._flat = False  # force the conditional/constrained path on the same space
+    fast, slow = np.random.default_rng(5), np.random.default_rng(5)
+    drawn = [flat.sample(fast) for _ in range(300)]
+    assert drawn == [general.sample(slow) for _ in range(300)]
+    for arch in drawn:
+        flat.validate(arch)

@@ -157,6 +157,8 @@ class UserSpace(SearchSpace):
 
     # -- sampling and validity ------------------------------------------------------------
     def sample(self, rng: np.random.Generator) -> UserArch:
+        if self._flat:  # every param active, nothing to reject: the same draws, less work
+            return tuple((p.name, p.sample(rng)) for p in self._params)
         for _ in range(MAX_SAMPLE_ATTEMPTS):
             values: dict[str, ParamValue] = {}
             for p in self._params:
