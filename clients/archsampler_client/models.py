@@ -20,6 +20,9 @@ class TrialState(enum.StrEnum):
     STALE = "STALE"
 
 
+_STATES = {pb.TrialState.Value(s.value): s for s in TrialState}
+
+
 class Trial(BaseModel):
     """A proposed or told architecture and its outcome. `arch` is the canonical string."""
 
@@ -44,16 +47,21 @@ class Trial(BaseModel):
 
     @classmethod
     def from_proto(cls, msg: pb.Trial) -> Trial:
+        """The trial of a server answer. The proto already fixes every field's type, so the
+        model is built without re-validation (on every call of a busy trainer)."""
         optional = {
             name: getattr(msg, name)
             for name in ("value", "predicted_value", "finished_at", "lease_expires_at")
             if msg.HasField(name)
         }
-        return cls(
+        state = _STATES.get(msg.state)
+        if state is None:
+            state = TrialState(pb.TrialState.Name(msg.state))  # ValueError names it
+        return cls.model_construct(
             id=msg.id,
             study=msg.study,
             number=msg.number,
-            state=TrialState(pb.TrialState.Name(msg.state)),
+            state=state,
             arch=msg.architecture.text,
             params={
                 k: getattr(v, v.WhichOneof("kind")) for k, v in msg.architecture.params.items()

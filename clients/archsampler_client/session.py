@@ -186,7 +186,8 @@ class AsyncSession(SessionOps):
                             metadata=self.client.metadata
                         )
                     await self._stream.write(msg)
-                    resp = await asyncio.wait_for(self._stream.read(), self.client.timeout)
+                    async with asyncio.timeout(self.client.timeout):  # no task per call
+                        resp = await self._stream.read()
                     if resp is grpc.aio.EOF:
                         raise _Ended()
                 except TimeoutError:
@@ -216,7 +217,8 @@ class AsyncSession(SessionOps):
             try:
                 await stream.done_writing()
                 while True:
-                    resp = await asyncio.wait_for(stream.read(), self.client.timeout)
+                    async with asyncio.timeout(self.client.timeout):
+                        resp = await stream.read()
                     if resp is grpc.aio.EOF:
                         break
             except (TimeoutError, grpc.RpcError):

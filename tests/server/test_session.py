@@ -107,3 +107,36 @@ def test_session_needs_the_token_when_auth_is_on(tmp_path) -> None:
                 with pytest.raises(ArchSamplerError) as info:
                     session.propose()
     assert info.value.code == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_async_session_call_past_its_deadline_fails_and_the_session_recovers(tmp_path) -> None:
+    """The writer is held up (another process holds the SQLite write lock): the call ends
+    with DEADLINE_EXCEEDED at the client's timeout, and the same session works afterwards."""
+    import sqlite3
+
+    db = tmp_path / "held.db"
+    with ServerThread(db) as srv:
+
+        async def main() -> tuple[ArchSamplerError, int]:
+            async with AsyncClient(srv.target, timeout=0.5, retries=0) as c:
+                study = await c.create_study("h", space="nb201", strategy="random")
+                async with study.session() as session:
+                    (first,) = await session.propose()
+                    blocker = sqlite3.connect(db, isolation_level=None, timeout=5)
+                    blocker.execute("BEGIN IMMEDIATE")
+                    try:
+                        with pytest.raises(ArchSamplerError) as late:
+                            await session.report(first.id, value=1.0)
+                    finally:
+                        blocker.execute("ROLLBACK")
+                        blocker.close()
+                    c.timeout = 30
+                    done = await session.report(first.id, value=1.0)  # a retry: idempotent
+                    return late.value, done.id
+
+        late, done_id = asyncio.run(main())
+    assert late.code == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert "no session answer within 0.5 s" in late.details
+    with ServerThread(db) as again, Client(again.target) as c:
+        (stored,) = [t for t in c.study("h").trials() if t.id == done_id]
+    assert stored.state == "COMPLETED" and stored.value == 1.0
