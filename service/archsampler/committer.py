@@ -80,7 +80,7 @@ def _settle(answers: list[tuple[Waiter, Any, bool]]) -> None:
         _resolve(future, value, is_error)
 
 
-def answer_all(answers: list[tuple[Waiter, Any, bool]]) -> None:
+def _answer_all(answers: list[tuple[Waiter, Any, bool]]) -> None:
     """Answer callers from the writer thread: loop futures with one wake-up per loop."""
     by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Waiter, Any, bool]]] = {}
     for answer in answers:
@@ -199,9 +199,9 @@ class GroupCommitter:
                     f"transaction failed and was rolled back: {type(exc).__name__}: {exc}"
                 )
             )
-            answer_all([(w.future, error, True) for w in work])
+            _answer_all([(w.future, error, True) for w in work])
             return
-        answer_all(answers)
+        _answer_all(answers)
         if self.models is not None:
             for study in {
                 t.study_name for _, t, err in answers if not err and isinstance(t, Trial)

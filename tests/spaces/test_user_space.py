@@ -448,20 +448,25 @@ def test_encode_many_equals_encode_one_by_one() -> None:
         assert np.array_equal(space.encode_many(archs), expected)
 
 
-def test_flat_sampling_fast_path_draws_what_the_general_path_draws():
-    flat = UserSpace.from_spec(
+def test_flat_grid_spaces_sample_uniform_valid_and_reproducible():
+    """Flat spaces of categorical and int params draw every param in one call."""
+    space = UserSpace.from_spec(
         {
             "params": [
                 {"name": "op", "type": "categorical", "choices": ["a", "b", "c"]},
-                {"name": "depth", "type": "int", "low": 1, "high": 9},
-                {"name": "lr", "type": "float", "low": 1e-4, "high": 1.0, "log": True},
+                {"name": "depth", "type": "int", "low": 2, "high": 10, "step": 4},
             ]
         }
     )
-    general = UserSpace.from_spec(flat.spec()["user"])
-    general._flat = False  # force the conditional/constrained path on the same space
-    fast, slow = np.random.default_rng(5), np.random.default_rng(5)
-    drawn = [flat.sample(fast) for _ in range(300)]
-    assert drawn == [general.sample(slow) for _ in range(300)]
-    for arch in drawn:
-        flat.validate(arch)
+    assert space._grid is not None
+    draws = [space.sample(np.random.default_rng(5)) for _ in range(2)]
+    assert draws[0] == draws[1]
+    rng = np.random.default_rng(6)
+    archs = [space.sample(rng) for _ in range(9000)]
+    for arch in archs[:200]:
+        space.validate(arch)
+    counts = {}
+    for arch in archs:
+        counts[arch] = counts.get(arch, 0) + 1
+    assert sorted({d for _, d in (a[1] for a in counts)}) == [2, 6, 10]
+    assert len(counts) == 9 and all(800 < n < 1200 for n in counts.values())  # 1000 each

@@ -89,6 +89,24 @@ class UserSpace(SearchSpace):
         # point is valid, so the batch paths work on columns only.
         self._flat = not self._rows and all(p.condition is None for p in spec.params)
         self._names = [p.name for p in spec.params]
+        # A flat space of grid params (categorical, or int without log) samples every param's
+        # grid index in one call: (sizes, and per param its choices or (low, step)).
+        self._grid: tuple[np.ndarray, list[Any]] | None = None
+        if self._flat and all(
+            p.type == "categorical" or (p.type == "int" and not p.log) for p in spec.params
+        ):
+            self._grid = (
+                np.array(
+                    [
+                        len(p.choices) if p.type == "categorical" else p.n_values
+                        for p in spec.params
+                    ]
+                ),
+                [
+                    list(p.choices) if p.type == "categorical" else (p.low, p.step)
+                    for p in spec.params
+                ],
+            )
         self._choice_index = [
             {c: j for j, c in enumerate(p.choices)} if p.type == "categorical" else None
             for p in spec.params
@@ -157,7 +175,15 @@ class UserSpace(SearchSpace):
 
     # -- sampling and validity ------------------------------------------------------------
     def sample(self, rng: np.random.Generator) -> UserArch:
-        if self._flat:  # every param active, nothing to reject: the same draws, less work
+        if self._grid is not None:  # one draw for all params (a busy server's hot path)
+            sizes, grids = self._grid
+            return tuple(
+                (name, grid[i] if isinstance(grid, list) else grid[0] + grid[1] * i)
+                for name, grid, i in zip(
+                    self._names, grids, rng.integers(0, sizes).tolist(), strict=True
+                )
+            )
+        if self._flat:  # every param active, nothing to reject
             return tuple((p.name, p.sample(rng)) for p in self._params)
         for _ in range(MAX_SAMPLE_ATTEMPTS):
             values: dict[str, ParamValue] = {}

@@ -54,6 +54,15 @@ _INSERT_COLUMNS = (
 INSERT_CHUNK = 500  # rows per INSERT statement (18 placeholders each)
 
 
+def _meta_text(metadata: dict[str, str] | None) -> str:
+    """Stored form of trial metadata (most trials have none: skip the encoder)."""
+    return json.dumps(metadata, sort_keys=True) if metadata else "{}"
+
+
+def _meta(text: str) -> dict[str, str]:
+    return {} if text == "{}" else json.loads(text)
+
+
 def to_trial(row: Any, study_name: str) -> Trial:
     """A `Trial` from an ORM row or a dict of the trials table's columns."""
     if isinstance(row, dict):
@@ -93,7 +102,7 @@ def _trial(row: Sequence[Any], study_name: str) -> Trial:
         region=row[8],
         client_id=row[9],
         checkpoint_uri=row[10],
-        metadata=json.loads(row[11]),
+        metadata=_meta(row[11]),
         created_at=row[12],
         finished_at=row[13],
         lease_expires_at=row[14],
@@ -243,7 +252,7 @@ class SQLBatch:
             row[2] = int(outcome.state)
             row[6] = outcome.value
             row[10] = outcome.checkpoint_uri
-            row[11] = json.dumps(outcome.metadata, sort_keys=True)
+            row[11] = _meta_text(outcome.metadata)
             row[13] = now
             row[14] = None
             row[16] = dedup
@@ -320,7 +329,7 @@ class SQLBatch:
                     t.client_id,
                     t.request_id,
                     t.checkpoint_uri,
-                    json.dumps(t.metadata or {}, sort_keys=True),
+                    _meta_text(t.metadata),
                     now,
                     now if finished else None,
                     revision if finished else None,
