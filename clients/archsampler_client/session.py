@@ -3,7 +3,8 @@
 A trainer that proposes and reports many trials saves a new RPC per request: the calls
 keep their unary semantics (acknowledged only after commit, request ids on Propose) and
 their errors, and an UNAVAILABLE stream is reopened and the call resent, as the unary
-calls are retried. One call is in flight per session at a time; use one session per
+calls are retried. `report_and_propose` does a trainer's loop step (report, then propose
+the next) in one message. One call is in flight per session at a time; use one session per
 trainer (thread or task). Open with `study.session()`.
 """
 
@@ -28,8 +29,13 @@ from archsampler_client.errors import ArchSamplerError
 from archsampler_client.errors import error_for
 from archsampler_client.errors import from_rpc_error
 from archsampler_client.errors import status_code
+from archsampler_client.models import Trial
 
 T = TypeVar("T")
+
+
+def _reported_and_new(resp: pb.ReportAndProposeResponse) -> tuple[Trial, list[Trial]]:
+    return Trial.from_proto(resp.reported), [Trial.from_proto(t) for t in resp.trials]
 
 
 def _unpack(resp: pb.SessionResponse, kind: str, parse: Callable[[Any], T]) -> T:
@@ -68,6 +74,33 @@ class SessionOps:
         """As `Study.report`: exactly one of `value`, `failed=`, `infeasible=`."""
         msg = req.report(trial_id, value, failed, infeasible, checkpoint_uri, metadata)
         return self._call(pb.SessionRequest(report=msg), "report", _trial)
+
+    def report_and_propose(
+        self,
+        trial_id: int,
+        value: float | None = None,
+        *,
+        failed: str | None = None,
+        infeasible: str | None = None,
+        checkpoint_uri: str = "",
+        metadata: dict[str, str] | None = None,
+        count: int = 1,
+        client_id: str = "",
+        request_id: str | None = None,
+    ) -> Any:
+        """A trainer's step in one message: report `trial_id`, then propose `count` new
+        trials in the same transaction. Returns `(reported trial, new trials)`.
+
+        If the report fails nothing is proposed and its error is raised; if the proposal
+        fails the report stays committed. Retrying the same call is safe either way.
+        """
+        msg = pb.ReportAndProposeRequest(
+            report=req.report(trial_id, value, failed, infeasible, checkpoint_uri, metadata),
+            propose=req.propose(self.study, count, client_id, request_id),
+        )
+        return self._call(
+            pb.SessionRequest(report_and_propose=msg), "report_and_propose", _reported_and_new
+        )
 
     def heartbeat(self, trial_id: int) -> Any:
         """As `Study.heartbeat`: extend a pending trial's lease."""

@@ -59,6 +59,18 @@ class ReportRequest:
     future: Waiter = field(default_factory=Future)
 
 
+@dataclass
+class StepRequest:
+    """Report, then propose in the same transaction (only if the report succeeded).
+
+    Answered with `(reported trial, new trials)`, or the first error.
+    """
+
+    report: ReportRequest
+    propose: ProposeRequest
+    future: Waiter = field(default_factory=Future)
+
+
 def _resolve(future: Waiter, value: Any, is_error: bool) -> None:
     """Answer a caller; one whose call was cancelled (deadline) is skipped, not an error.
 
@@ -94,6 +106,26 @@ def _answer_all(answers: list[tuple[Waiter, Any, bool]]) -> None:
             loop.call_soon_threadsafe(_settle, batch)
         except RuntimeError:
             pass  # that loop is closed: nobody is waiting any more
+
+
+def _step_answers(
+    answers: list[tuple[Waiter, Any, bool]], steps: list[StepRequest]
+) -> list[tuple[Waiter, Any, bool]]:
+    """Fold the answers of each step's report and proposal into one answer for the step."""
+    by_future = {id(f): (v, e) for f, v, e in answers}
+    out = []
+    inner: set[int] = set()
+    for step in steps:
+        r_id, p_id = id(step.report.future), id(step.propose.future)
+        inner |= {r_id, p_id}
+        reported, failed = by_future[r_id]
+        if not failed:
+            reported_ok = reported
+            reported, failed = by_future[p_id]
+            if not failed:
+                reported = (reported_ok, reported)
+        out.append((step.future, reported, failed))
+    return [a for a in answers if id(a[0]) not in inner] + out
 
 
 class GroupCommitter:
@@ -162,7 +194,9 @@ class GroupCommitter:
                 else:
                     for rt in self.runtimes.values():
                         rt.pending_stale = True
-            work = [i for i in items if isinstance(i, (ProposeRequest, ReportRequest))]
+            work = [
+                i for i in items if isinstance(i, (ProposeRequest, ReportRequest, StepRequest))
+            ]
             if work:
                 try:
                     self._commit(work)
@@ -176,18 +210,26 @@ class GroupCommitter:
         touched: set[str] = set()
         try:
             with self.storage.batch() as batch:
+                steps = [w for w in work if isinstance(w, StepRequest)]
                 reports = [w for w in work if isinstance(w, ReportRequest)]
+                reports += [w.report for w in steps]
+                proposals = [w for w in work if isinstance(w, ProposeRequest)]
                 if reports:
                     results = batch.finish([(r.trial_id, r.outcome) for r in reports])
                     for r, result in zip(reports, results, strict=True):
                         answers.append((r.future, result, isinstance(result, Exception)))
+                    reported = {id(r.future): res for r, res in zip(reports, results, strict=True)}
+                    for step in steps:  # a failed report proposes nothing
+                        if not isinstance(reported[id(step.report.future)], Exception):
+                            proposals.append(step.propose)
                 by_study: dict[str, list[ProposeRequest]] = {}
-                for w in work:
-                    if isinstance(w, ProposeRequest):
-                        by_study.setdefault(w.study, []).append(w)
+                for w in proposals:
+                    by_study.setdefault(w.study, []).append(w)
                 for study, reqs in by_study.items():
                     touched.add(study)
                     answers.extend(self._propose_isolated(batch, study, reqs))
+                if steps:
+                    answers = _step_answers(answers, steps)
         except Exception as exc:  # noqa: BLE001 - the whole transaction rolled back
             log.exception("group commit of %d request(s) failed", len(work))
             for study in touched:
@@ -204,9 +246,30 @@ class GroupCommitter:
         _answer_all(answers)
         if self.models is not None:
             for study in {
-                t.study_name for _, t, err in answers if not err and isinstance(t, Trial)
+                (t[0] if isinstance(t, tuple) else t).study_name
+                for _, t, err in answers
+                if not err and isinstance(t, (Trial, tuple))
             }:
                 self.models.notify(study)
+
+    def step(
+        self,
+        trial_id: int,
+        outcome: Outcome,
+        study: str,
+        count: int,
+        client_id: str,
+        request_id: str,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> Waiter:
+        """Queue a report and a proposal for one transaction (see `StepRequest`)."""
+        req = StepRequest(
+            ReportRequest(trial_id, outcome),
+            ProposeRequest(study, count, client_id, request_id),
+            _waiter(loop),
+        )
+        self._queue.put(req)
+        return req.future
 
     def _runtime(self, batch: SQLBatch, study: str) -> StudyRuntime:
         rt = self.runtimes.get(study)

@@ -151,6 +151,11 @@ class StudyService:
 
         With `loop` (called from that loop's thread) the future is one of that loop.
         """
+        self._check_propose(study, count, client_id, request_id)
+        return self.committer.propose(study, count, client_id, request_id, loop)
+
+    @staticmethod
+    def _check_propose(study: str, count: int, client_id: str, request_id: str) -> None:
         check_name("study name", study)
         if not 1 <= count <= MAX_PROPOSE:
             raise InvalidArgumentError(f"count must be in 1..{MAX_PROPOSE}, got {count}")
@@ -158,7 +163,21 @@ class StudyService:
             check_name("client_id", client_id)
         if request_id:
             check_name("request_id", request_id)
-        return self.committer.propose(study, count, client_id, request_id, loop)
+
+    def report_and_propose(
+        self,
+        trial_id: int,
+        outcome: Outcome,
+        study: str,
+        count: int,
+        client_id: str = "",
+        request_id: str = "",
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> Waiter:
+        """Queue a report and then a proposal for one transaction; the future resolves to
+        `(reported trial, new trials)` after commit. A failed report proposes nothing."""
+        self._check_propose(study, count, client_id, request_id)
+        return self.committer.step(trial_id, outcome, study, count, client_id, request_id, loop)
 
     def report(
         self, trial_id: int, outcome: Outcome, loop: asyncio.AbstractEventLoop | None = None

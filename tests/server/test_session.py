@@ -140,3 +140,53 @@ def test_async_session_call_past_its_deadline_fails_and_the_session_recovers(tmp
     with ServerThread(db) as again, Client(again.target) as c:
         (stored,) = [t for t in c.study("h").trials() if t.id == done_id]
     assert stored.state == "COMPLETED" and stored.value == 1.0
+
+
+def test_report_and_propose_is_one_step_and_a_failed_report_proposes_nothing(client) -> None:
+    study = client.create_study("step", space="nb201", strategy="random")
+    with study.session() as session:
+        (first,) = session.propose()
+        done, (nxt,) = session.report_and_propose(first.id, value=90.5, request_id="k1")
+        assert done.id == first.id and done.state == "COMPLETED" and done.value == 90.5
+        assert nxt.state == "PENDING" and nxt.arch_hash != first.arch_hash
+        # A retry after a lost answer: the same report (idempotent), the same proposal.
+        again = session.report_and_propose(first.id, value=90.5, request_id="k1")
+        assert again == (done, [nxt])
+        before = len(list(study.trials()))
+        with pytest.raises(NotFoundError, match="trial 999999 not found"):
+            session.report_and_propose(999_999, value=1.0)
+        with pytest.raises(AlreadyExistsError, match="already reported"):
+            session.report_and_propose(first.id, value=1.0)  # a different outcome
+        with pytest.raises(InvalidArgumentError, match="count must be in 1..1000"):
+            session.report_and_propose(nxt.id, value=1.0, count=0)
+        assert len(list(study.trials())) == before  # none of the failed steps proposed
+        pending = {t.id: t.state for t in study.trials()}
+        assert pending[nxt.id] == "PENDING"  # the invalid call reported nothing
+        done2, more = session.report_and_propose(nxt.id, value=3.0, count=2)
+        assert done2.value == 3.0 and len({t.arch_hash for t in more}) == 2
+
+
+def test_async_trainers_stepping_get_distinct_archs_and_every_report_is_stored(server) -> None:
+    async def main() -> list[tuple[int, float]]:
+        async with AsyncClient(server.target) as c:
+            study = await c.create_study("steps", space="nb201", strategy="lanas")
+
+            async def trainer(k: int) -> list[tuple[int, float]]:
+                out = []
+                async with study.session() as session:
+                    (trial,) = await session.propose(client_id=f"w{k}")
+                    for i in range(5):
+                        value = float(k * 10 + i)
+                        done, (trial,) = await session.report_and_propose(trial.id, value=value)
+                        out.append((done.id, value))
+                return out
+
+            runs = await asyncio.gather(*(trainer(k) for k in range(8)))
+            return [x for run in runs for x in run]
+
+    reported = asyncio.run(main())
+    with Client(server.target) as c:
+        stored = {t.id: t for t in c.study("steps").trials()}
+    assert len(stored) == 48 and len({t.arch_hash for t in stored.values()}) == 48
+    assert all(stored[i].state == "COMPLETED" and stored[i].value == v for i, v in reported)
+    assert sum(t.state == "PENDING" for t in stored.values()) == 8

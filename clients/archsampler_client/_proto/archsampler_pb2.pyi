@@ -312,15 +312,33 @@ class HeartbeatResponse(_message.Message):
     trial: Trial
     def __init__(self, trial: _Optional[_Union[Trial, _Mapping]] = ...) -> None: ...
 
+class ReportAndProposeRequest(_message.Message):
+    __slots__ = ("report", "propose")
+    REPORT_FIELD_NUMBER: _ClassVar[int]
+    PROPOSE_FIELD_NUMBER: _ClassVar[int]
+    report: ReportRequest
+    propose: ProposeRequest
+    def __init__(self, report: _Optional[_Union[ReportRequest, _Mapping]] = ..., propose: _Optional[_Union[ProposeRequest, _Mapping]] = ...) -> None: ...
+
+class ReportAndProposeResponse(_message.Message):
+    __slots__ = ("reported", "trials")
+    REPORTED_FIELD_NUMBER: _ClassVar[int]
+    TRIALS_FIELD_NUMBER: _ClassVar[int]
+    reported: Trial
+    trials: _containers.RepeatedCompositeFieldContainer[Trial]
+    def __init__(self, reported: _Optional[_Union[Trial, _Mapping]] = ..., trials: _Optional[_Iterable[_Union[Trial, _Mapping]]] = ...) -> None: ...
+
 class SessionRequest(_message.Message):
-    __slots__ = ("propose", "report", "heartbeat")
+    __slots__ = ("propose", "report", "heartbeat", "report_and_propose")
     PROPOSE_FIELD_NUMBER: _ClassVar[int]
     REPORT_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    REPORT_AND_PROPOSE_FIELD_NUMBER: _ClassVar[int]
     propose: ProposeRequest
     report: ReportRequest
     heartbeat: HeartbeatRequest
-    def __init__(self, propose: _Optional[_Union[ProposeRequest, _Mapping]] = ..., report: _Optional[_Union[ReportRequest, _Mapping]] = ..., heartbeat: _Optional[_Union[HeartbeatRequest, _Mapping]] = ...) -> None: ...
+    report_and_propose: ReportAndProposeRequest
+    def __init__(self, propose: _Optional[_Union[ProposeRequest, _Mapping]] = ..., report: _Optional[_Union[ReportRequest, _Mapping]] = ..., heartbeat: _Optional[_Union[HeartbeatRequest, _Mapping]] = ..., report_and_propose: _Optional[_Union[ReportAndProposeRequest, _Mapping]] = ...) -> None: ...
 
 class SessionError(_message.Message):
     __slots__ = ("code", "message")
@@ -331,16 +349,18 @@ class SessionError(_message.Message):
     def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
 
 class SessionResponse(_message.Message):
-    __slots__ = ("propose", "report", "heartbeat", "error")
+    __slots__ = ("propose", "report", "heartbeat", "error", "report_and_propose")
     PROPOSE_FIELD_NUMBER: _ClassVar[int]
     REPORT_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    REPORT_AND_PROPOSE_FIELD_NUMBER: _ClassVar[int]
     propose: ProposeResponse
     report: ReportResponse
     heartbeat: HeartbeatResponse
     error: SessionError
-    def __init__(self, propose: _Optional[_Union[ProposeResponse, _Mapping]] = ..., report: _Optional[_Union[ReportResponse, _Mapping]] = ..., heartbeat: _Optional[_Union[HeartbeatResponse, _Mapping]] = ..., error: _Optional[_Union[SessionError, _Mapping]] = ...) -> None: ...
+    report_and_propose: ReportAndProposeResponse
+    def __init__(self, propose: _Optional[_Union[ProposeResponse, _Mapping]] = ..., report: _Optional[_Union[ReportResponse, _Mapping]] = ..., heartbeat: _Optional[_Union[HeartbeatResponse, _Mapping]] = ..., error: _Optional[_Union[SessionError, _Mapping]] = ..., report_and_propose: _Optional[_Union[ReportAndProposeResponse, _Mapping]] = ...) -> None: ...
 
 class TellRequest(_message.Message):
     __slots__ = ("study", "architecture", "value", "failed", "infeasible", "checkpoint_uri", "metadata")

@@ -181,7 +181,8 @@ class ArchSamplerServicer:
     def Session(self, request_iterator, context):
         """A long-lived stream for a trainer that proposes and reports many trials: the same
         Propose / Report / Heartbeat calls with the same semantics (acknowledged only after
-        commit, idempotent retries), without a new call per request. Requests are answered one
+        commit, idempotent retries), without a new call per request, plus ReportAndPropose (a
+        trainer's loop step in one message). Requests are answered one
         response each, in order; an error answers that request only (`error`) and the stream
         goes on. Auth, TLS and size limits are those of the other RPCs.
         """

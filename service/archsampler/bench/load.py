@@ -2,7 +2,9 @@
 
 A server runs in a child process; this process drives it with `--clients` concurrent
 asyncio clients, each looping Propose(1) → Report until `--seconds` pass, over its own
-`Session` stream (`--transport session`, the default) or one RPC per call (`unary`).
+`Session` stream (`--transport session`, the default), over its own stream with one
+ReportAndPropose message per pair (`step`: a trainer's loop step), or one RPC per call
+(`unary`).
 Two phases, each on a fresh server: idle (automatic model training off), then with the NAO
 model retraining back to back in its child process (`p99_ms_during_retrain`, measured after
 a 3 s warm-up).
@@ -48,9 +50,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--skip-retrain", action="store_true", help="only the idle phase")
     p.add_argument(
         "--transport",
-        choices=("session", "unary"),
+        choices=("session", "step", "unary"),
         default="session",
-        help="each client on one Session stream (default), or one Propose/Report RPC per call",
+        help="each client on one Session stream with a Propose and a Report call per pair "
+        "(default), or one ReportAndPropose call per pair on it (step), or one unary "
+        "Propose/Report RPC per call",
     )
 
 
@@ -70,8 +74,27 @@ async def _drive(target: str, args: argparse.Namespace) -> dict[str, Any]:
         stop_at = time.perf_counter() + args.seconds
         bar = tqdm(total=int(args.seconds), desc=f"load {args.strategy}", unit="s")
 
+        async def stepper(k: int) -> None:
+            """`--transport step`: each pair is one ReportAndPropose after a first Propose."""
+            nonlocal pairs
+            async with study.session() as ops:
+                (trial,) = await ops.propose(count=1, client_id=f"c{k}")
+                while time.perf_counter() < stop_at:
+                    t0 = time.perf_counter()
+                    _, (nxt,) = await ops.report_and_propose(
+                        trial.id, value=_value(trial.arch), client_id=f"c{k}"
+                    )
+                    t1 = time.perf_counter()
+                    lat_propose.append(t1 - t0)  # one call carries both halves of the pair
+                    lat_report.append(t1 - t0)
+                    stamps.append(t1)
+                    pairs += 1
+                    trial = nxt
+
         async def worker(k: int) -> None:
             nonlocal pairs
+            if args.transport == "step":
+                return await stepper(k)
             calls = study.session() if args.transport == "session" else None
             ops = study if calls is None else calls
             while time.perf_counter() < stop_at:

@@ -57,6 +57,7 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
             "propose": self._propose,
             "report": self._report,
             "heartbeat": self._heartbeat,
+            "report_and_propose": self._report_and_propose,
         }
 
     async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -99,6 +100,25 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
         trial = await self.service.report(request.trial_id, outcome, asyncio.get_running_loop())
         return pb.ReportResponse(trial=conv.trial_to_proto(trial))
 
+    async def _report_and_propose(
+        self, request: pb.ReportAndProposeRequest
+    ) -> pb.ReportAndProposeResponse:
+        """Report, then propose in the same transaction: a trainer's step in one message."""
+        report, propose = request.report, request.propose
+        reported, trials = await self.service.report_and_propose(
+            report.trial_id,
+            conv.outcome_from_proto(report),
+            propose.study,
+            propose.count,
+            propose.client_id,
+            propose.request_id,
+            asyncio.get_running_loop(),
+        )
+        return pb.ReportAndProposeResponse(
+            reported=conv.trial_to_proto(reported),
+            trials=[conv.trial_to_proto(t) for t in trials],
+        )
+
     async def _heartbeat(self, request: pb.HeartbeatRequest) -> pb.HeartbeatResponse:
         trial = await self._run(self.service.heartbeat, request.trial_id)
         return pb.HeartbeatResponse(trial=conv.trial_to_proto(trial))
@@ -126,7 +146,8 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
             try:
                 if kind not in self._session_calls:
                     raise InvalidArgumentError(
-                        "a session request needs one of propose, report, heartbeat"
+                        "a session request needs one of propose, report, heartbeat, "
+                        "report_and_propose"
                     )
                 answer = await self._session_calls[kind](getattr(request, kind))
                 response = pb.SessionResponse(**{kind: answer})

@@ -204,6 +204,14 @@ class Fuzzer:
                 continue  # its code is checked in `step`
             if result != kind:
                 problems.append(f"session {kind} answered with {result}")
+            elif kind == "report_and_propose":  # checked as its Report and its Propose
+                step, answer = req.report_and_propose, reply.report_and_propose
+                problems += self.check(
+                    "Report", step.report, pb.ReportResponse(trial=answer.reported)
+                )
+                problems += self.check(
+                    "Propose", step.propose, pb.ProposeResponse(trials=answer.trials)
+                )
             else:
                 inner = getattr(req, kind)
                 problems += self.check(kind.capitalize(), inner, getattr(reply, kind))

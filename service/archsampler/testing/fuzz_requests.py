@@ -355,11 +355,17 @@ class RequestGen:
         return req
 
     def Session(self) -> list[pb.SessionRequest]:
-        """A stream of 1..6 Propose / Report / Heartbeat calls, some with no call set."""
+        """A stream of 1..6 Propose / Report / Heartbeat / ReportAndPropose calls, some with
+        no call set."""
         out = []
         for _ in range(self.r.randint(1, 6)):
-            kind = self.r.choice(("propose", "report", "heartbeat", "none"))
-            call = {} if kind == "none" else {kind: getattr(self, kind.capitalize())()}
+            kind = self.r.choice(("propose", "report", "heartbeat", "report_and_propose", "none"))
+            if kind == "report_and_propose":
+                call = {
+                    kind: pb.ReportAndProposeRequest(report=self.Report(), propose=self.Propose())
+                }
+            else:
+                call = {} if kind == "none" else {kind: getattr(self, kind.capitalize())()}
             out.append(pb.SessionRequest(**call))
         return out
 
