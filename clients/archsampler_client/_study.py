@@ -44,7 +44,7 @@ class StudyOps:
 
     def session(self) -> Any:
         """A `Session` (sync client) / `AsyncSession` (async client) on this study: propose,
-        report and heartbeat over one stream instead of one RPC per call."""
+        report, heartbeat and report_and_propose over one stream instead of one RPC per call."""
         return self.client._session_type(self.client, self.name)
 
     def report(

@@ -113,19 +113,15 @@ def _step_answers(
 ) -> list[tuple[Waiter, Any, bool]]:
     """Fold the answers of each step's report and proposal into one answer for the step."""
     by_future = {id(f): (v, e) for f, v, e in answers}
-    out = []
-    inner: set[int] = set()
+    inner = {id(s.report.future) for s in steps} | {id(s.propose.future) for s in steps}
+    out = [a for a in answers if id(a[0]) not in inner]
     for step in steps:
-        r_id, p_id = id(step.report.future), id(step.propose.future)
-        inner |= {r_id, p_id}
-        reported, failed = by_future[r_id]
-        if not failed:
-            reported_ok = reported
-            reported, failed = by_future[p_id]
-            if not failed:
-                reported = (reported_ok, reported)
-        out.append((step.future, reported, failed))
-    return [a for a in answers if id(a[0]) not in inner] + out
+        value, failed = by_future[id(step.report.future)]
+        if not failed:  # a failed report proposed nothing: its error answers the step
+            trials, failed = by_future[id(step.propose.future)]
+            value = trials if failed else (value, trials)
+        out.append((step.future, value, failed))
+    return out
 
 
 class GroupCommitter:
@@ -161,6 +157,25 @@ class GroupCommitter:
     ) -> Waiter:
         """Queue a report; its future (on `loop` when given) resolves after commit."""
         req = ReportRequest(trial_id, outcome, _waiter(loop))
+        self._queue.put(req)
+        return req.future
+
+    def step(
+        self,
+        trial_id: int,
+        outcome: Outcome,
+        study: str,
+        count: int,
+        client_id: str,
+        request_id: str,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> Waiter:
+        """Queue a report and a proposal for one transaction (see `StepRequest`)."""
+        req = StepRequest(
+            ReportRequest(trial_id, outcome),
+            ProposeRequest(study, count, client_id, request_id),
+            _waiter(loop),
+        )
         self._queue.put(req)
         return req.future
 
@@ -218,10 +233,13 @@ class GroupCommitter:
                     results = batch.finish([(r.trial_id, r.outcome) for r in reports])
                     for r, result in zip(reports, results, strict=True):
                         answers.append((r.future, result, isinstance(result, Exception)))
-                    reported = {id(r.future): res for r, res in zip(reports, results, strict=True)}
-                    for step in steps:  # a failed report proposes nothing
-                        if not isinstance(reported[id(step.report.future)], Exception):
-                            proposals.append(step.propose)
+                    # The steps' reports are the tail of `reports`; a failed one proposes nothing.
+                    step_results = results[len(reports) - len(steps) :]
+                    proposals += [
+                        step.propose
+                        for step, result in zip(steps, step_results, strict=True)
+                        if not isinstance(result, Exception)
+                    ]
                 by_study: dict[str, list[ProposeRequest]] = {}
                 for w in proposals:
                     by_study.setdefault(w.study, []).append(w)
@@ -251,25 +269,6 @@ class GroupCommitter:
                 if not err and isinstance(t, (Trial, tuple))
             }:
                 self.models.notify(study)
-
-    def step(
-        self,
-        trial_id: int,
-        outcome: Outcome,
-        study: str,
-        count: int,
-        client_id: str,
-        request_id: str,
-        loop: asyncio.AbstractEventLoop | None = None,
-    ) -> Waiter:
-        """Queue a report and a proposal for one transaction (see `StepRequest`)."""
-        req = StepRequest(
-            ReportRequest(trial_id, outcome),
-            ProposeRequest(study, count, client_id, request_id),
-            _waiter(loop),
-        )
-        self._queue.put(req)
-        return req.future
 
     def _runtime(self, batch: SQLBatch, study: str) -> StudyRuntime:
         rt = self.runtimes.get(study)

@@ -14,7 +14,6 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 from typing import NamedTuple
 from typing import Sequence
@@ -64,9 +63,7 @@ def _meta(text: str) -> dict[str, str]:
 
 
 def to_trial(row: Any, study_name: str) -> Trial:
-    """A `Trial` from an ORM row or a dict of the trials table's columns."""
-    if isinstance(row, dict):
-        row = SimpleNamespace(**row)
+    """A `Trial` from an ORM row of the trials table."""
     return Trial(
         id=row.id,
         study_name=study_name,
