@@ -75,6 +75,7 @@ def _outcome(
 
 
 def report(
+    study: str,
     trial_id: int,
     value: float | None,
     failed: str | None,
@@ -82,7 +83,7 @@ def report(
     checkpoint_uri: str,
     metadata: dict[str, str] | None,
 ) -> pb.ReportRequest:
-    msg = pb.ReportRequest(trial_id=trial_id)
+    msg = pb.ReportRequest(study=study, trial_id=trial_id)
     _outcome(msg, value, failed, infeasible, checkpoint_uri, metadata)
     return msg
 

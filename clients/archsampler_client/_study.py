@@ -22,6 +22,11 @@ def _trial(resp: Any) -> Trial:
     return Trial.from_proto(resp.trial)
 
 
+def studies_page(resp: Any) -> tuple[list[StudyInfo], str]:
+    """A ListStudies answer: `(studies, next_page_token)`."""
+    return [StudyInfo.from_proto(s) for s in resp.studies], resp.next_page_token
+
+
 class StudyOps:
     """Operations on one study. Use `Client.create_study` / `Client.study` to get one."""
 
@@ -58,12 +63,13 @@ class StudyOps:
         metadata: dict[str, str] | None = None,
     ) -> Any:
         """Report exactly one of `value`, `failed=reason`, `infeasible=reason`."""
-        msg = req.report(trial_id, value, failed, infeasible, checkpoint_uri, metadata)
+        msg = req.report(self.name, trial_id, value, failed, infeasible, checkpoint_uri, metadata)
         return self.client._invoke("Report", msg, _trial)
 
     def heartbeat(self, trial_id: int) -> Any:
         """Extend the lease of a pending trial."""
-        return self.client._invoke("Heartbeat", pb.HeartbeatRequest(trial_id=trial_id), _trial)
+        msg = pb.HeartbeatRequest(study=self.name, trial_id=trial_id)
+        return self.client._invoke("Heartbeat", msg, _trial)
 
     def tell(
         self,

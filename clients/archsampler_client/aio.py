@@ -15,6 +15,7 @@ from archsampler_client import _retry
 from archsampler_client._base import ClientBase
 from archsampler_client._proto import archsampler_pb2 as pb
 from archsampler_client._study import StudyOps
+from archsampler_client._study import studies_page as _studies_page
 from archsampler_client.errors import from_rpc_error
 from archsampler_client.models import StudyInfo
 from archsampler_client.models import Trial
@@ -74,12 +75,20 @@ class AsyncClient(ClientBase):
     def study(self, name: str) -> AsyncStudy:
         return AsyncStudy(self, name)
 
+    async def studies_page(
+        self, page_size: int = 100, page_token: str = ""
+    ) -> tuple[list[StudyInfo], str]:
+        """One page of the studies the caller may see: `(studies, next_page_token)`."""
+        msg = pb.ListStudiesRequest(page_size=page_size, page_token=page_token)
+        return await self._invoke("ListStudies", msg, _studies_page)
+
     async def list_studies(self) -> list[StudyInfo]:
-        return await self._invoke(
-            "ListStudies",
-            pb.ListStudiesRequest(),
-            lambda r: [StudyInfo.from_proto(s) for s in r.studies],
-        )
+        """Every study the caller may see (all pages), in creation order."""
+        out, token = await self.studies_page()
+        while token:
+            page, token = await self.studies_page(page_token=token)
+            out.extend(page)
+        return out
 
     async def close(self) -> None:
         if self._channel is not None:

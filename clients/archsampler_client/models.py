@@ -87,6 +87,7 @@ class StudyInfo(BaseModel):
     trial_count: int
     completed_count: int
     pending_count: int
+    namespace: str = ""
 
     @classmethod
     def from_proto(cls, msg: pb.Study) -> StudyInfo:
@@ -97,4 +98,5 @@ class StudyInfo(BaseModel):
             trial_count=msg.trial_count,
             completed_count=msg.completed_count,
             pending_count=msg.pending_count,
+            namespace=msg.namespace,
         )

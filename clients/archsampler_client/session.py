@@ -72,7 +72,7 @@ class SessionOps:
         metadata: dict[str, str] | None = None,
     ) -> Any:
         """As `Study.report`: exactly one of `value`, `failed=`, `infeasible=`."""
-        msg = req.report(trial_id, value, failed, infeasible, checkpoint_uri, metadata)
+        msg = req.report(self.study, trial_id, value, failed, infeasible, checkpoint_uri, metadata)
         return self._call(pb.SessionRequest(report=msg), "report", _trial)
 
     def report_and_propose(
@@ -95,7 +95,9 @@ class SessionOps:
         fails the report stays committed. Retrying the same call is safe either way.
         """
         msg = pb.ReportAndProposeRequest(
-            report=req.report(trial_id, value, failed, infeasible, checkpoint_uri, metadata),
+            report=req.report(
+                self.study, trial_id, value, failed, infeasible, checkpoint_uri, metadata
+            ),
             propose=req.propose(self.study, count, client_id, request_id),
         )
         return self._call(
@@ -104,7 +106,7 @@ class SessionOps:
 
     def heartbeat(self, trial_id: int) -> Any:
         """As `Study.heartbeat`: extend a pending trial's lease."""
-        msg = pb.HeartbeatRequest(trial_id=trial_id)
+        msg = pb.HeartbeatRequest(study=self.study, trial_id=trial_id)
         return self._call(pb.SessionRequest(heartbeat=msg), "heartbeat", _trial)
 
     def _call(self, msg: pb.SessionRequest, kind: str, parse: Callable[[Any], T]) -> Any:

@@ -110,20 +110,22 @@ class StudyConfig(_message.Message):
     def __init__(self, space: _Optional[_Union[SpaceSpec, _Mapping]] = ..., strategy: _Optional[str] = ..., strategy_options: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., goal: _Optional[_Union[Goal, str]] = ..., seed: _Optional[int] = ...) -> None: ...
 
 class Study(_message.Message):
-    __slots__ = ("name", "config", "created_at", "trial_count", "completed_count", "pending_count")
+    __slots__ = ("name", "config", "created_at", "trial_count", "completed_count", "pending_count", "namespace")
     NAME_FIELD_NUMBER: _ClassVar[int]
     CONFIG_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     TRIAL_COUNT_FIELD_NUMBER: _ClassVar[int]
     COMPLETED_COUNT_FIELD_NUMBER: _ClassVar[int]
     PENDING_COUNT_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     name: str
     config: StudyConfig
     created_at: float
     trial_count: int
     completed_count: int
     pending_count: int
-    def __init__(self, name: _Optional[str] = ..., config: _Optional[_Union[StudyConfig, _Mapping]] = ..., created_at: _Optional[float] = ..., trial_count: _Optional[int] = ..., completed_count: _Optional[int] = ..., pending_count: _Optional[int] = ...) -> None: ...
+    namespace: str
+    def __init__(self, name: _Optional[str] = ..., config: _Optional[_Union[StudyConfig, _Mapping]] = ..., created_at: _Optional[float] = ..., trial_count: _Optional[int] = ..., completed_count: _Optional[int] = ..., pending_count: _Optional[int] = ..., namespace: _Optional[str] = ...) -> None: ...
 
 class ParamValue(_message.Message):
     __slots__ = ("string_value", "int_value", "float_value", "bool_value")
@@ -222,14 +224,20 @@ class GetStudyResponse(_message.Message):
     def __init__(self, study: _Optional[_Union[Study, _Mapping]] = ...) -> None: ...
 
 class ListStudiesRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListStudiesResponse(_message.Message):
-    __slots__ = ("studies",)
+    __slots__ = ("studies", "next_page_token")
     STUDIES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     studies: _containers.RepeatedCompositeFieldContainer[Study]
-    def __init__(self, studies: _Optional[_Iterable[_Union[Study, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, studies: _Optional[_Iterable[_Union[Study, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class DeleteStudyRequest(_message.Message):
     __slots__ = ("name",)
@@ -272,7 +280,7 @@ class Infeasible(_message.Message):
     def __init__(self, reason: _Optional[str] = ...) -> None: ...
 
 class ReportRequest(_message.Message):
-    __slots__ = ("trial_id", "value", "failed", "infeasible", "checkpoint_uri", "metadata")
+    __slots__ = ("study", "trial_id", "value", "failed", "infeasible", "checkpoint_uri", "metadata")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -280,19 +288,21 @@ class ReportRequest(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    STUDY_FIELD_NUMBER: _ClassVar[int]
     TRIAL_ID_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     FAILED_FIELD_NUMBER: _ClassVar[int]
     INFEASIBLE_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINT_URI_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
+    study: str
     trial_id: int
     value: float
     failed: Failure
     infeasible: Infeasible
     checkpoint_uri: str
     metadata: _containers.ScalarMap[str, str]
-    def __init__(self, trial_id: _Optional[int] = ..., value: _Optional[float] = ..., failed: _Optional[_Union[Failure, _Mapping]] = ..., infeasible: _Optional[_Union[Infeasible, _Mapping]] = ..., checkpoint_uri: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    def __init__(self, study: _Optional[str] = ..., trial_id: _Optional[int] = ..., value: _Optional[float] = ..., failed: _Optional[_Union[Failure, _Mapping]] = ..., infeasible: _Optional[_Union[Infeasible, _Mapping]] = ..., checkpoint_uri: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class ReportResponse(_message.Message):
     __slots__ = ("trial",)
@@ -301,10 +311,12 @@ class ReportResponse(_message.Message):
     def __init__(self, trial: _Optional[_Union[Trial, _Mapping]] = ...) -> None: ...
 
 class HeartbeatRequest(_message.Message):
-    __slots__ = ("trial_id",)
+    __slots__ = ("study", "trial_id")
+    STUDY_FIELD_NUMBER: _ClassVar[int]
     TRIAL_ID_FIELD_NUMBER: _ClassVar[int]
+    study: str
     trial_id: int
-    def __init__(self, trial_id: _Optional[int] = ...) -> None: ...
+    def __init__(self, study: _Optional[str] = ..., trial_id: _Optional[int] = ...) -> None: ...
 
 class HeartbeatResponse(_message.Message):
     __slots__ = ("trial",)

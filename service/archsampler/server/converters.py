@@ -15,8 +15,11 @@ from archsampler.trial import Trial
 from archsampler.trial import TrialState
 from archsampler_client._proto import archsampler_pb2 as pb
 
-MAX_TEXT = 65_536
-MAX_METADATA = 64
+MAX_TEXT = 65_536  # an architecture's text
+MAX_FIELD = 4_096  # checkpoint_uri, a failure reason, a metadata value
+MAX_KEY = 256  # a metadata key
+MAX_METADATA = 64  # metadata entries
+MAX_METADATA_BYTES = 65_536  # all metadata keys and values together (UTF-8)
 
 _GOALS = {pb.GOAL_UNSPECIFIED: "maximize", pb.MAXIMIZE: "maximize", pb.MINIMIZE: "minimize"}
 _GOAL_TO_PB = {"maximize": pb.MAXIMIZE, "minimize": pb.MINIMIZE}
@@ -92,6 +95,7 @@ def study_to_proto(record: StudyRecord) -> pb.Study:
         trial_count=record.trial_count,
         completed_count=record.completed_count,
         pending_count=record.pending_count,
+        namespace=record.namespace,
     )
 
 
@@ -155,25 +159,39 @@ def outcome_from_proto(msg: pb.ReportRequest | pb.TellRequest) -> Outcome:
     kind = msg.WhichOneof("outcome")
     if kind is None:
         raise InvalidArgumentError("set exactly one of value, failed, infeasible")
-    if len(msg.checkpoint_uri) > MAX_TEXT:
-        raise InvalidArgumentError(f"checkpoint_uri is longer than {MAX_TEXT} characters")
-    if len(msg.metadata) > MAX_METADATA:
-        raise InvalidArgumentError(f"metadata has more than {MAX_METADATA} entries")
-    for key, value in msg.metadata.items():
-        if not key or len(key) > 256 or len(value) > MAX_TEXT:
-            raise InvalidArgumentError(
-                f"metadata key {key[:40]!r}: keys need 1..256 characters, values <= {MAX_TEXT}"
-            )
-    metadata = dict(msg.metadata)
+    if len(msg.checkpoint_uri) > MAX_FIELD:
+        raise InvalidArgumentError(f"checkpoint_uri is longer than {MAX_FIELD} characters")
+    metadata = metadata_from_proto(msg.metadata)
     if kind == "value":
         if not math.isfinite(msg.value):
             raise InvalidArgumentError(f"value must be a finite number, got {msg.value}")
-        return Outcome(TrialState.COMPLETED, msg.value, msg.checkpoint_uri, metadata)
-    if kind == "failed":
-        metadata.setdefault("reason", msg.failed.reason)
-        return Outcome(TrialState.FAILED, None, msg.checkpoint_uri, metadata)
-    metadata.setdefault("reason", msg.infeasible.reason)
-    return Outcome(TrialState.INFEASIBLE, None, msg.checkpoint_uri, metadata)
+        # -0.0 == 0.0: store one zero, so a report and a Tell of it read back alike.
+        return Outcome(TrialState.COMPLETED, msg.value + 0.0, msg.checkpoint_uri, metadata)
+    reason = (msg.failed if kind == "failed" else msg.infeasible).reason
+    if len(reason) > MAX_FIELD:
+        raise InvalidArgumentError(f"{kind}.reason is longer than {MAX_FIELD} characters")
+    metadata.setdefault("reason", reason)
+    state = TrialState.FAILED if kind == "failed" else TrialState.INFEASIBLE
+    return Outcome(state, None, msg.checkpoint_uri, metadata)
+
+
+def metadata_from_proto(metadata: Any) -> dict[str, str]:
+    """A trial's metadata map, within its bounds (entries, key and value length, total)."""
+    if len(metadata) > MAX_METADATA:
+        raise InvalidArgumentError(f"metadata has more than {MAX_METADATA} entries")
+    total = 0
+    for key, value in metadata.items():
+        if not key or len(key) > MAX_KEY or len(value) > MAX_FIELD:
+            raise InvalidArgumentError(
+                f"metadata key {key[:40]!r}: keys need 1..{MAX_KEY} characters, values "
+                f"<= {MAX_FIELD}"
+            )
+        total += len(key.encode()) + len(value.encode())
+    if total > MAX_METADATA_BYTES:
+        raise InvalidArgumentError(
+            f"metadata holds {total} bytes; the limit is {MAX_METADATA_BYTES} in all"
+        )
+    return dict(metadata)
 
 
 def states_from_proto(states: Any) -> list[TrialState]:

@@ -23,10 +23,42 @@ from archsampler_client._proto import archsampler_pb2_grpc as pb_grpc
 
 T = TypeVar("T")
 Ctx = grpc.aio.ServicerContext
+PAGE_BYTES = 3 * 1024 * 1024  # a list page ends before this many bytes (or 3/4 of the limit)
 
 
 def _page_token(after_id: int) -> str:
     return base64.urlsafe_b64encode(f"after:{after_id}".encode()).decode()
+
+
+def _page_size(requested: int) -> int:
+    size = requested or 100
+    if not 1 <= size <= 1000:
+        raise InvalidArgumentError(f"page_size must be in 1..1000, got {requested}")
+    return size
+
+
+def _fill_page(items: list[Any], size: int, budget: int) -> tuple[list[Any], bool]:
+    """The longest prefix of `items` (protos) with at most `size` items and `budget` bytes
+    (always at least one item), and whether more remain."""
+    page: list[Any] = []
+    used = 0
+    for item in items[:size]:
+        used += item.ByteSize() + 8  # the field tag and length of a repeated message
+        if page and used > budget:
+            break
+        page.append(item)
+    return page, len(items) > len(page)
+
+
+def _trial_study(report_study: str, study: str) -> str:
+    """The study a report names: required, and the proposing study in a loop step."""
+    if not report_study:
+        raise InvalidArgumentError("study is required: name the study of the trial")
+    if study and report_study != study:
+        raise InvalidArgumentError(
+            f"report.study {report_study[:128]!r} differs from propose.study {study[:128]!r}"
+        )
+    return report_study
 
 
 def _parse_page_token(token: str) -> int:
@@ -49,9 +81,11 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
         service: StudyService,
         executor: ThreadPoolExecutor,
         observe: Callable[[str, str, float], None] | None = None,
+        max_message_bytes: int = 4 * 1024 * 1024,
     ) -> None:
         self.service = service
         self.executor = executor
+        self.page_bytes = min(PAGE_BYTES, max_message_bytes * 3 // 4)
         self.observe = observe  # (rpc, code, seconds) of each session call, for metrics
         self._session_calls = {
             "propose": self._propose,
@@ -77,8 +111,16 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
 
     @handle_errors
     async def ListStudies(self, request: pb.ListStudiesRequest, context: Ctx) -> Any:
-        records = await self._run(self.service.list_studies)
-        return pb.ListStudiesResponse(studies=[conv.study_to_proto(r) for r in records])
+        size = _page_size(request.page_size)
+        after = _parse_page_token(request.page_token)
+        records = await self._run(self.service.list_studies, after_id=after, limit=size + 1)
+        studies, more = _fill_page(
+            [conv.study_to_proto(r) for r in records], size, self.page_bytes
+        )
+        last = records[len(studies) - 1].id if studies else after
+        return pb.ListStudiesResponse(
+            studies=studies, next_page_token=_page_token(last) if more else ""
+        )
 
     @handle_errors
     async def DeleteStudy(self, request: pb.DeleteStudyRequest, context: Ctx) -> Any:
@@ -97,7 +139,10 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
 
     async def _report(self, request: pb.ReportRequest) -> pb.ReportResponse:
         outcome = conv.outcome_from_proto(request)
-        trial = await self.service.report(request.trial_id, outcome, asyncio.get_running_loop())
+        study = _trial_study(request.study, "")
+        trial = await self.service.report(
+            study, request.trial_id, outcome, asyncio.get_running_loop()
+        )
         return pb.ReportResponse(trial=conv.trial_to_proto(trial))
 
     async def _report_and_propose(
@@ -105,6 +150,8 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
     ) -> pb.ReportAndProposeResponse:
         """Report, then propose in the same transaction: a trainer's step in one message."""
         report, propose = request.report, request.propose
+        if report.study or not propose.study:
+            _trial_study(report.study, propose.study)
         reported, trials = await self.service.report_and_propose(
             report.trial_id,
             conv.outcome_from_proto(report),
@@ -120,7 +167,8 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
         )
 
     async def _heartbeat(self, request: pb.HeartbeatRequest) -> pb.HeartbeatResponse:
-        trial = await self._run(self.service.heartbeat, request.trial_id)
+        study = _trial_study(request.study, "")
+        trial = await self._run(self.service.heartbeat, study, request.trial_id)
         return pb.HeartbeatResponse(trial=conv.trial_to_proto(trial))
 
     @handle_errors
@@ -173,9 +221,7 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
 
     @handle_errors
     async def ListTrials(self, request: pb.ListTrialsRequest, context: Ctx) -> Any:
-        size = request.page_size or 100
-        if not 1 <= size <= 1000:
-            raise InvalidArgumentError(f"page_size must be in 1..1000, got {request.page_size}")
+        size = _page_size(request.page_size)
         after = _parse_page_token(request.page_token)
         states = conv.states_from_proto(request.states)
         trials = await self._run(
@@ -185,11 +231,9 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
             after_id=after,
             limit=size + 1,
         )
-        more = len(trials) > size
-        trials = trials[:size]
+        page, more = _fill_page([conv.trial_to_proto(t) for t in trials], size, self.page_bytes)
         return pb.ListTrialsResponse(
-            trials=[conv.trial_to_proto(t) for t in trials],
-            next_page_token=_page_token(trials[-1].id) if more else "",
+            trials=page, next_page_token=_page_token(page[-1].id) if more else ""
         )
 
     @handle_errors

@@ -22,6 +22,8 @@ class StudyRecord:
     trial_count: int = 0
     completed_count: int = 0
     pending_count: int = 0
+    namespace: str = "default"  # the tenant that owns the study
+    id: int = 0  # storage id: list pages follow it
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,9 @@ from google.protobuf import text_format
 from grpc_health.v1 import health_pb2
 from grpc_health.v1 import health_pb2_grpc
 
+from archsampler.testing.fuzz_requests import DRAWN
 from archsampler.testing.fuzz_requests import METHODS
+from archsampler.testing.fuzz_requests import WATCH
 from archsampler.testing.fuzz_requests import Harvest
 from archsampler.testing.fuzz_requests import RequestGen
 from archsampler.testing.fuzz_requests import protected_configs
@@ -31,7 +33,17 @@ from archsampler_client._proto import archsampler_pb2 as pb
 from archsampler_client._proto import archsampler_pb2_grpc as pb_grpc
 from archsampler_client.errors import status_code
 
-__all__ = ["METHODS", "FuzzResult", "Fuzzer", "Harvest", "RequestGen", "requests", "run_fuzz"]
+__all__ = [
+    "DRAWN",
+    "METHODS",
+    "WATCH",
+    "FuzzResult",
+    "Fuzzer",
+    "Harvest",
+    "RequestGen",
+    "requests",
+    "run_fuzz",
+]
 BAD_CODES = (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN)
 MAX_INCIDENTS = 50
 _OUTCOME_STATE = {"value": pb.COMPLETED, "failed": pb.FAILED, "infeasible": pb.INFEASIBLE}
@@ -135,7 +147,7 @@ class Fuzzer:
             for i, trial in enumerate(reply.trials):
                 h.add_trial(trial)
                 if i < 2:
-                    req = pb.ReportRequest(trial_id=trial.id, value=50.0 + i)
+                    req = pb.ReportRequest(study=name, trial_id=trial.id, value=50.0 + i)
                     self._ack(self.stub.Report(req).trial, req)
 
     def healthy(self) -> bool:
@@ -155,7 +167,9 @@ class Fuzzer:
         res.by_method[method] += 1
         start = time.perf_counter()
         try:
-            if method == "Session":
+            if method == WATCH:
+                reply = self.watch_streams(request)
+            elif method == "Session":
                 reply = list(self.stub.Session(iter(request), timeout=self.timeout))
             else:
                 reply = getattr(self.stub, method)(request, timeout=self.timeout)
@@ -178,6 +192,25 @@ class Fuzzer:
             res.add("crash", method, f"server gone after a {code.name} answer", request)
             return False
         return True
+
+    def watch_streams(self, n: int) -> int:
+        """Open `n` health Watch streams (no credentials), read their first answer, then
+        cancel them all; the caller's health check afterwards must still succeed."""
+        calls = [self.health.Watch(health_pb2.HealthCheckRequest()) for _ in range(n)]
+        served = 0
+        try:
+            for call in calls:
+                try:
+                    first = next(call)
+                except grpc.RpcError as err:  # refused beyond the stated limit: fine
+                    if err.code() != grpc.StatusCode.RESOURCE_EXHAUSTED:
+                        raise
+                    continue
+                served += first.status == health_pb2.HealthCheckResponse.SERVING
+        finally:
+            for call in calls:
+                call.cancel()
+        return served
 
     # -- per-answer checks -------------------------------------------------------------
     def _ack(self, trial: pb.Trial, req: pb.ReportRequest | pb.TellRequest) -> list[str]:
@@ -250,10 +283,17 @@ class Fuzzer:
         elif method in ("Report", "Tell"):
             if method == "Report" and reply.trial.id != req.trial_id:
                 return [f"reported trial {req.trial_id}, answer is trial {reply.trial.id}"]
+            if method == "Report" and reply.trial.study != req.study:
+                study = reply.trial.study
+                return [f"trial {req.trial_id} of study {study!r} reported as {req.study!r}"]
             if method == "Tell":
                 h.add_trial(reply.trial)
             return self._ack(reply.trial, req)
         elif method == "Heartbeat":
+            if reply.trial.study != req.study:
+                return [
+                    f"heartbeat on trial {req.trial_id} of another study {reply.trial.study!r}"
+                ]
             if reply.trial.state != pb.PENDING or reply.trial.id in h.acked:
                 return [f"heartbeat acknowledged on a finished trial {reply.trial.id}"]
         elif method == "ListTrials":
@@ -262,6 +302,9 @@ class Fuzzer:
             values = list(reply.values)
             if len(values) != len(req.architectures) or not all(map(math.isfinite, values)):
                 return [f"{len(req.architectures)} architectures, predicted {values[:10]}"]
+        elif method == "ListStudies":
+            if reply.next_page_token and len(h.tokens) < 100:
+                h.tokens.append(reply.next_page_token)
         elif method == "GetBest" and not (
             reply.trial.state == pb.COMPLETED and reply.trial.HasField("value")
         ):

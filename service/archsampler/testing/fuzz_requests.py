@@ -24,17 +24,20 @@ from archsampler_client._proto import archsampler_pb2 as pb
 METHODS: tuple[str, ...] = tuple(
     m.name for m in pb.DESCRIPTOR.services_by_name["ArchSampler"].methods
 )
+WATCH = "Health.Watch"  # not an ArchSampler RPC: opens many health Watch streams at once
+DRAWN: tuple[str, ...] = (*METHODS, WATCH)
 INT32 = (0, 1, -1, 2, 1000, 1001, 2**31 - 1, -(2**31))
 INT64 = (0, 1, -1, 2**31, 2**53 + 1, 2**63 - 1, -(2**63))
 FLOATS = (math.nan, math.inf, -math.inf, 0.0, -0.0, 1e308, -1e308, 5e-324, 2.5, -1.0)
 JUNK = "\x00\x01\x1f\x7f\t\n é中文🙂\u200b\u202e\ufeff\uffff\U0010ffff,=|~+:[]{}'\"\\"
 NAME_CHARS = "abcXYZ019_.-"
 HUGE = (70_000, 1_000_000, 5_000_000)  # the last one is over the server's 4 MiB limit
+HUGE_N = (1025, 20_000, 200_000)  # choices of one categorical param, all over the limit
 STATES = tuple(range(6))
 WEIGHTS = {
     "CreateStudy": 12, "GetStudy": 4, "ListStudies": 1, "DeleteStudy": 4, "Propose": 8,
     "Report": 18, "Heartbeat": 8, "Tell": 18, "ListTrials": 10, "GetBest": 4,
-    "Predict": 6, "Session": 8,
+    "Predict": 6, "Session": 8, WATCH: 1,
 }  # fmt: skip
 """Relative frequency of each RPC (an RPC added to the proto later gets 5)."""
 # Float and categorical params only: int params cannot be created over the wire yet (the
@@ -54,6 +57,11 @@ USER_SPACE: dict[str, Any] = {
     ],
     "constraints": [{"coefficients": {"width": 1.0, "drop": 2.0}, "op": "<=", "bound": 8.5}],
 }
+# Names a careless or hostile client sends: control characters, a trailing newline (a `$`
+# anchor admits it), separators and look-alikes.
+BAD_NAMES = ("abc\n", "fz-nb201\n", "a\x00b", "\tabc", "a/b", "a b", "ab\u200b", "é")
+# Out-of-bound strategy option values (every option is bounded and refused beyond).
+OPTION_EXTREMES = (1e12, 1e6, 10**5, -1, 0, 2**63, 1e308, 0.5)
 OPTION_KEYS = (
     "height", "cp", "init_samples", "min_samples", "sampler", "candidates", "rank", "explore",
     "target", "virtual_loss", "population", "sample_size", "bogus",
@@ -81,6 +89,7 @@ class Harvest:
     studies: list[str] = field(default_factory=list)  # every study known to exist
     archs: dict[str, list[pb.Architecture]] = field(default_factory=dict)
     trial_ids: list[int] = field(default_factory=list)
+    trial_study: dict[int, str] = field(default_factory=dict)  # a harvested trial's study
     tokens: list[str] = field(default_factory=lambda: [""])
     acked: dict[int, tuple[str, int, float | None]] = field(default_factory=dict)
     reports: dict[int, pb.ReportRequest] = field(default_factory=dict)
@@ -88,6 +97,10 @@ class Harvest:
     def add_trial(self, trial: pb.Trial) -> None:
         """Remember a trial's id and architecture (bounded pools)."""
         self.trial_ids.append(trial.id)
+        self.trial_study[trial.id] = trial.study
+        if len(self.trial_study) > 2000:
+            for old in list(self.trial_study)[:1000]:
+                del self.trial_study[old]
         pool = self.archs.setdefault(trial.study, [])
         pool.append(trial.architecture)
         for lst in (self.trial_ids, pool):
@@ -104,7 +117,9 @@ class RequestGen:
 
     def draw(self) -> tuple[str, Any]:
         """One request: the method name and its message."""
-        method = self.r.choices(METHODS, [WEIGHTS.get(m, 5) for m in METHODS])[0]
+        method = self.r.choices(DRAWN, [WEIGHTS.get(m, 5) for m in DRAWN])[0]
+        if method == WATCH:
+            return method, self.r.choice((1, 8, 64, 100))  # how many streams
         return method, getattr(self, method)()
 
     # -- scalars ------------------------------------------------------------------------
@@ -148,7 +163,15 @@ class RequestGen:
     def name(self) -> str:
         if self.h.studies and self.p(0.8):
             return self.r.choice(self.h.studies)
-        return self.text()
+        return self.r.choice(BAD_NAMES) if self.p(0.2) else self.text()
+
+    def trial_study(self, trial_id: int) -> str:
+        """The study a trial call names: its own mostly, else another one (a foreign trial
+        id, which must be NOT_FOUND), empty, or junk."""
+        own = self.h.trial_study.get(trial_id)
+        if own is not None and self.p(0.75):
+            return own
+        return self.name() if self.p(0.8) else ""
 
     def int32(self) -> int:
         return self.r.randint(-2, 5) if self.p(0.6) else self.r.choice(INT32)
@@ -262,12 +285,22 @@ class RequestGen:
             if self.p(0.3):
                 q.log = self.p(0.5)
             q.choices.extend(self.text(huge=0) for _ in range(r.choice((0, 1, 3))))
+            if self.p(0.01):  # a huge categorical: refused by the space limits, quickly
+                q.type, q.choices[:] = "categorical", [f"c{i}" for i in range(r.choice(HUGE_N))]
             if self.p(0.3):
                 q.condition.param = f"p{r.randrange(6)}" if self.p(0.7) else self.text(huge=0)
                 q.condition.op = r.choice(("==", "!=", "<", "<=", ">", ">=", "in", "~"))
                 self.value(q.condition.value)
+        if self.p(0.01):  # a huge space: many params of many choices
+            n = r.choice((257, 1024))
+            for i in range(n):
+                space.params.add(name=f"h{i}", type="categorical").choices.extend(
+                    f"c{j}" for j in range(r.choice((2, 64)))
+                )
         for _ in range(r.choice((0, 0, 1, 2))):
-            c = space.constraints.add(op=r.choice(("<=", ">=", "==", "")), bound=self.double())
+            c = space.constraints.add(op=r.choice(("<=", ">=", "==", "")))
+            if self.p(0.8):  # bound 0 travels (field presence); no bound is refused
+                c.bound = 0.0 if self.p(0.3) else self.double()
             for _ in range(r.randint(0, 3)):
                 c.coefficients[f"p{r.randrange(6)}" if self.p(0.7) else "width"] = self.double()
         return space
@@ -284,7 +317,10 @@ class RequestGen:
         if self.p(0.3):
             for _ in range(r.randint(1, 3)):
                 key = r.choice(OPTION_KEYS) if self.p(0.8) else self.text(huge=0)
-                self.value(cfg.strategy_options.fields[key])
+                if self.p(0.3):
+                    cfg.strategy_options.fields[key].number_value = r.choice(OPTION_EXTREMES)
+                else:
+                    self.value(cfg.strategy_options.fields[key])
         cfg.goal = r.choice((0, 1, 2, 0, 1, 2, 3, -1, 2**31 - 1))
         cfg.seed = self.int64() if self.p(0.3) else 0
         return cfg
@@ -303,7 +339,11 @@ class RequestGen:
         return pb.GetStudyRequest(name=self.name())
 
     def ListStudies(self) -> pb.ListStudiesRequest:
-        return pb.ListStudiesRequest()
+        r = self.r
+        req = pb.ListStudiesRequest(page_size=r.choice((0, 0, 1, 2, self.int32())))
+        if self.p(0.3):
+            req.page_token = r.choice(self.h.tokens) if self.p(0.5) else self.text()
+        return req
 
     def DeleteStudy(self) -> pb.DeleteStudyRequest:
         name = self.name()
@@ -324,12 +364,14 @@ class RequestGen:
     def Report(self) -> pb.ReportRequest:
         if self.h.reports and self.p(0.1):  # the same report again
             return self.h.reports[self.r.choice(sorted(self.h.reports))]
-        req = pb.ReportRequest(trial_id=self.trial_id())
+        trial_id = self.trial_id()
+        req = pb.ReportRequest(study=self.trial_study(trial_id), trial_id=trial_id)
         self.outcome(req)
         return req
 
     def Heartbeat(self) -> pb.HeartbeatRequest:
-        return pb.HeartbeatRequest(trial_id=self.trial_id())
+        trial_id = self.trial_id()
+        return pb.HeartbeatRequest(study=self.trial_study(trial_id), trial_id=trial_id)
 
     def Tell(self) -> pb.TellRequest:
         study = self.name()
@@ -361,9 +403,10 @@ class RequestGen:
         for _ in range(self.r.randint(1, 6)):
             kind = self.r.choice(("propose", "report", "heartbeat", "report_and_propose", "none"))
             if kind == "report_and_propose":
-                call = {
-                    kind: pb.ReportAndProposeRequest(report=self.Report(), propose=self.Propose())
-                }
+                step = pb.ReportAndProposeRequest(report=self.Report(), propose=self.Propose())
+                if self.p(0.5):
+                    step.report.study = step.propose.study
+                call = {kind: step}
             else:
                 call = {} if kind == "none" else {kind: getattr(self, kind.capitalize())()}
             out.append(pb.SessionRequest(**call))
