@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import sys
 
 from tqdm import tqdm
 
+from archsampler.bench.tables import PACKAGED_NB201
 from archsampler.bench.tables import load_table
-from archsampler.bench.tables import nb201_table_path
 from archsampler.spaces.nb201 import NB201Space
 from archsampler.testing import ServerProcess
 from archsampler_client import Client
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    path = nb201_table_path()
+    """Search NB201 on the table this package ships (no `../shared/` needed)."""
     space = NB201Space()
-    table = load_table(path, space)
+    try:
+        table = load_table(PACKAGED_NB201, space)
+    except (FileNotFoundError, OSError, ValueError) as e:
+        print(f"archsampler demo: cannot read the packaged NB201 table: {e}", file=sys.stderr)
+        return 2
     with contextlib.ExitStack() as stack:
         target = args.target or stack.enter_context(ServerProcess(args.db)).target
         client = stack.enter_context(Client(target))

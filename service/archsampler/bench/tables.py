@@ -1,8 +1,10 @@
-"""NAS benchmark lookup tables (CSV files in `../shared/benchmarks/`)."""
+"""NAS benchmark lookup tables: CSV files in `../shared/benchmarks/` (tests, benches) and the
+NB201 CIFAR-10 table the package ships for its demo (`archsampler/data/`, gzip)."""
 
 from __future__ import annotations
 
 import csv
+import gzip
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +15,7 @@ from archsampler.spaces.base import Arch
 from archsampler.spaces.base import SearchSpace
 
 _PROJECT_ROOT = Path(__file__).resolve().parents[3]
+PACKAGED_NB201 = Path(__file__).resolve().parents[1] / "data" / "nb201_cifar10.csv.gz"
 
 
 def benchmarks_dir() -> Path:
@@ -62,7 +65,8 @@ def load_table(path: Path, space: SearchSpace) -> LookupTable:
     """
     if not Path(path).is_file():
         raise FileNotFoundError(f"benchmark table not found: {path}")
-    with open(path, newline="") as fh:
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt", newline="") as fh:
         rows = list(csv.DictReader(fh))
     if not rows:
         raise ValueError(f"{path}: no rows")
