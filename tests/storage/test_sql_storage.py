@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+from pathlib import Path
 
 import pytest
 
 from archsampler.errors import AlreadyExistsError
 from archsampler.errors import FailedPreconditionError
 from archsampler.errors import NotFoundError
+from archsampler.errors import StorageError
 from archsampler.storage import NewTrial
 from archsampler.storage import SQLStorage
 from archsampler.trial import Outcome
 from archsampler.trial import TrialState
 
 DONE = TrialState.COMPLETED
+FAILED = TrialState.FAILED
 
 
 @pytest.fixture()
@@ -127,3 +131,112 @@ def test_concurrent_writers_never_duplicate_a_live_arch(storage) -> None:
         t.join()
     assert sorted(wins) == list(range(20))
     assert len(storage.list_trials("s")) == 20
+
+
+def test_studies_belong_to_a_namespace_and_list_in_pages(storage) -> None:
+    for i in range(5):
+        storage.create_study(f"s{i}", {"seed": i}, "team-a" if i % 2 else "team-b")
+    storage.create_study("d", {})
+    assert storage.get_study("s1").namespace == "team-a" and storage.get_study("d").namespace == (
+        "default"
+    )
+    assert storage.study_namespace("s2") == "team-b"
+    with pytest.raises(NotFoundError, match="'nope' not found"):
+        storage.study_namespace("nope")
+    every = storage.list_studies()
+    assert [r.name for r in every] == ["s0", "s1", "s2", "s3", "s4", "d"]
+    assert [r.id for r in every] == sorted(r.id for r in every)
+    assert [r.name for r in storage.list_studies(namespace="team-a")] == ["s1", "s3"]
+    assert storage.list_studies(namespace="other") == []
+    first = storage.list_studies(namespace="team-b", limit=2)
+    assert [r.name for r in first] == ["s0", "s2"]
+    rest = storage.list_studies(namespace="team-b", after_id=first[-1].id, limit=2)
+    assert [r.name for r in rest] == ["s4"]
+    storage.add_trials("s3", [new(i) for i in range(3)])
+    (s3,) = storage.list_studies(namespace="team-a", after_id=every[1].id)
+    assert (s3.name, s3.trial_count, s3.pending_count) == ("s3", 3, 3)
+
+
+def test_an_existing_study_is_checked_before_its_config_is_compared(storage) -> None:
+    storage.create_study("s", {"seed": 1}, "team-a")
+    seen: list[str] = []
+
+    def refuse(namespace: str) -> None:
+        seen.append(namespace)
+        raise PermissionError(f"not yours: {namespace}")
+
+    for config in ({"seed": 1}, {"seed": 2}):  # an equal and a different config: same answer
+        with pytest.raises(PermissionError, match="not yours: team-a"):
+            storage.create_study("s", config, "team-b", check_existing=refuse)
+    assert seen == ["team-a", "team-a"]
+    rec, created = storage.create_study("t", {}, "team-b", check_existing=refuse)
+    assert created and rec.namespace == "team-b" and seen == ["team-a", "team-a"]
+    again, created = storage.create_study("s", {"seed": 1}, "team-b", check_existing=seen.append)
+    assert not created and again.namespace == "team-a"  # loading keeps the owner
+
+
+V1_DUMP = Path(__file__).parent / "assets" / "schema_v1.sql"
+
+
+def _version_rows(storage: SQLStorage) -> list[int]:
+    with storage.engine.connect() as conn:
+        return [v for (v,) in conn.exec_driver_sql("SELECT version FROM schema_version")]
+
+
+def _check_migrated(storage: SQLStorage) -> None:
+    assert sorted(_version_rows(storage)) == [1, 2]
+    records = storage.list_studies()
+    assert [(r.name, r.namespace) for r in records] == [("old-a", "default"), ("old-b", "default")]
+    assert [(r.trial_count, r.completed_count) for r in records] == [(3, 1), (1, 1)]
+    assert storage.best_trial("old-b", maximize=False).value == 2.0
+    assert storage.list_studies(namespace="default", after_id=records[0].id) == records[1:]
+    rec, created = storage.create_study("new", {}, "team-a")
+    assert created and rec.namespace == "team-a" and rec.id > records[-1].id
+    storage.add_trials("old-a", [new(100)])
+    assert storage.get_study("old-a").trial_count == 4
+
+
+def test_a_v1_sqlite_file_is_migrated_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "v1.db"
+    with sqlite3.connect(path) as conn:  # the file a v1 server left (see assets/)
+        conn.executescript(V1_DUMP.read_text())
+    storage = SQLStorage(str(path))
+    try:
+        _check_migrated(storage)
+    finally:
+        storage.close()
+    reopened = SQLStorage(str(path))  # a second open migrates nothing
+    try:
+        assert sorted(_version_rows(reopened)) == [1, 2]
+        assert [r.name for r in reopened.list_studies(namespace="team-a")] == ["new"]
+    finally:
+        reopened.close()
+
+
+def test_a_v1_database_is_migrated_on_every_backend(db_url: str) -> None:
+    """Make a v2 database look like v1 (no namespace column, version 1), then reopen it."""
+    storage = SQLStorage(db_url)
+    storage.create_study("old-a", {})
+    storage.create_study("old-b", {})
+    storage.add_trials("old-a", [new(0, state=DONE, value=1.0), new(1, state=FAILED), new(2)])
+    storage.add_trials("old-b", [new(9, state=DONE, value=2.0)])
+    with storage.engine.begin() as conn:
+        conn.exec_driver_sql("DROP INDEX ix_studies_namespace")
+        conn.exec_driver_sql("ALTER TABLE studies DROP COLUMN namespace")
+        conn.exec_driver_sql("DELETE FROM schema_version")
+        conn.exec_driver_sql("INSERT INTO schema_version (version) VALUES (1)")
+    storage.close()
+    migrated = SQLStorage(db_url)
+    try:
+        _check_migrated(migrated)
+    finally:
+        migrated.close()
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = str(tmp_path / "future.db")
+    SQLStorage(path).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO schema_version (version) VALUES (99)")
+    with pytest.raises(StorageError, match="schema v99 is newer than this server"):
+        SQLStorage(path)

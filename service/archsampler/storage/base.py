@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass
 from typing import Any
+from typing import Callable
 from typing import Sequence
 
 from archsampler.trial import Outcome
@@ -60,8 +61,18 @@ class Storage(abc.ABC):
     """
 
     @abc.abstractmethod
-    def create_study(self, name: str, config: dict[str, Any]) -> tuple[StudyRecord, bool]:
-        """Create `name`, or load it when it exists with an equal config.
+    def create_study(
+        self,
+        name: str,
+        config: dict[str, Any],
+        namespace: str = "default",
+        *,
+        check_existing: Callable[[str], None] | None = None,
+    ) -> tuple[StudyRecord, bool]:
+        """Create `name` in `namespace`, or load it when it exists with an equal config.
+
+        Names are unique across namespaces. When `name` exists, `check_existing(its
+        namespace)` runs first (before configs are compared) and may raise to refuse.
 
         Returns:
             The study and whether it was created.
@@ -75,7 +86,14 @@ class Storage(abc.ABC):
     def get_study(self, name: str) -> StudyRecord: ...
 
     @abc.abstractmethod
-    def list_studies(self) -> list[StudyRecord]: ...
+    def study_namespace(self, name: str) -> str:
+        """The namespace of study `name` (one indexed read, no trial counts)."""
+
+    @abc.abstractmethod
+    def list_studies(
+        self, *, namespace: str | None = None, after_id: int = 0, limit: int | None = None
+    ) -> list[StudyRecord]:
+        """Studies with id > `after_id` in id order, of `namespace` only unless it is None."""
 
     @abc.abstractmethod
     def delete_study(self, name: str) -> None: ...

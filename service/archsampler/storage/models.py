@@ -13,7 +13,8 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # v2: studies.namespace (see `archsampler.storage.migrations`)
+DEFAULT_NAMESPACE = "default"
 
 
 class Base(DeclarativeBase):
@@ -28,9 +29,14 @@ class SchemaVersionModel(Base):
 
 class StudyModel(Base):
     __tablename__ = "studies"
+    __table_args__ = (Index("ix_studies_namespace", "namespace", "id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(128), unique=True, nullable=False)
+    # The tenant that owns the study; names stay unique across namespaces.
+    namespace: Mapped[str] = mapped_column(
+        String(128), nullable=False, default=DEFAULT_NAMESPACE, server_default=DEFAULT_NAMESPACE
+    )
     config_json: Mapped[str] = mapped_column(Text, nullable=False)
     created_at: Mapped[float] = mapped_column(Float, nullable=False)
     # Bumped in every transaction that changes a trial; finished trials record it in

@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from typing import Callable
 from typing import Sequence
 
 from sqlalchemy import create_engine
@@ -30,9 +31,9 @@ from archsampler.storage.base import StudyRecord
 from archsampler.storage.batch import SQLBatch
 from archsampler.storage.batch import to_trial as _to_trial
 from archsampler.storage.config_diff import first_difference
-from archsampler.storage.models import SCHEMA_VERSION
+from archsampler.storage.migrations import upgrade
+from archsampler.storage.models import DEFAULT_NAMESPACE
 from archsampler.storage.models import Base
-from archsampler.storage.models import SchemaVersionModel
 from archsampler.storage.models import StudyModel
 from archsampler.storage.models import TrialModel
 from archsampler.trial import Outcome
@@ -99,15 +100,7 @@ class SQLStorage(Storage):
     def _init_schema(self) -> None:
         try:
             Base.metadata.create_all(self.engine)
-            with self._session() as s:
-                found = s.scalar(select(func.max(SchemaVersionModel.version)))
-                if found is None:
-                    s.add(SchemaVersionModel(version=SCHEMA_VERSION))
-                elif found > SCHEMA_VERSION:
-                    raise StorageError(
-                        f"database schema v{found} is newer than this server (v{SCHEMA_VERSION});"
-                        " upgrade archsampler"
-                    )
+            upgrade(self.engine)
         except IntegrityError:
             pass  # another replica initialised the schema at the same time
 
@@ -173,37 +166,61 @@ class SQLStorage(Storage):
         return row
 
     @staticmethod
-    def _record(s: Session, row: StudyModel) -> StudyRecord:
-        counts = dict(
-            s.execute(
-                select(TrialModel.state, func.count())
-                .where(TrialModel.study_id == row.id)
-                .group_by(TrialModel.state)
-            ).all()
-        )
-        return StudyRecord(
-            name=row.name,
-            config=json.loads(row.config_json),
-            created_at=row.created_at,
-            trial_count=sum(counts.values()),
-            completed_count=counts.get(int(TrialState.COMPLETED), 0),
-            pending_count=counts.get(int(TrialState.PENDING), 0),
-        )
+    def _records(s: Session, rows: Sequence[StudyModel]) -> list[StudyRecord]:
+        """Records of `rows` with their trial counts (one grouped query for all of them)."""
+        counts: dict[int, dict[int, int]] = {row.id: {} for row in rows}
+        if rows:
+            query = select(TrialModel.study_id, TrialModel.state, func.count())
+            if len(rows) <= 1000:  # else count every study's trials (no huge IN list)
+                query = query.where(TrialModel.study_id.in_(list(counts)))
+            for study_id, state, count in s.execute(
+                query.group_by(TrialModel.study_id, TrialModel.state)
+            ):
+                if study_id in counts:
+                    counts[study_id][state] = count
+        return [
+            StudyRecord(
+                name=row.name,
+                config=json.loads(row.config_json),
+                created_at=row.created_at,
+                trial_count=sum(counts[row.id].values()),
+                completed_count=counts[row.id].get(int(TrialState.COMPLETED), 0),
+                pending_count=counts[row.id].get(int(TrialState.PENDING), 0),
+                namespace=row.namespace,
+                id=row.id,
+            )
+            for row in rows
+        ]
 
-    def create_study(self, name: str, config: dict[str, Any]) -> tuple[StudyRecord, bool]:
+    @classmethod
+    def _record(cls, s: Session, row: StudyModel) -> StudyRecord:
+        return cls._records(s, [row])[0]
+
+    def create_study(
+        self,
+        name: str,
+        config: dict[str, Any],
+        namespace: str = DEFAULT_NAMESPACE,
+        *,
+        check_existing: Callable[[str], None] | None = None,
+    ) -> tuple[StudyRecord, bool]:
         encoded = json.dumps(config, sort_keys=True)
         for _ in range(2):
             try:
                 with self._session() as s:
                     row = s.scalar(select(StudyModel).where(StudyModel.name == name))
                     if row is not None:
+                        if check_existing is not None:
+                            check_existing(row.namespace)
                         diff = first_difference(json.loads(row.config_json), config)
                         if diff is not None:
                             raise AlreadyExistsError(
                                 f"study {name!r} already exists with a different config: {diff}"
                             )
                         return self._record(s, row), False
-                    row = StudyModel(name=name, config_json=encoded, created_at=time.time())
+                    row = StudyModel(
+                        name=name, namespace=namespace, config_json=encoded, created_at=time.time()
+                    )
                     s.add(row)
                     s.flush()
                     return self._record(s, row), True
@@ -215,10 +232,23 @@ class SQLStorage(Storage):
         with self._session(write=False) as s:
             return self._record(s, self._study_row(s, name))
 
-    def list_studies(self) -> list[StudyRecord]:
+    def study_namespace(self, name: str) -> str:
         with self._session(write=False) as s:
-            rows = s.scalars(select(StudyModel).order_by(StudyModel.id)).all()
-            return [self._record(s, r) for r in rows]
+            found = s.scalar(select(StudyModel.namespace).where(StudyModel.name == name))
+            if found is None:
+                raise NotFoundError(f"study {name!r} not found")
+            return found
+
+    def list_studies(
+        self, *, namespace: str | None = None, after_id: int = 0, limit: int | None = None
+    ) -> list[StudyRecord]:
+        query = select(StudyModel).where(StudyModel.id > after_id).order_by(StudyModel.id)
+        if namespace is not None:
+            query = query.where(StudyModel.namespace == namespace)
+        if limit is not None:
+            query = query.limit(limit)
+        with self._session(write=False) as s:
+            return self._records(s, s.scalars(query).all())
 
     def delete_study(self, name: str) -> None:
         with self._session() as s:
