@@ -26,6 +26,10 @@ class NotFoundError(ArchSamplerError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class PermissionDeniedError(ArchSamplerError, PermissionError):
+    """The caller may not make this call: its role, or a study of another namespace."""
+
+
 class AlreadyExistsError(ArchSamplerError):
     """A conflicting object already exists (different config, different report)."""
 

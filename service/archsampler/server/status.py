@@ -17,6 +17,7 @@ from archsampler.errors import ExhaustedError
 from archsampler.errors import FailedPreconditionError
 from archsampler.errors import InvalidArgumentError
 from archsampler.errors import NotFoundError
+from archsampler.errors import PermissionDeniedError
 from archsampler.errors import StorageError
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ CODES: tuple[tuple[type[BaseException], grpc.StatusCode], ...] = (
     (NotFoundError, grpc.StatusCode.NOT_FOUND),
     (InvalidArgumentError, grpc.StatusCode.INVALID_ARGUMENT),
     (AlreadyExistsError, grpc.StatusCode.ALREADY_EXISTS),
+    (PermissionDeniedError, grpc.StatusCode.PERMISSION_DENIED),
     (FailedPreconditionError, grpc.StatusCode.FAILED_PRECONDITION),
     (StorageError, grpc.StatusCode.UNAVAILABLE),
 )
