@@ -1,7 +1,7 @@
 """In-memory state of one study: space, strategy, pending architectures, catch-up position.
 
-Only the group-commit writer thread touches a runtime, always inside an open batch, so
-there is no locking here.
+Only the study's proposal lane touches a runtime (one round at a time), so there is no
+locking here. It syncs through a read transaction; it never writes.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
 
+import numpy as np
+
 from archsampler.spaces import SearchSpace
 from archsampler.spaces import make_space
 from archsampler.spaces.base import Arch
@@ -19,6 +21,12 @@ from archsampler.strategies import Observation
 from archsampler.strategies import Strategy
 from archsampler.strategies import make_strategy
 from archsampler.trial import TrialState
+
+
+def draw_seed(seed: int, next_number: int, attempt: int) -> np.random.SeedSequence:
+    """The seed of the draws made when the study has had `next_number` trials, on the
+    `attempt`-th proposal round at that number (0 unless earlier rounds inserted nothing)."""
+    return np.random.SeedSequence([seed % 2**64, next_number, attempt])
 
 
 @dataclass
@@ -33,8 +41,10 @@ class StudyRuntime:
     seq: int = 0
     pending: dict[int, Arch] = field(default_factory=dict)
     pending_stale: bool = True
+    stale_generation: int = 0  # reload pending when the lanes' generation differs
     model: Any = None  # the ModelHandle last handed to the strategy
     _parsed: dict[str, Arch] = field(default_factory=dict)
+    _draws: tuple[int, int] = (-1, 0)  # (next_number, attempt) of the last `reseed`
 
     @classmethod
     def load(cls, batch: SQLBatch, name: str) -> StudyRuntime:
@@ -52,14 +62,29 @@ class StudyRuntime:
         """+1 when the study maximises; strategies always maximise."""
         return 1.0 if self.config["goal"] == "maximize" else -1.0
 
+    def reseed(self, next_number: int) -> None:
+        """Seed the strategy's draws from (study seed, trials so far, round at that count).
+
+        A rebuilt runtime (restart, other replica) thus draws what this one would have from
+        the same log, and no round replays an earlier round's draws: each insert advances
+        `next_number`, and a round that inserted nothing advances the attempt.
+        """
+        number, attempt = self._draws
+        attempt = attempt + 1 if number == next_number else 0
+        self._draws = (next_number, attempt)
+        bits = self.strategy.rng.bit_generator
+        fresh = type(bits)(draw_seed(int(self.config["seed"]), next_number, attempt))
+        bits.state = fresh.state  # in place: every holder of the generator follows
+
     def parse(self, text: str) -> Arch:
         arch = self._parsed.get(text)
         if arch is None:
             arch = self._parsed[text] = self.space.from_string(text)
         return arch
 
-    def sync(self, batch: SQLBatch) -> None:
-        """Feed the strategy every trial finished since the last sync; refresh pending."""
+    def sync(self, batch: SQLBatch, stale_generation: int | None = None) -> None:
+        """Feed the strategy every trial finished since the last sync; refresh pending when
+        marked stale (or when `stale_generation` moved on)."""
         rows, self.seq = batch.finished_rows(self.name, self.seq)
         if rows:
             observations = []
@@ -73,6 +98,9 @@ class StudyRuntime:
                     )
                 )
             self.strategy.observe(observations)
+        if stale_generation is not None and stale_generation != self.stale_generation:
+            self.stale_generation = stale_generation
+            self.pending_stale = True
         if self.pending_stale:
             self.pending = {t.id: self.parse(t.arch) for t in batch.pending(self.name)}
             self.pending_stale = False

@@ -174,16 +174,24 @@ class StudyService:
         request_id: str = "",
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> Waiter:
-        """Queue a report and then a proposal for one transaction; the future resolves to
-        `(reported trial, new trials)` after commit. A failed report proposes nothing."""
+        """Report trial `trial_id` of `study`, then propose; the future resolves to
+        `(reported trial, new trials)` after both commit. The report commits first and the
+        proposal learns from it; a failed report proposes nothing, a failed proposal leaves
+        the report committed."""
         self._check_propose(study, count, client_id, request_id)
         return self.committer.step(trial_id, outcome, study, count, client_id, request_id, loop)
 
     def report(
-        self, trial_id: int, outcome: Outcome, loop: asyncio.AbstractEventLoop | None = None
+        self,
+        study: str,
+        trial_id: int,
+        outcome: Outcome,
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> Waiter:
-        """Queue an outcome; the future (on `loop` when given) resolves after commit."""
-        return self.committer.report(trial_id, outcome, loop)
+        """Queue an outcome for trial `trial_id` of `study`; the future (on `loop` when given)
+        resolves after commit."""
+        check_name("study name", study)
+        return self.committer.report(study, trial_id, outcome, loop)
 
     def expire_leases(self) -> int:
         """Mark expired PENDING trials STALE so their architectures may be proposed again."""
@@ -192,8 +200,9 @@ class StudyService:
             self.committer.mark_pending_stale()
         return expired
 
-    def heartbeat(self, trial_id: int) -> Trial:
-        return self.storage.heartbeat(trial_id, self.lease_seconds)
+    def heartbeat(self, study: str, trial_id: int) -> Trial:
+        check_name("study name", study)
+        return self.storage.heartbeat(study, trial_id, self.lease_seconds)
 
     def tell(
         self, study: str, text: str, params: dict[str, ParamValue], outcome: Outcome

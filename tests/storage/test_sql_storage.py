@@ -48,7 +48,7 @@ def test_trials_are_numbered_unique_and_counted(storage) -> None:
     with pytest.raises(AlreadyExistsError):
         storage.add_trials("s", [new(3), new(1)])  # all or nothing
     assert len(storage.list_trials("s")) == 3
-    storage.finish_trial(trials[0].id, Outcome(DONE, 2.5))
+    storage.finish_trial("s", trials[0].id, Outcome(DONE, 2.5))
     rec = storage.get_study("s")
     assert (rec.trial_count, rec.completed_count, rec.pending_count) == (3, 1, 2)
 
@@ -56,13 +56,13 @@ def test_trials_are_numbered_unique_and_counted(storage) -> None:
 def test_finish_is_idempotent_and_refuses_a_different_outcome(storage) -> None:
     storage.create_study("s", {})
     (t,) = storage.add_trials("s", [new(0)])
-    first = storage.finish_trial(t.id, Outcome(DONE, 1.0, "uri", {"a": "b"}))
-    assert storage.finish_trial(t.id, Outcome(DONE, 1.0, "uri", {"a": "b"})) == first
+    first = storage.finish_trial("s", t.id, Outcome(DONE, 1.0, "uri", {"a": "b"}))
+    assert storage.finish_trial("s", t.id, Outcome(DONE, 1.0, "uri", {"a": "b"})) == first
     with pytest.raises(AlreadyExistsError, match="already reported as COMPLETED"):
-        storage.finish_trial(t.id, Outcome(DONE, 2.0, "uri", {"a": "b"}))
+        storage.finish_trial("s", t.id, Outcome(DONE, 2.0, "uri", {"a": "b"}))
     with pytest.raises(AlreadyExistsError):
-        storage.finish_trial(t.id, Outcome(TrialState.FAILED))
-    assert storage.get_trial(t.id) == first
+        storage.finish_trial("s", t.id, Outcome(TrialState.FAILED))
+    assert storage.get_trial("s", t.id) == first
 
 
 def finished_rows(storage, seq: int):
@@ -75,7 +75,7 @@ def test_finished_rows_catch_up_in_commit_order(storage) -> None:
     trials = storage.add_trials("s", [new(i) for i in range(4)])
     _, seq = finished_rows(storage, 0)
     for t in (trials[2], trials[0]):
-        storage.finish_trial(t.id, Outcome(DONE, float(t.id)))
+        storage.finish_trial("s", t.id, Outcome(DONE, float(t.id)))
     got, seq2 = finished_rows(storage, seq)
     assert [r.id for r in got] == [trials[2].id, trials[0].id] and seq2 > seq
     assert finished_rows(storage, seq2)[0] == []
@@ -85,13 +85,13 @@ def test_leases_expire_to_stale_and_late_reports_count(storage) -> None:
     storage.create_study("s", {})
     a, b = storage.add_trials("s", [new(0, lease_seconds=0.01), new(1, lease_seconds=600)])
     assert storage.expire_leases(now=a.lease_expires_at + 1) == 1
-    assert storage.get_trial(a.id).state == TrialState.STALE
+    assert storage.get_trial("s", a.id).state == TrialState.STALE
     with pytest.raises(FailedPreconditionError, match="STALE"):
-        storage.heartbeat(a.id, 60)
+        storage.heartbeat("s", a.id, 60)
     (again,) = storage.add_trials("s", [new(0)])  # a stale arch may be proposed again
-    late = storage.finish_trial(a.id, Outcome(DONE, 3.0))
+    late = storage.finish_trial("s", a.id, Outcome(DONE, 3.0))
     assert late.state == DONE and again.state == TrialState.PENDING
-    assert storage.heartbeat(b.id, 600).lease_expires_at >= b.lease_expires_at
+    assert storage.heartbeat("s", b.id, 600).lease_expires_at >= b.lease_expires_at
 
 
 def test_best_unknown_and_delete(storage) -> None:
@@ -100,16 +100,37 @@ def test_best_unknown_and_delete(storage) -> None:
         storage.best_trial("s", True)
     trials = storage.add_trials("s", [new(i) for i in range(3)])
     for t, v in zip(trials, (5.0, 9.0, 1.0), strict=True):
-        storage.finish_trial(t.id, Outcome(DONE, v))
+        storage.finish_trial("s", t.id, Outcome(DONE, v))
     assert storage.best_trial("s", True).value == 9.0
     assert storage.best_trial("s", False).value == 1.0
     with pytest.raises(NotFoundError):
-        storage.get_trial(10**9)
+        storage.get_trial("s", 10**9)
     storage.delete_study("s")
     with pytest.raises(NotFoundError):
         storage.list_trials("s")
     with pytest.raises(NotFoundError):
-        storage.get_trial(trials[0].id)
+        storage.get_trial("s", trials[0].id)
+
+
+def test_a_trial_of_another_study_is_not_found_like_a_missing_one(storage) -> None:
+    storage.create_study("s", {})
+    storage.create_study("other", {"seed": 1})
+    (mine,) = storage.add_trials("s", [new(0, lease_seconds=60)])
+    (theirs,) = storage.add_trials("other", [new(0, lease_seconds=60)])
+    calls = {
+        "get": lambda i: storage.get_trial("s", i),
+        "finish": lambda i: storage.finish_trial("s", i, Outcome(DONE, 1.0)),
+        "heartbeat": lambda i: storage.heartbeat("s", i, 600),
+    }
+    for name, call in calls.items():
+        messages = []
+        for trial_id in (theirs.id, 10**9):
+            with pytest.raises(NotFoundError) as info:
+                call(trial_id)
+            messages.append(str(info.value).replace(str(trial_id), "ID"))
+        assert messages[0] == messages[1] == "trial ID not found in study 's'", name
+    assert storage.get_trial("other", theirs.id) == theirs  # untouched
+    assert storage.finish_trial("s", mine.id, Outcome(DONE, 2.0)).value == 2.0
 
 
 def test_concurrent_writers_never_duplicate_a_live_arch(storage) -> None:

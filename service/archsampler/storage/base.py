@@ -103,11 +103,12 @@ class Storage(abc.ABC):
         """Insert trials atomically (all or none), numbered in order."""
 
     @abc.abstractmethod
-    def get_trial(self, trial_id: int) -> Trial: ...
+    def get_trial(self, study: str, trial_id: int) -> Trial:
+        """Trial `trial_id` of `study` (another study's trial is not found, like a missing one)."""
 
     @abc.abstractmethod
-    def finish_trial(self, trial_id: int, outcome: Outcome) -> Trial:
-        """Record the outcome of a PENDING or STALE trial.
+    def finish_trial(self, study: str, trial_id: int, outcome: Outcome) -> Trial:
+        """Record the outcome of a PENDING or STALE trial of `study`.
 
         Idempotent: when the trial already records exactly `outcome`, returns it unchanged.
 
@@ -116,8 +117,8 @@ class Storage(abc.ABC):
         """
 
     @abc.abstractmethod
-    def heartbeat(self, trial_id: int, lease_seconds: float) -> Trial:
-        """Extend the lease of a PENDING trial to now + `lease_seconds`.
+    def heartbeat(self, study: str, trial_id: int, lease_seconds: float) -> Trial:
+        """Extend the lease of a PENDING trial of `study` to now + `lease_seconds`.
 
         Raises:
             FailedPreconditionError: the trial is not PENDING.

@@ -4,7 +4,8 @@ The writer's hot path, so it speaks plain SQL over the DBAPI cursor of the trans
 (no ORM, no statement compilation per call); the SQL is portable between SQLite and
 PostgreSQL and only the placeholder style differs. Per-item failures (unknown trial,
 conflicting report, architecture already live) are returned, not raised, so one bad item
-never rolls back the others.
+never rolls back the others. `read_transaction` opens the same interface on a read-only
+transaction (no locks taken): what the proposal lanes sync their strategies through.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Sequence
 
 from archsampler.errors import AlreadyExistsError
 from archsampler.errors import NotFoundError
+from archsampler.errors import StorageError
 from archsampler.storage.base import NewTrial
 from archsampler.trial import Outcome
 from archsampler.trial import Trial
@@ -51,6 +53,11 @@ _INSERT_COLUMNS = (
     "lease_expires_at",
 )
 INSERT_CHUNK = 500  # rows per INSERT statement (18 placeholders each)
+
+
+def trial_not_found(study: str, trial_id: int) -> NotFoundError:
+    """The error for a trial id that is not one of `study`'s (missing or another study's)."""
+    return NotFoundError(f"trial {trial_id} not found in study {study[:128]!r}")
 
 
 def _meta_text(metadata: dict[str, str] | None) -> str:
@@ -127,12 +134,15 @@ class FinishedRow(NamedTuple):
 
 
 class SQLBatch:
-    """Writes inside one open transaction of `SQLStorage.batch()`, on its DBAPI cursor."""
+    """Writes inside one open transaction of `SQLStorage.batch()`, on its DBAPI cursor.
 
-    def __init__(self, cursor: Any, dialect: str) -> None:
+    With `read_only` (see `read_transaction`) rows are read without locks; write nothing.
+    """
+
+    def __init__(self, cursor: Any, dialect: str, read_only: bool = False) -> None:
         self.cur = cursor
         self.dialect = dialect
-        self._for_update = " FOR UPDATE" if dialect == "postgresql" else ""
+        self._for_update = " FOR UPDATE" if dialect == "postgresql" and not read_only else ""
         self._studies: dict[str, StudyRow] = {}
         self._bumped: set[int] = set()
         self._savepoints = 0
@@ -203,11 +213,12 @@ class SQLBatch:
         self.cur.execute(f"RELEASE SAVEPOINT {name}")
 
     # -- reports ------------------------------------------------------------------------
-    def finish(self, items: Sequence[tuple[int, Outcome]]) -> list[Trial | Exception]:
-        """Apply reports in order; each result is the stored trial or the error for it."""
+    def finish(self, items: Sequence[tuple[str, int, Outcome]]) -> list[Trial | Exception]:
+        """Apply `(study, trial id, outcome)` reports in order; each result is the stored
+        trial or the error for it. A trial of another study is not found, like a missing one."""
         if not items:
             return []
-        ids = sorted({trial_id for trial_id, _ in items})
+        ids = sorted({trial_id for _, trial_id, _ in items})
         found = self._execute(
             f"SELECT t.{TRIAL_COLUMNS.replace(', ', ', t.')}, t.study_id, t.dedup_key, s.name "
             "FROM trials t JOIN studies s ON s.id = t.study_id "
@@ -218,13 +229,12 @@ class SQLBatch:
         results: list[Trial | Exception] = []
         changed: dict[int, list[Any]] = {}
         now = time.time()
-        for trial_id, outcome in items:
+        for study_name, trial_id, outcome in items:
             row = rows.get(trial_id)
-            if row is None:
-                results.append(NotFoundError(f"trial {trial_id} not found"))
+            if row is None or row[17] != study_name:
+                results.append(trial_not_found(study_name, trial_id))
                 continue
             state = TrialState(row[2])
-            study_name = row[17]
             if state.is_finished():
                 current = _trial(row, study_name)
                 if outcome.matches(current):
@@ -268,12 +278,14 @@ class SQLBatch:
 
     # -- reads for the strategies -------------------------------------------------------
     def finished_rows(self, name: str, seq: int) -> tuple[list[FinishedRow], int]:
-        """(id, arch, state, value) of trials finished after revision `seq`, and the revision."""
+        """(id, arch, state, value) of trials finished after revision `seq` up to the study's
+        revision as read here, and that revision (later commits wait for the next call, also
+        where each statement sees newer commits)."""
         study = self.study(name)
         rows = self._execute(
             "SELECT id, arch, state, value FROM trials WHERE study_id = ? AND finished_seq > ? "
-            "ORDER BY finished_seq, id",
-            (study.id, seq),
+            "AND finished_seq <= ? ORDER BY finished_seq, id",
+            (study.id, seq, study.revision),
         ).fetchall()
         return [FinishedRow(*r) for r in rows], study.revision
 
@@ -383,3 +395,28 @@ class SQLBatch:
             (int(TrialState.STALE), int(TrialState.PENDING), now),
         )
         return max(int(self.cur.rowcount or 0), 0)
+
+
+@contextlib.contextmanager
+def read_transaction(engine: Any) -> Iterator[SQLBatch]:
+    """A read-only `SQLBatch` on a pooled connection of `engine`; always rolled back.
+
+    SQLite: a deferred transaction (a snapshot from its first read; it never waits for the
+    writer). A driver error becomes `StorageError` and the connection is discarded.
+    """
+    dialect = engine.dialect
+    conn = engine.raw_connection()
+    try:
+        cursor = conn.cursor()
+        if dialect.name == "sqlite":
+            cursor.execute("BEGIN")
+        yield SQLBatch(cursor, dialect.name, read_only=True)
+    except dialect.dbapi.Error as e:
+        with contextlib.suppress(Exception):
+            conn.rollback()
+        conn.invalidate()
+        raise StorageError(f"storage error: {type(e).__name__}: {e}") from e
+    finally:
+        with contextlib.suppress(Exception):
+            conn.rollback()  # nothing was written: end the snapshot
+        conn.close()

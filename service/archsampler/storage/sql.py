@@ -30,6 +30,7 @@ from archsampler.storage.base import Storage
 from archsampler.storage.base import StudyRecord
 from archsampler.storage.batch import SQLBatch
 from archsampler.storage.batch import to_trial as _to_trial
+from archsampler.storage.batch import trial_not_found
 from archsampler.storage.config_diff import first_difference
 from archsampler.storage.migrations import upgrade
 from archsampler.storage.models import DEFAULT_NAMESPACE
@@ -267,34 +268,37 @@ class SQLStorage(Storage):
                 )
             return [t for t in inserted if t is not None]
 
-    def _trial_row(self, s: Session, trial_id: int, lock: bool = False) -> tuple[TrialModel, str]:
+    def _trial_row(
+        self, s: Session, study: str, trial_id: int, lock: bool = False
+    ) -> tuple[TrialModel, str]:
+        """The trial `trial_id` of `study`; another study's trial is not found either."""
         query = (
             select(TrialModel, StudyModel.name)
             .join(StudyModel, StudyModel.id == TrialModel.study_id)
-            .where(TrialModel.id == trial_id)
+            .where(TrialModel.id == trial_id, StudyModel.name == study)
         )
         if lock:
             query = query.with_for_update()
         found = s.execute(query).first()
         if found is None:
-            raise NotFoundError(f"trial {trial_id} not found")
+            raise trial_not_found(study, trial_id)
         return found[0], found[1]
 
-    def get_trial(self, trial_id: int) -> Trial:
+    def get_trial(self, study: str, trial_id: int) -> Trial:
         with self._session(write=False) as s:
-            row, name = self._trial_row(s, trial_id)
+            row, name = self._trial_row(s, study, trial_id)
             return _to_trial(row, name)
 
-    def finish_trial(self, trial_id: int, outcome: Outcome) -> Trial:
+    def finish_trial(self, study: str, trial_id: int, outcome: Outcome) -> Trial:
         with self.batch() as b:
-            (result,) = b.finish([(trial_id, outcome)])
+            (result,) = b.finish([(study, trial_id, outcome)])
         if isinstance(result, Exception):
             raise result
         return result
 
-    def heartbeat(self, trial_id: int, lease_seconds: float) -> Trial:
+    def heartbeat(self, study: str, trial_id: int, lease_seconds: float) -> Trial:
         with self._session() as s:
-            row, name = self._trial_row(s, trial_id, lock=True)
+            row, name = self._trial_row(s, study, trial_id, lock=True)
             if row.state != TrialState.PENDING:
                 raise FailedPreconditionError(
                     f"trial {trial_id} is {TrialState(row.state).name}; only PENDING trials "

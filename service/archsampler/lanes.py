@@ -1,0 +1,274 @@
+"""Proposal lanes: each study's proposals run in its own lane, off the writer thread.
+
+A lane serialises one study's proposals (its strategy is not thread-safe); lanes of
+different studies run in parallel on a bounded pool, so a slow study (a huge `candidates`,
+a constrained space being exhausted) never delays another study's calls. A round of a
+lane takes every queued request of its study, syncs the study's runtime through a READ
+transaction, runs the strategy with no transaction open, and hands the writer only the
+insert. An architecture another replica made live meanwhile comes back as a conflict: the
+lane reloads the pending trials and proposes again. Callers are answered after commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+
+from archsampler.errors import ArchSamplerError
+from archsampler.errors import ExhaustedError
+from archsampler.futures import Answer
+from archsampler.futures import Waiter
+from archsampler.futures import answer_all
+from archsampler.predictor.manager import ModelManager
+from archsampler.runtime import StudyRuntime
+from archsampler.storage import NewTrial
+from archsampler.storage import SQLStorage
+from archsampler.storage.batch import read_transaction
+from archsampler.strategies.base import UsesModel
+from archsampler.trial import Trial
+from archsampler.writer import Writer
+
+log = logging.getLogger(__name__)
+MAX_ROUND = 512  # requests per round
+INSERT_ATTEMPTS = 3
+LANE_WORKERS = 8  # studies proposing at the same time
+
+
+@dataclass
+class ProposeRequest:
+    """A proposal; answered with its trials, or `(reported, trials)` for a loop step."""
+
+    study: str
+    count: int
+    client_id: str
+    request_id: str
+    future: Waiter
+    reported: Trial | None = None
+
+    def answer(self, value: Any, failed: bool) -> Answer:
+        if failed or self.reported is None:
+            return (self.future, value, failed)
+        return (self.future, (self.reported, value), False)
+
+
+@dataclass
+class Lane:
+    study: str
+    queue: list[ProposeRequest] = field(default_factory=list)
+    running: bool = False
+    runtime: StudyRuntime | None = None
+    reset: bool = False  # drop the runtime before the next round (study deleted)
+
+
+class Lanes:
+    """Per-study proposal lanes over a bounded pool of threads."""
+
+    def __init__(
+        self,
+        storage: SQLStorage,
+        writer: Writer,
+        lease_seconds: float,
+        models: ModelManager | None = None,
+        workers: int = LANE_WORKERS,
+    ) -> None:
+        self.storage = storage
+        self.writer = writer
+        self.lease_seconds = lease_seconds
+        self.models = models
+        self.stale_generation = 0
+        self.conflicts = 0  # inserts that met an architecture made live elsewhere
+        self._lanes: dict[str, Lane] = {}
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="archsampler-lane")
+
+    # -- any thread -------------------------------------------------------------------------
+    def submit(self, req: ProposeRequest) -> None:
+        with self._lock:
+            lane = self._lanes.get(req.study)
+            if lane is None:
+                lane = self._lanes[req.study] = Lane(req.study)
+            lane.queue.append(req)
+            if lane.running:
+                return
+            lane.running = True
+        self._pool.submit(self._run, lane)
+
+    def forget(self, study: str) -> None:
+        """Rebuild the study's runtime from storage before its next round."""
+        with self._lock:
+            lane = self._lanes.get(study)
+            if lane is not None:
+                lane.reset = True
+
+    def mark_pending_stale(self) -> None:
+        """Every runtime reloads its pending trials before its next proposal."""
+        with self._lock:
+            self.stale_generation += 1
+
+    def drain(self, timeout: float = 60.0) -> None:
+        """Wait until no lane has work (the writer must still be running)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not any(lane.running for lane in self._lanes.values()):
+                    return
+            time.sleep(0.005)
+
+    def close(self) -> None:
+        """Finish every queued round (the writer must still be running), then stop."""
+        self._pool.shutdown(wait=True)
+
+    # -- lane threads -----------------------------------------------------------------------
+    def _run(self, lane: Lane) -> None:
+        while True:
+            with self._lock:
+                reqs, lane.queue = lane.queue[:MAX_ROUND], lane.queue[MAX_ROUND:]
+            try:
+                answers = self._round(lane, reqs)
+            except Exception as e:  # noqa: BLE001 - only this study's callers get the error
+                if not isinstance(e, ArchSamplerError):
+                    log.exception("proposing for study %s failed", lane.study)
+                    lane.runtime = None  # its state may be inconsistent: rebuild it
+                answers = [r.answer(e, True) for r in reqs]
+            answer_all(answers)
+            with self._lock:
+                if not lane.queue:
+                    lane.running = False
+                    return
+            try:  # more work: to the back of the pool's queue, fair to other studies
+                self._pool.submit(self._run, lane)
+                return
+            except RuntimeError:
+                pass  # closing: finish it here
+
+    def _round(self, lane: Lane, reqs: list[ProposeRequest]) -> list[Answer]:
+        with read_transaction(self.storage.read_engine) as rb:
+            row = rb.study(lane.study)
+            rt = lane.runtime
+            if lane.reset or rt is None or rt.created_at != row.created_at:
+                lane.reset = False
+                lane.runtime = None
+                rt = StudyRuntime.load(rb, lane.study)
+            keyed = sorted({r.request_id for r in reqs if r.request_id})
+            previous = rb.by_request(lane.study, keyed) if keyed else {}
+            rt.sync(rb, self.stale_generation)
+            lane.runtime = rt
+            next_number = row.next_number
+        answers: list[Answer] = []
+        fresh: list[ProposeRequest] = []
+        first: dict[str, ProposeRequest] = {}
+        followers: list[ProposeRequest] = []
+        for r in reqs:
+            if r.request_id in previous:
+                answers.append(r.answer(previous[r.request_id], False))
+            elif r.request_id and r.request_id in first:
+                followers.append(r)  # the same retry twice in one round
+            else:
+                if r.request_id:
+                    first[r.request_id] = r
+                fresh.append(r)
+        if not fresh:
+            return answers
+        self._refresh_model(rt)
+        results = self._fill(rt, fresh, next_number)
+        for r in fresh:
+            value = results[id(r)]
+            answers.append(r.answer(value, isinstance(value, Exception)))
+        for r in followers:
+            value = results[id(first[r.request_id])]
+            answers.append(r.answer(value, isinstance(value, Exception)))
+        return answers
+
+    def _fill(
+        self, rt: StudyRuntime, reqs: list[ProposeRequest], next_number: int
+    ) -> dict[int, Any]:
+        """Trials for every request, `{id(req): trials or error}`; when not all can be
+        served, each in turn gets what is left."""
+        try:
+            return self._insert(rt, reqs, next_number)[0]
+        except ExhaustedError as e:
+            if len(reqs) == 1:
+                return {id(reqs[0]): e}
+        results: dict[int, Any] = {}
+        for r in reqs:
+            try:
+                got, next_number = self._insert(rt, [r], next_number)
+                results.update(got)
+            except ExhaustedError as e:
+                rt.pending_stale = True
+                results[id(r)] = e
+        return results
+
+    def _refresh_model(self, rt: StudyRuntime) -> None:
+        """Hand a new model version to the strategy (validated models only)."""
+        handle = self.models.get(rt.name) if self.models is not None else None
+        if handle is rt.model:
+            return
+        rt.model = handle
+        if isinstance(rt.strategy, UsesModel):
+            rt.strategy.set_model(handle if handle is not None and handle.validated else None)
+
+    @staticmethod
+    def _predict(rt: StudyRuntime, archs: list[Any]) -> list[float | None]:
+        """The model's predictions; a failing model never fails a proposal."""
+        try:
+            return [float(v) for v in rt.model.predict(archs)]
+        except Exception:  # noqa: BLE001 - logged; proposals go out without predictions
+            log.exception("study %s: model v%s failed to predict", rt.name, rt.model.version)
+            return [None] * len(archs)
+
+    def _insert(
+        self, rt: StudyRuntime, reqs: list[ProposeRequest], next_number: int
+    ) -> tuple[dict[int, list[Trial]], int]:
+        """Propose for all `reqs` at once and have the writer insert them; `({id(req):
+        trials}, the study's next number after the insert)`."""
+        slots = [r for r in reqs for _ in range(r.count)]
+        got: dict[int, list[Trial]] = {id(r): [] for r in reqs}
+        for _ in range(INSERT_ATTEMPTS):
+            rt.reseed(next_number)
+            proposals = rt.strategy.propose(len(slots), list(rt.pending.values()))
+            predicted = [
+                None if p.predicted_value is None else rt.sign * p.predicted_value
+                for p in proposals
+            ]
+            if rt.model is not None and any(v is None for v in predicted):
+                fill = self._predict(rt, [p.arch for p in proposals])
+                predicted = [f if v is None else v for v, f in zip(predicted, fill, strict=True)]
+            new = [
+                NewTrial(
+                    arch=rt.space.to_string(p.arch),
+                    arch_hash=rt.space.canonical_hash(p.arch),
+                    params=rt.space.to_params(p.arch),
+                    predicted_value=v,
+                    region=p.region,
+                    client_id=r.client_id,
+                    request_id=r.request_id or None,
+                    lease_seconds=self.lease_seconds,
+                )
+                for p, r, v in zip(proposals, slots, predicted, strict=True)
+            ]
+            inserted, next_number = self.writer.insert(rt.name, new).result()
+            missing = []
+            for p, r, trial in zip(proposals, slots, inserted, strict=True):
+                if trial is None:
+                    missing.append(r)
+                else:
+                    rt.pending[trial.id] = p.arch
+                    got[id(r)].append(trial)
+            if not missing:
+                return got, next_number
+            # Another replica holds some of these architectures: reload pending, retry.
+            self.conflicts += 1
+            slots = missing
+            rt.pending_stale = True
+            with read_transaction(self.storage.read_engine) as rb:
+                rt.sync(rb)
+        raise ExhaustedError(
+            f"study {rt.name!r}: could not find architectures that are not already pending "
+            "elsewhere; retry"
+        )
