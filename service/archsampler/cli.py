@@ -18,10 +18,19 @@ BENCHES = {
 }
 
 
+def _error(command: str, message: str) -> int:
+    """One line on stderr, exit status 2 (a setting or input the command cannot use)."""
+    print(f"archsampler {command}: error: {message}", file=sys.stderr)
+    return 2
+
+
 def _serve(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
     from archsampler.config import Settings
     from archsampler.logs import configure_logging
     from archsampler.server.app import run
+    from archsampler.server.auth import AuthConfigError
 
     overrides = {
         k: v
@@ -38,9 +47,35 @@ def _serve(args: argparse.Namespace) -> int:
         )
         if v is not None
     }
-    settings = Settings(**overrides)
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as e:  # never echo the input: it may hold tokens
+        problems = "; ".join(
+            f"ARCHSAMPLER_{'_'.join(map(str, err['loc'])).upper()}: {err['msg']}"
+            for err in e.errors()
+        )
+        return _error("serve", problems)
     configure_logging(settings.log_level, settings.log_format)
-    run(settings)
+    try:
+        run(settings)
+    except AuthConfigError as e:
+        return _error("serve", str(e))
+    return 0
+
+
+def _hash_token(args: argparse.Namespace) -> int:
+    import getpass
+
+    from archsampler.server.auth import token_digest
+
+    if sys.stdin.isatty():
+        token = getpass.getpass("token (not echoed): ")
+    else:
+        token = sys.stdin.readline()
+    token = token.strip()  # as the server reads a bearer token
+    if not token:
+        return _error("hash-token", "no token on stdin")
+    print(token_digest(token).hex())
     return 0
 
 
@@ -72,6 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-client-ca", help="client CA (PEM): requires client certificates")
     serve.add_argument("--log-format", choices=("text", "json"), help="log line format")
     serve.set_defaults(func=_serve)
+
+    hash_token = sub.add_parser(
+        "hash-token",
+        help="SHA-256 of a token read from stdin (token_sha256 of ARCHSAMPLER_AUTH_FILE)",
+    )
+    hash_token.set_defaults(func=_hash_token)
 
     demo = sub.add_parser("demo", help="serve and run a demo search on the NB201 table")
     demo.add_argument("--target", help="connect to this server instead of starting one")

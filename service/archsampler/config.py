@@ -53,9 +53,15 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = Field(
         "text", description="log line format: text, or json (one object per line)"
     )
-    auth_tokens: Annotated[list[str], NoDecode] = Field(
-        default_factory=list,
-        description="accepted bearer tokens (comma-separated or a JSON list; empty = auth off)",
+    auth_tokens: Annotated[list[str] | None, NoDecode] = Field(
+        None,
+        description="bearer tokens, comma-separated or a JSON list: `token` (admin of the "
+        "default namespace) or `token:role:namespace`; unset = auth off, set but empty = error",
+    )
+    auth_file: str | None = Field(
+        None,
+        description='JSON file {"principals": [{name, role, namespace, token_sha256}]}; '
+        "unset = none",
     )
     tls_cert_file: str | None = Field(None, description="server certificate chain (PEM)")
     tls_key_file: str | None = Field(None, description="server private key (PEM)")
@@ -65,14 +71,29 @@ class Settings(BaseSettings):
     metrics_port: int | None = Field(
         None, ge=0, le=65535, description="Prometheus /metrics port (unset = off, 0 = any free)"
     )
+    metrics_require_token: bool = Field(
+        False, description="/metrics answers 401 without a valid bearer token (needs auth on)"
+    )
+    metrics_study_labels: bool = Field(
+        True, description="label metrics by study name (off: totals only, no study names)"
+    )
 
     @field_validator("auth_tokens", mode="before")
     @classmethod
     def _split_tokens(cls, value: Any) -> Any:
-        """Accept `a,b` as well as `["a", "b"]` from the environment; drop empty entries."""
+        """Accept `a,b` as well as `["a", "b"]` from the environment; drop empty entries.
+
+        A set value that leaves no entry stays an empty list: the server refuses it.
+        """
         if isinstance(value, str):
             text = value.strip()
-            value = json.loads(text) if text.startswith("[") else text.split(",")
+            if text.startswith("["):
+                try:
+                    value = json.loads(text)
+                except ValueError:
+                    raise ValueError("starts with '[' but is not a JSON list") from None
+            else:
+                value = text.split(",")
         if isinstance(value, (list, tuple)):
             return [str(v).strip() for v in value if str(v).strip()]
         return value

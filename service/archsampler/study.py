@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from typing import Any
+from typing import Callable
 from typing import Sequence
 
 from archsampler.committer import GroupCommitter
@@ -26,6 +28,7 @@ from archsampler.spaces.base import ParamValue
 from archsampler.storage import NewTrial
 from archsampler.storage import SQLStorage
 from archsampler.storage import StudyRecord
+from archsampler.storage.models import DEFAULT_NAMESPACE
 from archsampler.strategies import make_strategy
 from archsampler.trial import Outcome
 from archsampler.trial import Trial
@@ -35,6 +38,7 @@ log = logging.getLogger(__name__)
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
 MAX_PROPOSE = 1000
+NAMESPACE_TTL = 5.0  # seconds a study's namespace is trusted from the cache
 GOALS = ("maximize", "minimize")
 
 
@@ -105,6 +109,8 @@ class StudyService:
         self.models = models
         self.committer = GroupCommitter(storage, lease_seconds, models)
         self._spaces: dict[tuple[str, float], SearchSpace] = {}
+        # study -> (namespace, monotonic time it expires); see `namespace_of`
+        self._namespaces: dict[str, tuple[str, float]] = {}
 
     def close(self) -> None:
         """Stop the writer thread after it has answered everything queued."""
@@ -113,18 +119,60 @@ class StudyService:
             self.models.close()
 
     # -- studies ------------------------------------------------------------------------
-    def create_study(self, name: str, config: dict[str, Any]) -> tuple[StudyRecord, bool]:
+    def create_study(
+        self,
+        name: str,
+        config: dict[str, Any],
+        namespace: str = DEFAULT_NAMESPACE,
+        check_existing: Callable[[str], None] | None = None,
+    ) -> tuple[StudyRecord, bool]:
+        """Create `name` in `namespace`, or load it (`Storage.create_study`)."""
         check_name("study name", name)
-        return self.storage.create_study(name, normalise_config(config, self.default_strategy))
+        config = normalise_config(config, self.default_strategy)
+        record, created = self.storage.create_study(
+            name, config, namespace, check_existing=check_existing
+        )
+        self._remember_namespace(name, record.namespace)
+        return record, created
 
     def get_study(self, name: str) -> StudyRecord:
         return self.storage.get_study(check_name("study name", name))
 
-    def list_studies(self) -> list[StudyRecord]:
-        return self.storage.list_studies()
+    def list_studies(
+        self, *, namespace: str | None = None, after_id: int = 0, limit: int | None = None
+    ) -> list[StudyRecord]:
+        return self.storage.list_studies(namespace=namespace, after_id=after_id, limit=limit)
+
+    def cached_namespace(self, name: str) -> str | None:
+        """The namespace of study `name` if known and fresh, else None (no I/O)."""
+        found = self._namespaces.get(name)
+        if found is None or found[1] < time.monotonic():
+            return None
+        return found[0]
+
+    def namespace_of(self, name: str) -> str:
+        """The namespace of study `name`, cached for `NAMESPACE_TTL` seconds (a study deleted
+        and created again in another namespace by another replica is seen within it).
+
+        Raises:
+            NotFoundError: no such study.
+        """
+        cached = self.cached_namespace(name)
+        if cached is not None:
+            return cached
+        namespace = self.storage.study_namespace(check_name("study name", name))
+        self._remember_namespace(name, namespace)
+        return namespace
+
+    def _remember_namespace(self, name: str, namespace: str) -> None:
+        if len(self._namespaces) >= 100_000:
+            self._namespaces.clear()
+        self._namespaces[name] = (namespace, time.monotonic() + NAMESPACE_TTL)
 
     def delete_study(self, name: str) -> None:
+        self._namespaces.pop(name, None)
         self.storage.delete_study(check_name("study name", name))
+        self._namespaces.pop(name, None)
         self.committer.forget(name)
         if self.models is not None:
             self.models.forget(name)

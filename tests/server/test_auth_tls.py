@@ -9,14 +9,17 @@ from pathlib import Path
 
 import grpc
 import pytest
+from conftest import skip_or_fail
 from grpc_health.v1 import health_pb2
 from grpc_health.v1 import health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2
 from grpc_reflection.v1alpha import reflection_pb2_grpc
 
 from archsampler.config import Settings
+from archsampler.server.access import Principal
+from archsampler.server.auth import PrincipalTable
 from archsampler.server.auth import bearer_token
-from archsampler.server.auth import token_matches
+from archsampler.server.auth import token_digest
 from archsampler.server.tls import server_credentials
 from archsampler.testing import ServerThread
 from archsampler_client import ArchSamplerError
@@ -51,7 +54,7 @@ def _make_leaf(d: Path, name: str, ca: str, extensions: str) -> None:
 def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """CA, server cert (127.0.0.1, localhost), client cert, client cert of a rogue CA."""
     if shutil.which("openssl") is None:
-        pytest.skip("the openssl command line tool is needed to make test certificates")
+        skip_or_fail("the openssl command line tool is needed to make test certificates")
     d = tmp_path_factory.mktemp("certs")
     _make_ca(d, "ca")
     _make_ca(d, "rogue-ca")
@@ -150,10 +153,13 @@ def test_tokens_from_environment_and_matching(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("ARCHSAMPLER_AUTH_TOKENS", '["x,y", "z"]')
     assert Settings().auth_tokens == ["x,y", "z"]
     monkeypatch.setenv("ARCHSAMPLER_AUTH_TOKENS", "")
-    assert Settings().auth_tokens == []
-    accepted = [b"x,y", b"z"]
-    assert token_matches("z", accepted) and token_matches("x,y", accepted)
-    assert not token_matches("x", accepted) and not token_matches("", accepted)
+    assert Settings().auth_tokens == []  # set but empty: the server refuses it
+    monkeypatch.delenv("ARCHSAMPLER_AUTH_TOKENS")
+    assert Settings().auth_tokens is None  # unset: auth off
+    a, b = Principal("a", "read", "ns"), Principal("b", "admin", "default")
+    table = PrincipalTable([(token_digest("x,y"), a), (token_digest("z"), b)])
+    assert table.lookup("z") is b and table.lookup("x,y") is a
+    assert table.lookup("x") is None and table.lookup("") is None
     assert bearer_token([("authorization", "bearer  z ")]) == "z"
     assert bearer_token([("x-other", "Bearer z")]) is None
     assert bearer_token([("authorization", "Token z")]) is None

@@ -17,7 +17,9 @@ from grpc_reflection.v1alpha import reflection
 
 from archsampler.config import Settings
 from archsampler.predictor.manager import ModelManager
+from archsampler.server.access import AUTH_OFF
 from archsampler.server.auth import TokenAuthInterceptor
+from archsampler.server.auth import load_principals
 from archsampler.server.metrics import RpcMetricsInterceptor
 from archsampler.server.metrics import ServerMetrics
 from archsampler.server.metrics import record_model
@@ -89,6 +91,7 @@ async def start_server(settings: Settings) -> RunningServer:
     TLS, bearer-token auth and the metrics endpoint are on when their settings are set.
     """
     credentials = server_credentials(settings)  # fail on unreadable files before opening the db
+    principals = load_principals(settings)  # fail closed on a set but unusable auth setting
     storage = SQLStorage(settings.db)
     models = ModelManager(
         storage,
@@ -110,15 +113,22 @@ async def start_server(settings: Settings) -> RunningServer:
         ("grpc.max_send_message_length", settings.max_message_bytes),
         ("grpc.so_reuseport", 0),
     ]
-    metrics = ServerMetrics(service.list_studies) if settings.metrics_port is not None else None
+    metrics = None
+    if settings.metrics_port is not None:
+        metrics = ServerMetrics(
+            service.list_studies,
+            study_labels=settings.metrics_study_labels,
+            principals=principals if settings.metrics_require_token else None,
+        )
     interceptors: list[grpc.aio.ServerInterceptor] = []
     if metrics is not None or logging.getLogger("archsampler").isEnabledFor(logging.DEBUG):
         interceptors.append(RpcMetricsInterceptor(metrics))  # per-call cost: only when used
-    if settings.auth_tokens:  # after metrics, so rejected calls are counted as UNAUTHENTICATED
-        interceptors.append(TokenAuthInterceptor(settings.auth_tokens))
+    if principals is not None:  # after metrics, so rejected calls count as UNAUTHENTICATED
+        interceptors.append(TokenAuthInterceptor(principals))
     server = grpc.aio.server(options=options, interceptors=interceptors)
     observe = metrics.observe_rpc if metrics is not None else None
-    servicer = ArchSamplerServicer(service, executor, observe)
+    anonymous = AUTH_OFF if principals is None else None  # auth off: everyone is an admin
+    servicer = ArchSamplerServicer(service, executor, observe, anonymous=anonymous)
     pb_grpc.add_ArchSamplerServicer_to_server(servicer, server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -151,7 +161,7 @@ async def start_server(settings: Settings) -> RunningServer:
         port,
         storage.url,
         "off" if credentials is None else "mutual" if settings.tls_client_ca_file else "on",
-        "on" if settings.auth_tokens else "off",
+        "off" if principals is None else f"on, {len(principals)} token(s)",
     )
     return RunningServer(
         server, port, service, storage, executor, health_servicer, sweeper, metrics, metrics_port

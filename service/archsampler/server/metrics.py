@@ -3,6 +3,8 @@
 Each server owns a `ServerMetrics` with its own `CollectorRegistry`, so several servers in one
 process never share or collide on metrics. Predictor code reports a new model with the
 module-level `record_model(study, version, seconds)`, which updates every live server.
+The endpoint can require a bearer token (any principal), and study names can be left out
+(trial counts then are totals over all studies, and per-study model gauges are not kept).
 """
 
 from __future__ import annotations
@@ -10,23 +12,30 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import socket
 import threading
 import time
 import weakref
 from collections.abc import Callable
 from collections.abc import Iterator
+from socketserver import ThreadingMixIn
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler
+from wsgiref.simple_server import WSGIServer
+from wsgiref.simple_server import make_server
 
 import grpc
 from prometheus_client import CollectorRegistry
 from prometheus_client import Counter
 from prometheus_client import Gauge
 from prometheus_client import Histogram
-from prometheus_client import start_http_server
+from prometheus_client import make_wsgi_app
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from archsampler.server.auth import Continuation
+from archsampler.server.auth import PrincipalTable
+from archsampler.server.auth import bearer_token
 from archsampler.storage.base import StudyRecord
 
 log = logging.getLogger(__name__)
@@ -45,9 +54,15 @@ def rpc_label(method: str) -> str:
 class TrialCollector(Collector):
     """`archsampler_trials{study,state}` and `archsampler_studies`, cached for `ttl` seconds."""
 
-    def __init__(self, list_studies: Callable[[], list[StudyRecord]], ttl: float = 5.0) -> None:
+    def __init__(
+        self,
+        list_studies: Callable[[], list[StudyRecord]],
+        ttl: float = 5.0,
+        study_labels: bool = True,
+    ) -> None:
         self._list_studies = list_studies
         self._ttl = ttl
+        self._study_labels = study_labels
         self._lock = threading.Lock()
         self._records: list[StudyRecord] = []
         self._fetched_at = -float("inf")
@@ -62,9 +77,13 @@ class TrialCollector(Collector):
                 self._fetched_at = time.monotonic()
             return self._records
 
+    @property
+    def _labels(self) -> list[str]:
+        return ["study", "state"] if self._study_labels else ["state"]
+
     def describe(self) -> Iterator[GaugeMetricFamily]:
         """Metric names without samples (so registering does not query the database)."""
-        yield GaugeMetricFamily("archsampler_trials", "trials", labels=["study", "state"])
+        yield GaugeMetricFamily("archsampler_trials", "trials", labels=self._labels)
         yield GaugeMetricFamily("archsampler_studies", "studies")
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
@@ -72,14 +91,25 @@ class TrialCollector(Collector):
         records = self._studies()
         trials = GaugeMetricFamily(
             "archsampler_trials",
-            "trials per study by state (other = failed, infeasible, stale)",
-            labels=["study", "state"],
+            "trials per study by state (other = failed, infeasible, stale)"
+            if self._study_labels
+            else "trials of all studies by state (other = failed, infeasible, stale)",
+            labels=self._labels,
         )
+        totals = {"pending": 0, "completed": 0, "other": 0}
         for r in records:
-            other = r.trial_count - r.completed_count - r.pending_count
-            trials.add_metric([r.name, "pending"], r.pending_count)
-            trials.add_metric([r.name, "completed"], r.completed_count)
-            trials.add_metric([r.name, "other"], other)
+            counts = {
+                "pending": r.pending_count,
+                "completed": r.completed_count,
+                "other": r.trial_count - r.completed_count - r.pending_count,
+            }
+            for state, count in counts.items():
+                totals[state] += count
+                if self._study_labels:
+                    trials.add_metric([r.name, state], count)
+        if not self._study_labels:
+            for state, count in totals.items():
+                trials.add_metric([state], count)
         yield trials
         yield GaugeMetricFamily("archsampler_studies", "studies stored", value=len(records))
 
@@ -90,11 +120,20 @@ class ServerMetrics:
     Args:
         list_studies: returns every study with its trial counts (`StudyService.list_studies`).
         cache_seconds: how long trial counts are reused between scrapes.
+        study_labels: label metrics by study name; off: totals only, no model gauges.
+        principals: when given, `/metrics` answers 401 without one of their bearer tokens.
     """
 
     def __init__(
-        self, list_studies: Callable[[], list[StudyRecord]], cache_seconds: float = 5.0
+        self,
+        list_studies: Callable[[], list[StudyRecord]],
+        cache_seconds: float = 5.0,
+        *,
+        study_labels: bool = True,
+        principals: PrincipalTable | None = None,
     ) -> None:
+        self.study_labels = study_labels
+        self.principals = principals
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "archsampler_rpc_requests",
@@ -121,7 +160,7 @@ class ServerMetrics:
             ["study"],
             registry=self.registry,
         )
-        self.registry.register(TrialCollector(list_studies, cache_seconds))
+        self.registry.register(TrialCollector(list_studies, cache_seconds, study_labels))
         self._http: Any = None
         _LIVE.add(self)
 
@@ -132,12 +171,18 @@ class ServerMetrics:
 
     def record_model(self, study: str, version: int, seconds: float) -> None:
         """A predictor model `version` was trained for `study` in `seconds`."""
-        self.model_version.labels(study).set(version)
-        self.training_seconds.labels(study).set(seconds)
+        if self.study_labels:
+            self.model_version.labels(study).set(version)
+            self.training_seconds.labels(study).set(seconds)
 
     def serve(self, host: str, port: int) -> int:
         """Start the `/metrics` HTTP endpoint (daemon thread); returns the bound port."""
-        server, _ = start_http_server(port, addr=host, registry=self.registry)
+        app = make_wsgi_app(self.registry)
+        if self.principals is not None:
+            app = _bearer_only(app, self.principals)
+        kind = _ThreadingWSGIServer6 if ":" in host else _ThreadingWSGIServer
+        server = make_server(host, port, app, kind, handler_class=_QuietHandler)
+        threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
         self._http = server
         return int(server.server_port)
 
@@ -148,6 +193,38 @@ class ServerMetrics:
             self._http.shutdown()
             self._http.server_close()
             self._http = None
+
+
+class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _ThreadingWSGIServer6(_ThreadingWSGIServer):
+    address_family = socket.AF_INET6
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
+        """Scrapes are not logged."""
+
+
+def _bearer_only(app: Any, principals: PrincipalTable) -> Any:
+    """`app` behind `Authorization: Bearer <token>` of any principal; 401 otherwise."""
+
+    def guarded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        token = bearer_token([("authorization", environ.get("HTTP_AUTHORIZATION", ""))])
+        if token is not None and principals.lookup(token) is not None:
+            return app(environ, start_response)
+        start_response(
+            "401 Unauthorized",
+            [
+                ("Content-Type", "text/plain; charset=utf-8"),
+                ("WWW-Authenticate", 'Bearer realm="archsampler metrics"'),
+            ],
+        )
+        return [b"send header 'Authorization: Bearer <token>' with a valid token\n"]
+
+    return guarded
 
 
 def record_model(study: str, version: int, seconds: float) -> None:

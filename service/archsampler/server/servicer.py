@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -14,7 +15,13 @@ from typing import TypeVar
 import grpc
 
 from archsampler.errors import InvalidArgumentError
+from archsampler.errors import PermissionDeniedError
 from archsampler.server import converters as conv
+from archsampler.server.access import AUTH_OFF
+from archsampler.server.access import CURRENT
+from archsampler.server.access import Principal
+from archsampler.server.access import authorize
+from archsampler.server.access import may
 from archsampler.server.status import handle_errors
 from archsampler.server.status import status_for
 from archsampler.study import StudyService
@@ -82,8 +89,10 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
         executor: ThreadPoolExecutor,
         observe: Callable[[str, str, float], None] | None = None,
         max_message_bytes: int = 4 * 1024 * 1024,
+        anonymous: Principal | None = AUTH_OFF,
     ) -> None:
         self.service = service
+        self.anonymous = anonymous  # who a call without a principal is (None: refused)
         self.executor = executor
         self.page_bytes = min(PAGE_BYTES, max_message_bytes * 3 // 4)
         self.observe = observe  # (rpc, code, seconds) of each session call, for metrics
@@ -98,22 +107,50 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, lambda: fn(*args, **kwargs))
 
+    async def _allow(self, action: str, study: str | None = None) -> Principal:
+        """The caller's principal, if it may call `action` (on `study`); else raise
+        PermissionDeniedError. Admins need no lookup; others' namespaces come from a cache."""
+        principal = CURRENT.get() or self.anonymous
+        if principal is None:
+            raise PermissionDeniedError("this call carries no principal")
+        may(principal, action)
+        if study is not None and not principal.is_admin:
+            namespace = self.service.cached_namespace(study)
+            if namespace is None:
+                namespace = await self._run(self.service.namespace_of, study)
+            authorize(principal, action, namespace, study)
+        return principal
+
     @handle_errors
     async def CreateStudy(self, request: pb.CreateStudyRequest, context: Ctx) -> Any:
+        principal = await self._allow("CreateStudy")
         config = conv.config_from_proto(request.config)
-        record, created = await self._run(self.service.create_study, request.name, config)
+        record, created = await self._run(
+            self.service.create_study,
+            request.name,
+            config,
+            principal.namespace,
+            functools.partial(authorize, principal, "CreateStudy", study=request.name),
+        )
         return pb.CreateStudyResponse(study=conv.study_to_proto(record), created=created)
 
     @handle_errors
     async def GetStudy(self, request: pb.GetStudyRequest, context: Ctx) -> Any:
+        await self._allow("GetStudy", request.name)
         record = await self._run(self.service.get_study, request.name)
         return pb.GetStudyResponse(study=conv.study_to_proto(record))
 
     @handle_errors
     async def ListStudies(self, request: pb.ListStudiesRequest, context: Ctx) -> Any:
+        principal = await self._allow("ListStudies")
         size = _page_size(request.page_size)
         after = _parse_page_token(request.page_token)
-        records = await self._run(self.service.list_studies, after_id=after, limit=size + 1)
+        records = await self._run(
+            self.service.list_studies,
+            namespace=None if principal.is_admin else principal.namespace,
+            after_id=after,
+            limit=size + 1,
+        )
         studies, more = _fill_page(
             [conv.study_to_proto(r) for r in records], size, self.page_bytes
         )
@@ -124,10 +161,12 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
 
     @handle_errors
     async def DeleteStudy(self, request: pb.DeleteStudyRequest, context: Ctx) -> Any:
+        await self._allow("DeleteStudy", request.name)
         await self._run(self.service.delete_study, request.name)
         return pb.DeleteStudyResponse()
 
     async def _propose(self, request: pb.ProposeRequest) -> pb.ProposeResponse:
+        await self._allow("Propose", request.study)
         trials = await self.service.propose(
             request.study,
             request.count,
@@ -138,8 +177,9 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
         return pb.ProposeResponse(trials=[conv.trial_to_proto(t) for t in trials])
 
     async def _report(self, request: pb.ReportRequest) -> pb.ReportResponse:
-        outcome = conv.outcome_from_proto(request)
         study = _trial_study(request.study, "")
+        await self._allow("Report", study)
+        outcome = conv.outcome_from_proto(request)
         trial = await self.service.report(
             study, request.trial_id, outcome, asyncio.get_running_loop()
         )
@@ -152,6 +192,7 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
         report, propose = request.report, request.propose
         if report.study or not propose.study:
             _trial_study(report.study, propose.study)
+        await self._allow("ReportAndPropose", propose.study)
         reported, trials = await self.service.report_and_propose(
             report.trial_id,
             conv.outcome_from_proto(report),
@@ -168,6 +209,7 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
 
     async def _heartbeat(self, request: pb.HeartbeatRequest) -> pb.HeartbeatResponse:
         study = _trial_study(request.study, "")
+        await self._allow("Heartbeat", study)
         trial = await self._run(self.service.heartbeat, study, request.trial_id)
         return pb.HeartbeatResponse(trial=conv.trial_to_proto(trial))
 
@@ -210,6 +252,7 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
 
     @handle_errors
     async def Tell(self, request: pb.TellRequest, context: Ctx) -> Any:
+        await self._allow("Tell", request.study)
         outcome = conv.outcome_from_proto(request)
         params = conv.params_from_proto(request.architecture.params)
         if len(request.architecture.text) > conv.MAX_TEXT:
@@ -221,6 +264,7 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
 
     @handle_errors
     async def ListTrials(self, request: pb.ListTrialsRequest, context: Ctx) -> Any:
+        await self._allow("ListTrials", request.study)
         size = _page_size(request.page_size)
         after = _parse_page_token(request.page_token)
         states = conv.states_from_proto(request.states)
@@ -238,11 +282,13 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
 
     @handle_errors
     async def GetBest(self, request: pb.GetBestRequest, context: Ctx) -> Any:
+        await self._allow("GetBest", request.study)
         trial = await self._run(self.service.best, request.study)
         return pb.GetBestResponse(trial=conv.trial_to_proto(trial))
 
     @handle_errors
     async def Predict(self, request: pb.PredictRequest, context: Ctx) -> Any:
+        await self._allow("Predict", request.study)
         archs = [
             (a.text[: conv.MAX_TEXT + 1], conv.params_from_proto(a.params))
             for a in request.architectures
