@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import grpc
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from archsampler.config import Settings
 from archsampler.logs import configure_logging
 from archsampler.logs import make_formatter
 from archsampler.server import metrics
@@ -228,3 +230,63 @@ def test_session_calls_are_counted_per_call_and_code(tmp_path: Path) -> None:
     assert calls(got, "Session.report", "OK") == 1
     assert calls(got, "Session.report", "NOT_FOUND") == 1
     assert got[("archsampler_rpc_latency_seconds_count", (("rpc", "Session.report"),))] == 2
+
+
+def fetch(srv: ServerThread, token: str | None = None, scheme: str = "Bearer") -> tuple[int, str]:
+    """Status and body of the server's /metrics page, sending `token` if given."""
+    assert srv.running is not None and srv.running.metrics_port is not None
+    request = urllib.request.Request(f"http://127.0.0.1:{srv.running.metrics_port}/metrics")
+    if token is not None:
+        request.add_header("Authorization", f"{scheme} {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as page:
+            return page.status, page.read().decode()
+    except urllib.error.HTTPError as e:
+        assert e.headers["WWW-Authenticate"] == 'Bearer realm="archsampler metrics"'
+        return e.code, e.read().decode()
+
+
+def test_metrics_can_require_a_token_of_any_principal(tmp_path: Path) -> None:
+    tokens = "reader-tok:read:a,writer-tok:write:b"
+    settings = {"metrics_port": 0, "metrics_require_token": True, "auth_tokens": tokens}
+    with ServerThread(tmp_path / "t.db", **settings) as srv:
+        with Client(srv.target, token="writer-tok", retries=0) as client:
+            client.create_study("secret-name", space="nb201", strategy="random")
+        for token, scheme in ((None, "Bearer"), ("wrong", "Bearer"), ("reader-tok", "Basic")):
+            status, body = fetch(srv, token, scheme)
+            assert status == 401 and "secret-name" not in body
+        for token in ("reader-tok", "writer-tok"):  # any principal, of any role or namespace
+            status, body = fetch(srv, token)
+            assert (
+                status == 200 and 'archsampler_trials{state="pending",study="secret-name"}' in body
+            )
+    with ServerThread(tmp_path / "o.db", metrics_port=0, auth_tokens="t") as srv:
+        assert fetch(srv)[0] == 200  # the token is asked for only when required
+
+
+def test_study_labels_can_be_turned_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ARCHSAMPLER_METRICS_STUDY_LABELS", "0")
+    monkeypatch.setenv("ARCHSAMPLER_METRICS_REQUIRE_TOKEN", "1")
+    assert not Settings().metrics_study_labels and Settings().metrics_require_token
+    monkeypatch.delenv("ARCHSAMPLER_METRICS_REQUIRE_TOKEN")
+    with ServerThread(tmp_path / "l.db", metrics_port=0) as srv:
+        with Client(srv.target, retries=0) as client:
+            for name in ("alpha-study", "beta-study"):
+                study = client.create_study(name, space="nb201", strategy="random")
+                trials = study.propose(3)
+                study.report(trials[0].id, value=1.0)
+        metrics.record_model("alpha-study", 3, 1.5)
+        status, body = fetch(srv)
+        got = scrape(srv)
+    assert status == 200 and "alpha-study" not in body and "beta-study" not in body
+    assert not any("study" in dict(labels) for _, labels in got)
+    trials = {
+        dict(labels)["state"]: v
+        for (name, labels), v in got.items()
+        if name == "archsampler_trials"
+    }
+    assert trials == {"pending": 4, "completed": 2, "other": 0}
+    assert got[("archsampler_studies", ())] == 2
+    assert not any(
+        name.startswith(("archsampler_model_version", "archsampler_training")) for name, _ in got
+    )
