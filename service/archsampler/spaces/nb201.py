@@ -1,7 +1,12 @@
-"""NAS-Bench-201 cell: 4 nodes, 6 edges, 5 operations per edge (5^6 = 15,625 cells)."""
+"""NAS-Bench-201 cell: 4 nodes, 6 edges, 5 operations per edge (5^6 = 15,625 cells).
+
+Cells that compute the same network share one canonical hash: 6,466 classes, the unique
+topologies of NAS-Bench-201 / NATS-Bench (see `unique_string`).
+"""
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 from typing import Sequence
@@ -12,6 +17,7 @@ from archsampler.errors import InvalidArchitectureError
 from archsampler.spaces.base import ParamValue
 from archsampler.spaces.base import SearchSpace
 from archsampler.spaces.base import TokenSpec
+from archsampler.spaces.base import digest
 
 OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 EDGES: tuple[tuple[int, int], ...] = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
@@ -20,6 +26,38 @@ _NODE = re.compile(r"^\|(?:[a-z0-9_]+~\d\|)+$")
 
 NB201Arch = tuple[int, ...]
 """Six op indices into `OPS`, in `EDGES` order."""
+
+NETWORKS = 6_466
+"""Distinct networks (isomorphism classes of `unique_string`) among the 15,625 cells."""
+_ZERO = "#"
+
+
+@functools.lru_cache(maxsize=len(OPS) ** len(EDGES))
+def unique_string(arch: NB201Arch) -> str:
+    """A string equal for two cells exactly when NATS-Bench counts them as one network.
+
+    Each node's tensor is written as the sorted '+'-join of its incoming terms: a `none`
+    edge, or any edge out of a node that is exactly zero, is the zero term `#`; a
+    `skip_connect` edge is its source's string unchanged; any other op is `(source)@op`.
+    The input node is `0` and the cell is its output node's string. Edges that cannot
+    change the output (zeroed paths, branches merged by sorting) thus drop out, which is
+    NATS-Bench's rule for unique topologies (its `iso` classes of the 15,625 cells).
+    """
+    nodes = ["0"]
+    k = 0
+    for node in (1, 2, 3):
+        terms = []
+        for src in range(node):
+            op, source = OPS[arch[k]], nodes[src]
+            k += 1
+            if op == "none" or source == _ZERO:
+                terms.append(_ZERO)
+            elif op == "skip_connect":
+                terms.append(source)
+            else:
+                terms.append(f"({source})@{op}")
+        nodes.append("+".join(sorted(terms)))
+    return nodes[-1]
 
 
 class NB201Space(SearchSpace):
@@ -31,7 +69,8 @@ class NB201Space(SearchSpace):
         return {"builtin": "nb201"}
 
     def size(self) -> int:
-        return len(OPS) ** len(EDGES)
+        """Distinct networks (6,466), not cells (15,625): isomorphic cells count once."""
+        return NETWORKS
 
     def sample(self, rng: np.random.Generator) -> NB201Arch:
         return tuple(int(i) for i in rng.integers(0, len(OPS), size=len(EDGES)))
@@ -46,7 +85,8 @@ class NB201Space(SearchSpace):
                 )
 
     def canonical_hash(self, arch: NB201Arch) -> str:
-        return "".join(str(i) for i in arch)
+        """Hash of the cell's network (`unique_string`): isomorphic cells share it."""
+        return _network_hash(arch)
 
     def to_string(self, arch: NB201Arch) -> str:
         nodes, k = [], 0
@@ -137,3 +177,8 @@ class NB201Space(SearchSpace):
         except InvalidArchitectureError:
             return None
         return arch
+
+
+@functools.lru_cache(maxsize=len(OPS) ** len(EDGES))
+def _network_hash(arch: NB201Arch) -> str:
+    return digest(unique_string(arch))
