@@ -31,6 +31,10 @@ from tqdm import tqdm
 from archsampler.testing import ServerProcess
 from archsampler_client import AsyncClient
 
+LOAD_TOKEN = "load-bench-token"
+# `--auth`: the clients are a write principal of namespace `load` (every call is authorized
+# and its study's namespace checked, the costlier path than an admin's)
+AUTH_ENV = {"ARCHSAMPLER_AUTH_TOKENS": f"{LOAD_TOKEN}:write:load"}
 LOAD_SPACE: dict[str, Any] = {
     "params": [
         {"name": f"p{i}", "type": "categorical", "choices": [f"c{j}" for j in range(8)]}
@@ -49,6 +53,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", type=Path, help="write the results here")
     p.add_argument("--skip-retrain", action="store_true", help="only the idle phase")
     p.add_argument(
+        "--auth",
+        choices=("off", "on", "both"),
+        default="off",
+        help="serve with tokens and namespaces on (clients hold a write token), or both: the "
+        "idle phase once each way, on fresh servers, side by side",
+    )
+    p.add_argument(
         "--transport",
         choices=("session", "step", "unary"),
         default="session",
@@ -62,9 +73,11 @@ def _value(arch: str) -> float:
     return (zlib.crc32(arch.encode()) % 10_000) / 100.0
 
 
-async def _drive(target: str, args: argparse.Namespace) -> dict[str, Any]:
+async def _drive(
+    target: str, args: argparse.Namespace, token: str | None = None
+) -> dict[str, Any]:
     space = LOAD_SPACE if args.space == "load" else args.space
-    async with AsyncClient(target, timeout=60) as client:
+    async with AsyncClient(target, timeout=60, token=token) as client:
         name = f"load-{args.strategy}-{int(time.time())}"
         study = await client.create_study(name, space=space, strategy=args.strategy)
         lat_propose: list[float] = []
@@ -184,9 +197,10 @@ def _children_cpu(pid: int) -> float:
 def _phase(db: str, args: argparse.Namespace, env: dict[str, str], ceiling: bool) -> dict:
     import uvloop
 
+    token = LOAD_TOKEN if env.get("ARCHSAMPLER_AUTH_TOKENS") else None
     with ServerProcess(db, **env) as srv:
         before = _children_cpu(srv.proc.pid)
-        result = uvloop.run(_drive(srv.target, args))
+        result = uvloop.run(_drive(srv.target, args, token))
         result["children_cpu_s"] = _children_cpu(srv.proc.pid) - before
         if ceiling:
             result["grpc_ceiling_rpc_per_s"] = uvloop.run(_ceiling(srv.target, args.clients))
@@ -202,13 +216,22 @@ def run(args: argparse.Namespace) -> int:
     else:
         with tempfile.TemporaryDirectory() as tmp:
             idle_db = args.db or str(Path(tmp) / "idle.db")
-            result = _phase(idle_db, args, {"ARCHSAMPLER_MODEL_RETRAIN_EVERY": "0"}, True)
+            auth = AUTH_ENV if args.auth == "on" else {}
+            idle_env = {"ARCHSAMPLER_MODEL_RETRAIN_EVERY": "0"}
+            result = _phase(idle_db, args, {**idle_env, **auth}, True)
+            result["auth"] = args.auth == "on"
+            if args.auth == "both":
+                on = _phase(str(Path(tmp) / "auth.db"), args, {**idle_env, **AUTH_ENV}, False)
+                result["pairs_per_s_auth_on"] = on["pairs_per_s"]
+                result["p99_ms_auth_on"] = on["p99_ms"]
+                result["auth_on_over_off"] = on["pairs_per_s"] / result["pairs_per_s"]
             if not args.skip_retrain:
                 retrain_env = {  # retrain back to back, each run short enough to finish
                     "ARCHSAMPLER_MODEL_RETRAIN_EVERY": "50",
                     "ARCHSAMPLER_MODEL_MIN_TRIALS": "50",
                     "ARCHSAMPLER_MODEL_MIN_STEPS": "300",
                     "ARCHSAMPLER_MODEL_EPOCHS": "10",
+                    **auth,
                 }
                 busy = _phase(str(Path(tmp) / "retrain.db"), args, retrain_env, False)
                 result["p99_ms_during_retrain"] = busy["p99_ms_after_warmup"]
@@ -222,6 +245,12 @@ def run(args: argparse.Namespace) -> int:
         f"latency p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms; "
         f"gRPC ceiling {result['grpc_ceiling_rpc_per_s']:.0f} health calls/s"
     )
+    if "auth_on_over_off" in result:
+        print(
+            f"with auth and namespaces on (write principal): "
+            f"{result['pairs_per_s_auth_on']:.0f} pairs/s, p99 {result['p99_ms_auth_on']:.1f} ms "
+            f"({result['auth_on_over_off']:.2f}x auth off)"
+        )
     if "p99_ms_during_retrain" in result:
         print(
             f"while retraining ({result['models_trained_during_retrain']} models finished, "
