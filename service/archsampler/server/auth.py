@@ -10,6 +10,7 @@ the handler's own task.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import inspect
@@ -216,8 +217,9 @@ def with_principal(handler: grpc.RpcMethodHandler, principal: Principal) -> Any:
 
         async def stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
             CURRENT.set(principal)
-            async for response in behavior(request, context):
-                yield response
+            async with contextlib.aclosing(behavior(request, context)) as responses:
+                async for response in responses:
+                    yield response
 
         return _same_kind(handler, stream)
     if not inspect.iscoroutinefunction(behavior):

@@ -177,9 +177,9 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
         return pb.ProposeResponse(trials=[conv.trial_to_proto(t) for t in trials])
 
     async def _report(self, request: pb.ReportRequest) -> pb.ReportResponse:
+        outcome = conv.outcome_from_proto(request)
         study = _trial_study(request.study, "")
         await self._allow("Report", study)
-        outcome = conv.outcome_from_proto(request)
         trial = await self.service.report(
             study, request.trial_id, outcome, asyncio.get_running_loop()
         )
