@@ -169,9 +169,10 @@ class StudyService:
             self._namespaces.clear()
         self._namespaces[name] = (namespace, time.monotonic() + NAMESPACE_TTL)
 
-    def delete_study(self, name: str) -> None:
+    def delete_study(self, name: str, check_existing: Callable[[str], None] | None = None) -> None:
+        """Delete `name` (`Storage.delete_study`) and forget what is cached of it."""
         self._namespaces.pop(name, None)
-        self.storage.delete_study(check_name("study name", name))
+        self.storage.delete_study(check_name("study name", name), check_existing=check_existing)
         self._namespaces.pop(name, None)
         self.committer.forget(name)
         if self.models is not None:

@@ -261,3 +261,20 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
         conn.execute("INSERT INTO schema_version (version) VALUES (99)")
     with pytest.raises(StorageError, match="schema v99 is newer than this server"):
         SQLStorage(path)
+
+
+def test_delete_checks_the_namespace_in_its_transaction(storage) -> None:
+    storage.create_study("s", {}, "team-a")
+    storage.add_trials("s", [new(0)])
+
+    def refuse(namespace: str) -> None:
+        raise PermissionError(f"not yours: {namespace}")
+
+    with pytest.raises(PermissionError, match="not yours: team-a"):
+        storage.delete_study("s", check_existing=refuse)
+    assert storage.get_study("s").trial_count == 1  # rolled back: nothing deleted
+    seen: list[str] = []
+    storage.delete_study("s", check_existing=seen.append)
+    assert seen == ["team-a"]
+    with pytest.raises(NotFoundError):
+        storage.get_study("s")

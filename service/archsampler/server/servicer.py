@@ -161,8 +161,9 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
 
     @handle_errors
     async def DeleteStudy(self, request: pb.DeleteStudyRequest, context: Ctx) -> Any:
-        await self._allow("DeleteStudy", request.name)
-        await self._run(self.service.delete_study, request.name)
+        principal = await self._allow("DeleteStudy", request.name)
+        check = functools.partial(authorize, principal, "DeleteStudy", study=request.name)
+        await self._run(self.service.delete_study, request.name, check)  # checked again, locked
         return pb.DeleteStudyResponse()
 
     async def _propose(self, request: pb.ProposeRequest) -> pb.ProposeResponse:

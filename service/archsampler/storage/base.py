@@ -96,7 +96,11 @@ class Storage(abc.ABC):
         """Studies with id > `after_id` in id order, of `namespace` only unless it is None."""
 
     @abc.abstractmethod
-    def delete_study(self, name: str) -> None: ...
+    def delete_study(
+        self, name: str, *, check_existing: Callable[[str], None] | None = None
+    ) -> None:
+        """Delete `name` and its trials; `check_existing(its namespace)` runs first, in the
+        same transaction, and may raise to refuse."""
 
     @abc.abstractmethod
     def add_trials(self, study: str, trials: Sequence[NewTrial]) -> list[Trial]:

@@ -251,9 +251,13 @@ class SQLStorage(Storage):
         with self._session(write=False) as s:
             return self._records(s, s.scalars(query).all())
 
-    def delete_study(self, name: str) -> None:
+    def delete_study(
+        self, name: str, *, check_existing: Callable[[str], None] | None = None
+    ) -> None:
         with self._session() as s:
             row = self._study_row(s, name, lock=True)
+            if check_existing is not None:
+                check_existing(row.namespace)
             s.execute(TrialModel.__table__.delete().where(TrialModel.study_id == row.id))
             s.delete(row)
 
