@@ -48,6 +48,13 @@ class Settings(BaseSettings):
         2000, ge=0, description="at least this many optimizer steps per training (small sets)"
     )
     max_message_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="gRPC message limit")
+    shutdown_grace_seconds: float = Field(
+        10.0,
+        ge=0,
+        le=3600,
+        description="on SIGTERM/SIGINT, how long calls in flight may finish before they are "
+        "cancelled (the writer then gets at most 2 s more to commit what it holds)",
+    )
     default_strategy: str = Field("lanas", description="strategy of studies that name none")
     log_level: str = Field("INFO", description="logging level")
     log_format: Literal["text", "json"] = Field(

@@ -21,6 +21,7 @@ from typing import Callable
 
 import numpy as np
 
+from archsampler.errors import NotFoundError
 from archsampler.predictor.handle import ModelHandle
 from archsampler.predictor.runtime import NAOPredictor
 from archsampler.spaces import make_space
@@ -137,6 +138,9 @@ class ModelManager:
             if completed < self.min_trials or completed - last < self.retrain_every:
                 return None
             return self._train_locked(study)
+        except NotFoundError:
+            log.info("study %s was deleted: no training", study)
+            return None
         except Exception:
             if not self._closed:
                 log.exception("study %s: training failed; the current model stays", study)
@@ -155,12 +159,25 @@ class ModelManager:
         values = np.array([t.value for t in trials], dtype=np.float64)
         current = self.get(study)
         version = (current.version if current else 0) + 1
-        path = self.folder(study) / f"v{version}"
-        meta = self._run_child(tokens, values, record.config["space"], str(path))
-        handle = self._handle(study, version, path)
+        created = record.created_at  # this incarnation: `folder(study)` of this record
+        path = self.root / f"{study}@{int(created * 1e6)}" / f"v{version}"
+        try:
+            meta = self._run_child(tokens, values, record.config["space"], str(path))
+            handle = self._handle(study, version, path)
+        except Exception:
+            for partial in path.parent.glob(f".{path.name}.*"):  # a killed child's export
+                shutil.rmtree(partial, ignore_errors=True)
+            if self._discard_if_gone(study, created):
+                return None
+            raise
         with self._lock:
-            self._models[study] = handle  # the swap: in-flight calls keep the old handle
-            self._trained_at[study] = len(trials)
+            gone = self._gone(study, created)
+            if not gone:
+                self._models[study] = handle  # the swap: in-flight calls keep the old handle
+                self._trained_at[study] = len(trials)
+        if gone:
+            self._discard(study, created)
+            return None
         log.info(
             "study %s: model v%d trained on %d trials in %.1f s (val pairwise %.3f)",
             study,
@@ -172,6 +189,26 @@ class ModelManager:
         if self.on_model is not None:
             self.on_model(study, version, meta["training_seconds"])
         return version
+
+    def _gone(self, study: str, created: float) -> bool:
+        """Whether the incarnation of `study` created at `created` was deleted."""
+        try:
+            return self.storage.get_study(study).created_at != created
+        except NotFoundError:
+            return True
+
+    def _discard_if_gone(self, study: str, created: float) -> bool:
+        """Drop a training result whose study was deleted (or re-created) meanwhile."""
+        if not self._gone(study, created):
+            return False
+        self._discard(study, created)
+        return True
+
+    def _discard(self, study: str, created: float) -> None:
+        """Remove a deleted incarnation's folder: a study re-created with the same name has
+        its own folder and never sees this model."""
+        shutil.rmtree(self.root / f"{study}@{int(created * 1e6)}", ignore_errors=True)
+        log.info("study %s was deleted while its model trained: result discarded", study)
 
     def _run_child(self, *args: Any) -> dict[str, Any]:
         """Train in a spawned process; killed (not awaited) when the manager closes."""

@@ -5,6 +5,8 @@ Imported only by the child (spawned), so the serving process never imports torch
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -37,9 +39,10 @@ def train_and_export(
     space = make_space(space_spec)
     model = train_nao(tokens, values, space.token_spec(), NAOConfig(**config))
     export_nao(model, Path(out_dir), space_spec=space_spec, n_parity=1000)
-    import json
-
-    meta = json.loads((Path(out_dir) / "metadata.json").read_text())
+    path = Path(out_dir) / "metadata.json"
+    meta = json.loads(path.read_text())
     meta["training_seconds"] = time.perf_counter() - t0
-    (Path(out_dir) / "metadata.json").write_text(json.dumps(meta, indent=2))
+    tmp = path.with_name(f".metadata.{os.getpid()}.json")
+    tmp.write_text(json.dumps(meta, indent=2))
+    os.replace(tmp, path)  # a child killed here leaves the complete old file, never half a file
     return meta

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import grpc
-from grpc_health.v1 import health
 from grpc_health.v1 import health_pb2
 from grpc_health.v1 import health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
@@ -20,6 +23,8 @@ from archsampler.predictor.manager import ModelManager
 from archsampler.server.access import AUTH_OFF
 from archsampler.server.auth import TokenAuthInterceptor
 from archsampler.server.auth import load_principals
+from archsampler.server.health import SERVICE_NAME as HEALTH_SERVICE_NAME
+from archsampler.server.health import HealthService
 from archsampler.server.metrics import RpcMetricsInterceptor
 from archsampler.server.metrics import ServerMetrics
 from archsampler.server.metrics import record_model
@@ -33,6 +38,7 @@ from archsampler_client._proto import archsampler_pb2_grpc as pb_grpc
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ArchSampler"].full_name
+DRAIN_SECONDS = 2.0  # after the grace period: the writer's time to commit what it holds
 
 
 @dataclass
@@ -44,23 +50,59 @@ class RunningServer:
     service: StudyService
     storage: SQLStorage
     executor: ThreadPoolExecutor
-    health: health.HealthServicer
+    health: HealthService
     sweeper: asyncio.Task[None]
     metrics: ServerMetrics | None = None
     metrics_port: int | None = None
 
     async def stop(self, grace: float | None = 5.0) -> None:
-        """Refuse new calls, let in-flight ones finish within `grace`, then close storage."""
+        """Stop within `grace` seconds, plus at most `DRAIN_SECONDS` for the writer.
+
+        Health answers NOT_SERVING (Watch streams end); new calls are refused; calls in
+        flight (open Sessions included) may finish until `grace`, then are cancelled. The
+        writer then commits what it holds, training children are killed, storage closes. A
+        writer still busy after that (a slow proposal, a locked database) is left behind:
+        nothing it holds was acknowledged, so nothing acknowledged is lost.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (grace or 0.0)
         self.health.enter_graceful_shutdown()
         self.sweeper.cancel()
         try:
             await self.server.stop(grace)
-            self.service.close()  # the writer answers everything queued before storage closes
+            budget = max(deadline - loop.time(), DRAIN_SECONDS)
+            if not await _finish_within(budget, self.service.close):
+                log.warning(
+                    "shutdown: the writer is still busy %.1f s after the last call ended; "
+                    "stopping without it (what it holds was never acknowledged)",
+                    budget,
+                )
+                if self.service.models is not None:
+                    await _finish_within(DRAIN_SECONDS, self.service.models.close)
         finally:
-            self.executor.shutdown(wait=True)
+            self.executor.shutdown(wait=False, cancel_futures=True)
             if self.metrics is not None:
                 self.metrics.close()
             self.storage.close()
+
+
+async def _finish_within(seconds: float, fn: Callable[[], None]) -> bool:
+    """Run `fn` in a daemon thread; whether it finished within `seconds` (errors logged)."""
+    done = threading.Event()
+
+    def target() -> None:
+        try:
+            fn()
+        except Exception:  # noqa: BLE001 - shutdown goes on: storage must still close
+            log.exception("shutdown: %s failed", getattr(fn, "__qualname__", fn))
+        finally:
+            done.set()
+
+    threading.Thread(target=target, name="archsampler-stop", daemon=True).start()
+    end = time.monotonic() + seconds
+    while not done.is_set() and time.monotonic() < end:
+        await asyncio.sleep(0.02)
+    return done.is_set()
 
 
 async def _sweep_leases(service: StudyService, executor: ThreadPoolExecutor, every: float) -> None:
@@ -130,10 +172,10 @@ async def start_server(settings: Settings) -> RunningServer:
     anonymous = AUTH_OFF if principals is None else None  # auth off: everyone is an admin
     servicer = ArchSamplerServicer(service, executor, observe, anonymous=anonymous)
     pb_grpc.add_ArchSamplerServicer_to_server(servicer, server)
-    health_servicer = health.HealthServicer()
+    health_servicer = HealthService()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
-        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        (SERVICE_NAME, HEALTH_SERVICE_NAME, reflection.SERVICE_NAME), server
     )
     address = f"{settings.host}:{settings.port}"
     if credentials is None:
@@ -169,7 +211,8 @@ async def start_server(settings: Settings) -> RunningServer:
 
 
 async def serve_forever(settings: Settings, ready: asyncio.Event | None = None) -> None:
-    """Run until SIGINT/SIGTERM, then shut down gracefully."""
+    """Run until SIGINT/SIGTERM, then shut down within the grace period; a second signal
+    exits at once (code 1)."""
     running = await start_server(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -181,12 +224,39 @@ async def serve_forever(settings: Settings, ready: asyncio.Event | None = None) 
     if ready is not None:
         ready.set()
     await stop.wait()
-    log.info("shutting down")
-    await running.stop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, _exit_now)
+    log.info("shutting down (grace %.1f s)", settings.shutdown_grace_seconds)
+    await running.stop(settings.shutdown_grace_seconds)
+    log.info("stopped")
+
+
+def _exit_now() -> None:
+    log.warning("second signal during shutdown: exiting now")
+    logging.shutdown()
+    os._exit(1)
+
+
+def _leave_busy_threads(wait: float = 1.0) -> None:
+    """Exit even if threads still serve cancelled calls (a slow proposal, a locked database).
+
+    Python would wait for them at exit; nothing they hold was acknowledged to anyone.
+    """
+    end = time.monotonic() + wait
+    busy = [t for t in threading.enumerate() if t is not threading.current_thread()]
+    for thread in busy:
+        if not thread.daemon:
+            thread.join(max(0.0, end - time.monotonic()))
+    busy = [t.name for t in busy if t.is_alive() and not t.daemon]
+    if busy:
+        log.warning("exiting without %d busy thread(s): %s", len(busy), ", ".join(busy))
+        logging.shutdown()
+        os._exit(0)
 
 
 def run(settings: Settings) -> None:
-    """Blocking entry point: uvloop event loop + `serve_forever`."""
+    """Blocking entry point: uvloop event loop + `serve_forever`, then exit promptly."""
     import uvloop
 
     uvloop.run(serve_forever(settings))
+    _leave_busy_threads()

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -83,8 +84,25 @@ class ServerThread:
         self.stop()
 
 
+def child_pids(pid: int) -> list[int]:
+    """Processes whose parent is `pid` (Linux /proc), e.g. a server's training child."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited meanwhile
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
 class ServerProcess:
-    """`archsampler serve` as a child process: can be killed (SIGKILL) and restarted."""
+    """`archsampler serve` as a child process: can be killed (SIGKILL) and restarted.
+
+    `env` adds `ARCHSAMPLER_*` settings; `log` names a file that receives the server's log
+    (its stderr), appended across restarts.
+    """
 
     def __init__(
         self,
@@ -92,11 +110,13 @@ class ServerProcess:
         port: int | None = None,
         *,
         credentials: grpc.ChannelCredentials | None = None,
+        log: str | Path | None = None,
         **env: str,
     ) -> None:
         self.db = str(db)
         self.port = port or free_port()
         self.credentials = credentials  # to wait for a TLS server (ARCHSAMPLER_TLS_* in env)
+        self.log = None if log is None else Path(log)
         self.env = {**os.environ, **env}
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -115,7 +135,13 @@ class ServerProcess:
             "--db",
             self.db,
         ]
-        self.proc = subprocess.Popen(cmd, env=self.env, stdout=subprocess.DEVNULL)
+        if self.log is None:
+            self.proc = subprocess.Popen(cmd, env=self.env, stdout=subprocess.DEVNULL)
+        else:
+            with open(self.log, "ab") as log:
+                self.proc = subprocess.Popen(
+                    cmd, env=self.env, stdout=subprocess.DEVNULL, stderr=log
+                )
         try:
             with Client(self.target, credentials=self.credentials) as client:
                 client.wait_ready(timeout=timeout)
@@ -132,6 +158,22 @@ class ServerProcess:
         code = self.proc.wait(timeout=60)
         self.proc = None
         return code
+
+    def terminate(self, timeout: float) -> tuple[int | None, float]:
+        """SIGTERM; `(exit code, seconds to exit)`, or `(None, timeout)` after a SIGKILL
+        when it had not exited within `timeout` seconds."""
+        assert self.proc is not None, "server not started"
+        start = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            code: int | None = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=60)
+            code = None
+        seconds = time.monotonic() - start
+        self.proc = None
+        return code, seconds
 
     def __enter__(self) -> ServerProcess:
         return self.start()

@@ -1,0 +1,159 @@
+"""SIGTERM stops a server child process within its grace period, whatever it is doing."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+
+from archsampler.testing import ServerProcess
+from archsampler.testing.servers import child_pids
+from archsampler_client import ArchSamplerError
+from archsampler_client import Client
+
+GRACE = 3.0
+DRAIN = 2.0  # app.DRAIN_SECONDS: the writer's time after the grace period
+EXIT = 3.0  # interpreter exit on a machine other jobs keep busy
+
+
+def _server(tmp_path: Path, **env: str) -> ServerProcess:
+    return ServerProcess(
+        tmp_path / "s.db",
+        log=tmp_path / "server.log",
+        ARCHSAMPLER_SHUTDOWN_GRACE_SECONDS=str(GRACE),
+        **env,
+    ).start()
+
+
+def _sigterm(srv: ServerProcess, within: float) -> float:
+    """SIGTERM `srv`; assert it exits with code 0 within `within` seconds; the time taken."""
+    code, seconds = srv.terminate(timeout=within + 60)
+    assert code == 0, f"exit code {code} after {seconds:.1f} s"
+    assert seconds < within, f"exited {seconds:.1f} s after SIGTERM (limit {within:.1f} s)"
+    return seconds
+
+
+def _trainer(target: str, study: str, steps: int) -> None:
+    """A trainer's loop over `study.session()` / `report_and_propose`, then it exits."""
+    with Client(target) as client:
+        handle = client.create_study(study, space="nb201", strategy="random")
+        with handle.session() as session:
+            (trial,) = session.propose(client_id=study)
+            for step in range(steps):
+                done, (trial,) = session.report_and_propose(
+                    trial.id, value=step / steps, client_id=study
+                )
+                assert done.state == "COMPLETED"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+
+def test_sigterm_after_trainers_used_sessions_and_exited(tmp_path: Path) -> None:
+    srv = _server(tmp_path, ARCHSAMPLER_MODEL_RETRAIN_EVERY="0")
+    trainers = [
+        threading.Thread(target=_trainer, args=(srv.target, f"t{k}", 25)) for k in range(2)
+    ]
+    for t in trainers:
+        t.start()
+    for t in trainers:
+        t.join(120)
+    with Client(srv.target) as client:
+        assert [client.study(f"t{k}").info().completed_count for k in range(2)] == [25, 25]
+    seconds = _sigterm(srv, GRACE + DRAIN + EXIT)
+    assert seconds < GRACE, "no call was in flight: nothing to wait for"
+
+
+def test_sigterm_with_a_session_held_open(tmp_path: Path) -> None:
+    srv = _server(tmp_path, ARCHSAMPLER_MODEL_RETRAIN_EVERY="0")
+    client = Client(srv.target, retries=0)
+    study = client.create_study("held", space="nb201", strategy="random")
+    session = study.session().__enter__()
+    try:
+        (trial,) = session.propose(client_id="w")
+        session.report(trial.id, value=0.5)  # the stream is open and idle
+        _sigterm(srv, GRACE + DRAIN + EXIT)
+        with pytest.raises(ArchSamplerError) as gone:
+            session.propose(client_id="w")
+        assert gone.value.code == grpc.StatusCode.UNAVAILABLE
+    finally:
+        session.close()
+        client.close()
+    with ServerProcess(tmp_path / "s.db") as again:  # what was acknowledged is there
+        with Client(again.target) as c:
+            assert [t.value for t in c.study("held").trials(states=["COMPLETED"])] == [0.5]
+
+
+def test_sigterm_while_a_model_trains_kills_the_training_child(tmp_path: Path) -> None:
+    srv = _server(
+        tmp_path,
+        ARCHSAMPLER_MODEL_MIN_TRIALS="4",
+        ARCHSAMPLER_MODEL_RETRAIN_EVERY="1",
+        ARCHSAMPLER_MODEL_EPOCHS="100000",  # trains far longer than this test
+        ARCHSAMPLER_MODEL_MIN_STEPS="1000000",
+    )
+    with Client(srv.target) as client:
+        study = client.create_study("m", space="nb201", strategy="random")
+        for k, trial in enumerate(study.propose(count=6)):
+            study.report(trial.id, value=float(k))
+    assert srv.proc is not None
+    deadline = time.monotonic() + 60
+    while not (children := child_pids(srv.proc.pid)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert children, "no training child process started"
+    time.sleep(1.0)  # well into the child's start-up (torch import) or training
+    _sigterm(srv, GRACE + DRAIN + EXIT)
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in children), "the training child outlived the server"
+    models = tmp_path / "s.db.models"
+    leftovers = [p.relative_to(models) for p in models.rglob("*")] if models.exists() else []
+    assert not [p for p in leftovers if p.name.startswith((".v", "v"))], leftovers
+
+
+def test_sigterm_with_a_propose_in_flight_behind_a_locked_database(tmp_path: Path) -> None:
+    """The writer cannot commit (another process holds SQLite's write lock): the Propose is
+    cancelled after the grace period and the server still exits on time, with code 0."""
+    srv = _server(tmp_path, ARCHSAMPLER_MODEL_RETRAIN_EVERY="0")
+    client = Client(srv.target, retries=0, timeout=120)
+    study = client.create_study("slow", space="nb201", strategy="random")
+    lock = sqlite3.connect(tmp_path / "s.db", isolation_level=None, timeout=30)
+    lock.execute("BEGIN IMMEDIATE")  # the server's writer now waits for this lock
+    outcome: list[BaseException | object] = []
+
+    def propose() -> None:
+        try:
+            outcome.append(study.propose(count=1))
+        except BaseException as e:  # noqa: BLE001 - checked below
+            outcome.append(e)
+
+    caller = threading.Thread(target=propose)
+    caller.start()
+    try:
+        time.sleep(1.0)
+        assert caller.is_alive() and not outcome, "the Propose should be waiting"
+        seconds = _sigterm(srv, GRACE + DRAIN + EXIT)
+        assert seconds > GRACE - 0.5, "the Propose in flight had the grace period to finish"
+        caller.join(30)
+        assert len(outcome) == 1 and isinstance(outcome[0], ArchSamplerError)
+        assert outcome[0].code in (grpc.StatusCode.CANCELLED, grpc.StatusCode.UNAVAILABLE)
+    finally:
+        lock.rollback()
+        lock.close()
+        client.close()
+    log = (tmp_path / "server.log").read_text()
+    assert "stopping without it" in log and "Traceback" not in log
+    with ServerProcess(tmp_path / "s.db") as again:  # nothing was acknowledged: no trial
+        with Client(again.target) as c:
+            assert c.study("slow").info().trial_count == 0
