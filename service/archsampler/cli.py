@@ -15,6 +15,7 @@ BENCHES = {
     "load": "propose+report pairs/s and latency with many clients on loopback",
     "chaos": "SIGKILL the server under load; count lost reports and duplicate pending",
     "fuzz": "random and malformed requests for every RPC; count INTERNAL and crashes",
+    "isolation": "Report p99 of one study while another study's Propose is slow (ratio)",
 }
 
 

@@ -1,0 +1,85 @@
+"""Tenant isolation on a real server: a slow study never stalls another study's Report, and
+a trial of one study cannot be reported or heartbeated through another."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from archsampler.bench.isolation import max_candidates
+from archsampler.bench.load import LOAD_SPACE
+from archsampler_client import NotFoundError
+
+
+def test_a_report_to_one_study_completes_while_another_studys_propose_is_slow(client) -> None:
+    """B's Propose(1000) with lanas at the largest `candidates` takes a while (its tree is
+    fitted on 300 results first). Reports to A sent while it runs are answered before it
+    ends, each in a small part of B's time: strategies run outside the writer."""
+    slow = client.create_study(
+        "b", space="nb201", strategy="lanas", strategy_options={"candidates": max_candidates()}
+    )
+    for trial in slow.propose(count=300):
+        slow.report(trial.id, value=float(hash(trial.arch) % 1000) / 10)
+    fast = client.create_study("a", space=LOAD_SPACE, strategy="random")
+    stock = fast.propose(count=50)
+    span: dict[str, float] = {}
+
+    def propose_slowly() -> None:
+        span["start"] = time.perf_counter()
+        slow.propose(count=1000)
+        span["end"] = time.perf_counter()
+
+    thread = threading.Thread(target=propose_slowly)
+    thread.start()
+    while "start" not in span:
+        time.sleep(0.001)
+    time.sleep(0.05)  # B's request is on the server
+    reports: list[tuple[float, float]] = []
+    while "end" not in span and stock:
+        t0 = time.perf_counter()
+        fast.report(stock.pop().id, value=1.0)
+        reports.append((t0, time.perf_counter()))
+    thread.join(timeout=120)
+    b_seconds = span["end"] - span["start"]
+    during = [(t0, t1) for t0, t1 in reports if t1 < span["end"]]
+    assert during, f"no report to A was answered during B's {b_seconds:.2f} s Propose"
+    assert all(t1 - t0 < b_seconds / 4 for t0, t1 in during), (
+        f"B's Propose took {b_seconds:.2f} s; reports to A meanwhile: "
+        f"{[round(t1 - t0, 3) for t0, t1 in during]} s"
+    )
+    assert fast.info().completed_count == len(reports)
+
+
+def test_a_trial_of_another_study_is_not_found_and_nothing_changes(client) -> None:
+    a = client.create_study("a", space="nb201", strategy="random")
+    b = client.create_study("b", space="nb201", strategy="random")
+    (mine,) = a.propose(count=1)
+    (theirs,) = b.propose(count=1)
+    missing = theirs.id + 10_000
+
+    def message(call, trial_id: int) -> str:
+        with pytest.raises(NotFoundError) as info:
+            call(trial_id)
+        return str(info.value).replace(str(trial_id), "ID")
+
+    calls = {
+        "report": lambda i: a.report(i, value=1.0),
+        "heartbeat": a.heartbeat,
+    }
+    with a.session() as session:
+        calls["session report"] = lambda i: session.report(i, value=1.0)
+        calls["session heartbeat"] = session.heartbeat
+        calls["report_and_propose"] = lambda i: session.report_and_propose(i, value=1.0)
+        for name, call in calls.items():
+            foreign, unknown = message(call, theirs.id), message(call, missing)
+            assert foreign == unknown, name  # no oracle: the same answer as a missing id
+            assert "trial ID not found" in foreign, name
+    assert [(t.id, t.state, t.lease_expires_at) for t in b.trials()] == [
+        (theirs.id, "PENDING", theirs.lease_expires_at)
+    ]
+    assert [t.id for t in a.trials()] == [mine.id]  # report_and_propose proposed nothing
+    with a.session() as session:
+        done, (nxt,) = session.report_and_propose(mine.id, value=2.0)
+    assert (done.id, done.value) == (mine.id, 2.0) and nxt.id != mine.id
