@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
 import threading
 import time
@@ -157,3 +158,22 @@ def test_sigterm_with_a_propose_in_flight_behind_a_locked_database(tmp_path: Pat
     with ServerProcess(tmp_path / "s.db") as again:  # nothing was acknowledged: no trial
         with Client(again.target) as c:
             assert c.study("slow").info().trial_count == 0
+
+
+def test_a_second_sigterm_exits_at_once_with_code_1(tmp_path: Path) -> None:
+    srv = ServerProcess(
+        tmp_path / "s.db",
+        ARCHSAMPLER_SHUTDOWN_GRACE_SECONDS="60",
+        ARCHSAMPLER_MODEL_RETRAIN_EVERY="0",
+    ).start()
+    with Client(srv.target, retries=0) as client:
+        study = client.create_study("impatient", space="nb201", strategy="random")
+        with study.session() as session:
+            session.propose(client_id="w")  # an open Session: the grace period would be used
+            assert srv.proc is not None
+            proc = srv.proc
+            proc.send_signal(signal.SIGTERM)
+            time.sleep(1.0)
+            assert proc.poll() is None, "the first SIGTERM waits for the open Session"
+            code, seconds = srv.terminate(timeout=60)
+    assert code == 1 and seconds < EXIT, (code, seconds)
