@@ -6,7 +6,7 @@ The stubs live in `clients/archsampler_client/_proto/` so that both the client S
 server import one copy. `--check` fails when the committed files differ from freshly
 generated ones (CI runs it through tests/test_repo_hygiene.py).
 
-The client supports protobuf 4.21.6 - 7.x and grpcio >= 1.56. protobuf supports generated
+The client supports protobuf 4.21.6 - 7.x and grpcio >= 1.51.3. protobuf supports generated
 code of major version V on runtimes V and V+1 only, and never on a runtime older than the
 protoc that wrote it, so no single protoc serves that whole range. Two generators, pinned
 here, write two copies of `archsampler_pb2`; `_proto/archsampler_pb2.py` re-exports the copy
