@@ -60,7 +60,7 @@ class Param(_message.Message):
     step: float
     choices: _containers.RepeatedScalarFieldContainer[str]
     condition: Condition
-    def __init__(self, name: _Optional[str] = ..., type: _Optional[str] = ..., low: _Optional[float] = ..., high: _Optional[float] = ..., log: _Optional[bool] = ..., step: _Optional[float] = ..., choices: _Optional[_Iterable[str]] = ..., condition: _Optional[_Union[Condition, _Mapping]] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., type: _Optional[str] = ..., low: _Optional[float] = ..., high: _Optional[float] = ..., log: bool = ..., step: _Optional[float] = ..., choices: _Optional[_Iterable[str]] = ..., condition: _Optional[_Union[Condition, _Mapping]] = ...) -> None: ...
 
 class LinearConstraint(_message.Message):
     __slots__ = ("coefficients", "op", "bound")
@@ -137,7 +137,7 @@ class ParamValue(_message.Message):
     int_value: int
     float_value: float
     bool_value: bool
-    def __init__(self, string_value: _Optional[str] = ..., int_value: _Optional[int] = ..., float_value: _Optional[float] = ..., bool_value: _Optional[bool] = ...) -> None: ...
+    def __init__(self, string_value: _Optional[str] = ..., int_value: _Optional[int] = ..., float_value: _Optional[float] = ..., bool_value: bool = ...) -> None: ...
 
 class Architecture(_message.Message):
     __slots__ = ("text", "params")
@@ -209,7 +209,7 @@ class CreateStudyResponse(_message.Message):
     CREATED_FIELD_NUMBER: _ClassVar[int]
     study: Study
     created: bool
-    def __init__(self, study: _Optional[_Union[Study, _Mapping]] = ..., created: _Optional[bool] = ...) -> None: ...
+    def __init__(self, study: _Optional[_Union[Study, _Mapping]] = ..., created: bool = ...) -> None: ...
 
 class GetStudyRequest(_message.Message):
     __slots__ = ("name",)
