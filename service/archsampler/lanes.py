@@ -105,6 +105,12 @@ class Lanes:
             lane.running = True
         self._pool.submit(self._run, lane)
 
+    @property
+    def studies(self) -> int:
+        """How many studies have a lane (a runtime or queued work)."""
+        with self._lock:
+            return len(self._lanes)
+
     def forget(self, study: str) -> None:
         """Rebuild the study's runtime from storage before its next round."""
         with self._lock:
@@ -146,6 +152,8 @@ class Lanes:
             with self._lock:
                 if not lane.queue:
                     lane.running = False
+                    if lane.runtime is None:  # e.g. no such study: keep no state for it
+                        self._lanes.pop(lane.study, None)
                     return
             try:  # more work: to the back of the pool's queue, fair to other studies
                 self._pool.submit(self._run, lane)
