@@ -241,6 +241,8 @@ class TokenAuthInterceptor(grpc.aio.ServerInterceptor):
 
     def __init__(self, principals: PrincipalTable) -> None:
         self.principals = principals
+        # (method, principal) -> (the handler wrapped, its wrapper): built once, not per call
+        self._wrapped: dict[tuple[str, Principal], tuple[Any, Any]] = {}
 
     async def intercept_service(
         self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
@@ -256,6 +258,17 @@ class TokenAuthInterceptor(grpc.aio.ServerInterceptor):
         else:
             principal = self.principals.lookup(token)
             if principal is not None:
-                return with_principal(handler, principal)
+                return self._with_principal(method, handler, principal)
             message = "invalid bearer token"
         return _denying_handler(handler, message)
+
+    def _with_principal(self, method: str, handler: Any, principal: Principal) -> Any:
+        key = (method, principal)
+        found = self._wrapped.get(key)
+        if found is not None and found[0] is handler:
+            return found[1]
+        wrapped = with_principal(handler, principal)
+        if len(self._wrapped) >= 4096:
+            self._wrapped.clear()
+        self._wrapped[key] = (handler, wrapped)
+        return wrapped
