@@ -6,6 +6,7 @@ import math
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from optuna.distributions import FloatDistribution  # noqa: E402
 from optuna.distributions import IntDistribution  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
 
+from archsampler_client import ArchSamplerError  # noqa: E402
 from archsampler_client.integrations._optuna_space import UserSpace  # noqa: E402
 from archsampler_client.integrations.optuna import SYSTEM_ATTR  # noqa: E402
 from archsampler_client.integrations.optuna import ArchSamplerSampler  # noqa: E402
@@ -314,3 +316,29 @@ def test_infinite_values_early_failures_and_multi_objective(client) -> None:
     multi = optuna.create_study(sampler=sampler, directions=["minimize", "maximize"])
     with pytest.raises(ValueError, match="multi-objective"):
         multi.optimize(lambda t: (t.suggest_float("x", 0, 1), 1.0), n_trials=1)
+
+
+def test_running_trials_are_heartbeaten_and_an_exhausted_space_is_a_clear_error(client) -> None:
+    space = {"a": CategoricalDistribution(["x", "y"]), "b": IntDistribution(0, 1)}
+    sampler = ArchSamplerSampler(
+        client, study="hb", strategy="random", search_space=space, heartbeat_interval=0.2
+    )
+    leases = []
+
+    def obj(trial: Any) -> float:
+        trial.suggest_categorical("a", ["x", "y"])
+        trial_id = trial.study.trials[trial.number].system_attrs[SYSTEM_ATTR]["trial_id"]
+        for _ in range(2):
+            (a,) = [t for t in client.study("hb").trials(["PENDING"]) if t.id == trial_id]
+            leases.append(a.lease_expires_at)
+            time.sleep(0.7)
+        return float(trial.suggest_int("b", 0, 1))
+
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(obj, n_trials=1)
+    assert leases[1] > leases[0]  # the lease moved while the trial ran
+    study.optimize(lambda t: t.suggest_int("b", 0, 1) + len(t.suggest_categorical("a", "xy")), 3)
+    with pytest.raises(ArchSamplerError) as err:
+        study.optimize(lambda t: t.suggest_int("b", 0, 1), n_trials=1)
+    assert err.value.code.name == "RESOURCE_EXHAUSTED"
+    assert len({tuple(sorted(t.params.items())) for t in study.trials[:4]}) == 4

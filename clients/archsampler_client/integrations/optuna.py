@@ -25,7 +25,10 @@ The space comes from one of two places:
   interpreted in a space other than the one it was drawn from.
 
 Enqueued trials (`study.enqueue_trial`, `RetryFailedTrialCallback`) keep their fixed
-values: they are not proposed; their results are told.
+values: they are not proposed; their results are told. Running trials' proposals are
+kept alive by heartbeats. Once every architecture of a finite space has been proposed,
+`trial.suggest_*` raises the server's RESOURCE_EXHAUSTED error (`ArchSamplerError`): the
+trial fails and `study.optimize` stops with it.
 """
 
 from __future__ import annotations
@@ -35,7 +38,9 @@ import os
 import re
 import socket
 import threading
+import time
 import warnings
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
@@ -51,6 +56,7 @@ from optuna.trial import TrialState
 
 from archsampler_client.client import Client
 from archsampler_client.errors import AlreadyExistsError
+from archsampler_client.errors import ArchSamplerError
 from archsampler_client.errors import InvalidArgumentError
 from archsampler_client.integrations._optuna_space import UserSpace
 
@@ -99,6 +105,9 @@ class ArchSamplerSampler(BaseSampler):
         seed: seed of the archsampler studies (part of their config: every process must
             pass the same).
         client_id: sent with each Propose (default `optuna-<host>-<pid>`).
+        heartbeat_interval: seconds between heartbeats of the running trials' proposals,
+            from a daemon thread, so a trial longer than the server's lease (default 1 h)
+            never goes STALE (None: no heartbeats).
         **client_kwargs: `Client` arguments (`timeout`, `retries`, `token`,
             `credentials`, …) when `target_or_client` is a string.
 
@@ -116,6 +125,7 @@ class ArchSamplerSampler(BaseSampler):
         independent_sampler: BaseSampler | None = None,
         seed: int = 0,
         client_id: str | None = None,
+        heartbeat_interval: float | None = 600.0,
         **client_kwargs: Any,
     ) -> None:
         self._owns_client = isinstance(target_or_client, str)
@@ -134,6 +144,7 @@ class ArchSamplerSampler(BaseSampler):
             raise ValueError("search_space has no parameter with more than one value")
         self._independent = independent_sampler or RandomSampler()
         self._client_id = client_id or f"optuna-{socket.gethostname()}-{os.getpid()}"
+        self._heartbeat_interval = heartbeat_interval
         self._init_state()
 
     def _init_state(self) -> None:
@@ -142,11 +153,12 @@ class ArchSamplerSampler(BaseSampler):
         self._proposals: dict[int, _Proposal] = {}
         self._inferred: dict[int, UserSpace] = {}
         self._learned: dict[int, _Learned] = {}
+        self._heartbeats: threading.Thread | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         """Picklable: the lock and the per-process caches are rebuilt."""
         state = dict(self.__dict__)
-        for key in ("_lock", "_studies", "_proposals", "_inferred", "_learned"):
+        for key in ("_lock", "_studies", "_proposals", "_inferred", "_learned", "_heartbeats"):
             del state[key]
         return state
 
@@ -233,6 +245,14 @@ class ArchSamplerSampler(BaseSampler):
         values = space.decode(proposed.params)
         with self._lock:
             self._proposals[trial._trial_id] = _Proposal(handle, space, proposed.id, values)
+            if self._heartbeat_interval is not None and self._heartbeats is None:
+                self._heartbeats = threading.Thread(
+                    target=_heartbeat_loop,
+                    args=(weakref.ref(self), self._heartbeat_interval),
+                    name="archsampler-heartbeats",
+                    daemon=True,
+                )
+                self._heartbeats.start()
         return values
 
     def sample_independent(
@@ -307,6 +327,24 @@ class ArchSamplerSampler(BaseSampler):
                 stacklevel=2,
             )
         study._storage.set_trial_system_attr(trial._trial_id, SYSTEM_ATTR, attr)
+
+
+def _heartbeat_loop(ref: weakref.ref[ArchSamplerSampler], interval: float) -> None:
+    """Extend the lease of every running trial's proposal; ends with the sampler, which it
+    holds only weakly."""
+    while True:
+        time.sleep(interval)
+        sampler = ref()
+        if sampler is None:
+            return
+        with sampler._lock:
+            running = list(sampler._proposals.values())
+        del sampler
+        for p in running:
+            try:
+                p.handle.heartbeat(p.trial_id)
+            except ArchSamplerError:
+                pass  # reported meanwhile (FAILED_PRECONDITION), or the server is away
 
 
 def _outcome(trial: FrozenTrial, state: TrialState, values: Sequence[float] | None) -> dict:
