@@ -16,7 +16,10 @@ BENCHES = {
     "chaos": "SIGKILL the server under load; count lost reports and duplicate pending",
     "fuzz": "random and malformed requests for every RPC; count INTERNAL and crashes",
     "isolation": "Report p99 of one study while another study's Propose is slow (ratio)",
+    "optuna": "per-trial overhead of the Optuna sampler vs Optuna's RandomSampler",
 }
+BENCH_MODULES = {"optuna": "optuna_overhead"}
+"""Benchmarks whose module is not named after them (`optuna` would shadow the package)."""
 
 
 def _error(command: str, message: str) -> int:
@@ -86,6 +89,10 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(args)
 
 
+def _bench_module(name: str) -> str:
+    return f"archsampler.bench.{BENCH_MODULES.get(name, name)}"
+
+
 def _run_module(name: str, prog: str, argv: list[str], description: str | None = None) -> int:
     module = importlib.import_module(name)
     parser = argparse.ArgumentParser(prog=prog, description=description or module.__doc__)
@@ -131,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench_sub = bench.add_subparsers(dest="bench", required=True)
     for name, help_text in BENCHES.items():
         p = bench_sub.add_parser(name, help=help_text)
-        p.set_defaults(func=None, bench_module=f"archsampler.bench.{name}")
+        p.set_defaults(func=None, bench_module=_bench_module(name))
     return parser
 
 
@@ -146,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         return _run_module("archsampler.training", "archsampler train", argv[1:])
     if argv[:1] == ["bench"] and len(argv) > 1 and argv[1] in BENCHES:
         return _run_module(
-            f"archsampler.bench.{argv[1]}",
+            _bench_module(argv[1]),
             f"archsampler bench {argv[1]}",
             argv[2:],
             BENCHES[argv[1]],
