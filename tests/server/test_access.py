@@ -409,6 +409,8 @@ def test_bad_token_settings_refuse_to_start(
 def test_missing_file_and_metrics_token_without_auth_refuse_to_start(tmp_path: Path) -> None:
     with pytest.raises(AuthConfigError, match="cannot read it"):
         ServerThread(tmp_path / "x.db", auth_file=str(tmp_path / "absent.json")).start()
+    with pytest.raises(AuthConfigError, match="ARCHSAMPLER_AUTH_FILE is set but empty"):
+        ServerThread(tmp_path / "x.db", auth_file=" ").start()
     with pytest.raises(AuthConfigError, match="METRICS_REQUIRE_TOKEN needs tokens"):
         ServerThread(tmp_path / "x.db", metrics_port=0, metrics_require_token=True).start()
     assert not (tmp_path / "x.db").exists()

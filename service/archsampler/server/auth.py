@@ -117,6 +117,8 @@ def _from_tokens(tokens: Sequence[str]) -> list[tuple[bytes, Principal]]:
 
 def _from_file(path: str) -> list[tuple[bytes, Principal]]:
     """`{"principals": [{"name", "role", "namespace", "token_sha256"}, …]}`."""
+    if not path.strip():
+        raise AuthConfigError("ARCHSAMPLER_AUTH_FILE is set but empty; unset it to turn auth off")
     where = f"ARCHSAMPLER_AUTH_FILE {path}"
     try:
         data = json.loads(Path(path).read_text())
