@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +48,62 @@ def test_unknown_option_lists_the_valid_ones() -> None:
     assert isinstance(make_strategy("lanas", SPACE, options={"height": 3}), LaNASStrategy)
 
 
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"candidates": 10**12}, "'candidates' must be an integer in [1, 2000], got 10000000"),
+        ({"candidates": 0}, "'candidates' must be an integer in [1, 2000]"),
+        ({"height": 40}, "'height' must be an integer in [1, 12]"),
+        ({"max_fit": 10**9}, "'max_fit' must be an integer in [1, 100000]"),
+        ({"relearn_every": True}, "'relearn_every' must be an integer"),
+        ({"init_samples": 2.5}, "'init_samples' must be an integer"),
+        ({"cp": float("nan")}, "'cp' must be a number in [0, 100], got nan"),
+        ({"cp": "0.1"}, "'cp' must be a number in [0, 100], got '0.1'"),
+        ({"ridge": 0}, "'ridge' must be a number in [1e-06, 1e+06]"),
+        ({"explore": 1.5}, "'explore' must be a number in [0, 1]"),
+        ({"virtual_loss": float("inf")}, "'virtual_loss' must be a number in [0, 100]"),
+        ({"leaf_rule": "keep"}, "'leaf_rule' must be one of ['reject', 'relabel']"),
+        ({"cp_scale": 1}, "'cp_scale' must be one of ['range', 'max']"),
+    ],
+)
+def test_every_option_is_bounded(options: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        LaNASStrategy(SPACE, **options)
+
+
+def test_bounds_are_usable_at_their_limits() -> None:
+    strategy = LaNASStrategy(SPACE, seed=1, candidates=2000, height=12, ridge=1e-6, cp=100)
+    strategy.observe(_observed(40))
+    assert len(strategy.propose(2, [])) == 2
+
+
+def test_every_proposal_lies_in_its_leaf() -> None:
+    """leaf_rule reject (default): each proposal routes to the leaf it is labelled with,
+    for the polytope samplers too (decoded candidates that leave the leaf are dropped)."""
+    for sampler in ("auto", "hit_and_run", "gibbs"):
+        strategy = LaNASStrategy(SPACE, seed=2, **_fast(sampler=sampler))
+        strategy.observe(_observed(80))
+        proposals = strategy.propose(24, [])
+        assert len(proposals) == 24
+        for p, selected in zip(proposals, strategy.selected, strict=True):
+            leaf = strategy.tree.route(SPACE.encode(p.arch))
+            assert leaf.is_leaf and p.region == leaf.path == selected, sampler
+
+
+def test_a_leaf_with_nothing_new_is_dry_and_ucb_moves_on() -> None:
+    strategy = LaNASStrategy(SPACE, seed=2, **_fast(height=2, min_samples=2, virtual_loss=0))
+    strategy.observe(_observed(60))
+    best = strategy.tree.leaves()[0]
+    # Exclude every network of the best leaf: nothing new can come from it.
+    inside = [a for a in SPACE.enumerate_archs() or [] if best.contains(SPACE.encode(a)[None])[0]]
+    assert inside, "needs the listed NB201 space"
+    pending = inside[:]
+    proposals = strategy.propose(4, pending)
+    assert best.dry
+    assert all(p.region != best.path for p in proposals)
+    assert all(strategy.tree.route(SPACE.encode(p.arch)).path == p.region for p in proposals)
+
+
 def test_proposals_never_repeat_observed_or_pending() -> None:
     strategy = LaNASStrategy(SPACE, seed=1, **_fast())
     observed = _observed(60)
@@ -86,16 +143,47 @@ def test_same_seed_and_observations_give_same_proposals() -> None:
     assert [(p.arch, p.region) for p in other.propose(8, [])] != runs[0]
 
 
-@pytest.mark.parametrize("relearn_every", [1, 7])
-def test_replay_in_one_batch_rebuilds_the_same_tree(relearn_every: int) -> None:
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"relearn_every": 1},
+        {"relearn_every": 7},
+        # background rebuilds: from 20 observations on, a tree is used 3 observations later
+        {"relearn_every": 7, "background_from": 20},
+        {"relearn_every": 1, "relearn_growth": 0.2, "background_from": 0},
+    ],
+)
+def test_replay_in_one_batch_rebuilds_the_same_tree(options: dict[str, object]) -> None:
     observed = _observed(61)
-    step = LaNASStrategy(SPACE, seed=3, **_fast(relearn_every=relearn_every))
+    step = LaNASStrategy(SPACE, seed=3, **_fast(**options))
     for i in range(0, len(observed), 4):
         step.observe(observed[i : i + 4])
-    replay = LaNASStrategy(SPACE, seed=3, **_fast(relearn_every=relearn_every))
+    replay = LaNASStrategy(SPACE, seed=3, **_fast(**options))
     replay.observe(observed)
     assert _tree_signature(step) == _tree_signature(replay)
     assert [p.arch for p in step.propose(4, [])] == [p.arch for p in replay.propose(4, [])]
+
+
+def test_background_rebuild_is_used_at_its_swap_point_only() -> None:
+    """relearn_every 10 from 20 on: the tree built at 30 observations is used from 35."""
+    observed = _observed(40)
+    opts = _fast(relearn_every=10, background_from=20)
+    bg = LaNASStrategy(SPACE, seed=3, **opts)
+    bg.observe(observed[:34])
+    before = _tree_signature(bg)
+    assert bg._pending is not None and bg._pending.k == 30
+    bg._pending.future.result()  # done, yet not in use before the swap point
+    assert _tree_signature(bg) == before
+    bg.observe(observed[34:35])
+    assert bg._pending is None and _tree_signature(bg) != before
+    # The tree in use equals a tree built in line on the first 30, with 5 routed after.
+    inline = LaNASStrategy(SPACE, seed=3, **_fast(relearn_every=10))
+    inline.observe(observed[:30])
+    for o in observed[30:35]:
+        inline.tree.add(SPACE.encode(o.arch), float(o.value))  # type: ignore[arg-type]
+    assert _tree_signature(bg) == _tree_signature(inline)
+    # One batch of 34 builds only the last due tree (20) in line; 30 ran in the background.
+    assert bg.rebuild_stats["count"] == 2
 
 
 def test_failed_trials_are_seen_but_not_learned() -> None:

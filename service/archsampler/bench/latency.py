@@ -1,8 +1,13 @@
 """`archsampler bench latency`: Propose latency of a strategy with many observed trials.
 
 For each history size N the strategy first observes N distinct random architectures in
-one batch (as when a study is restored), then runs `--steps` consecutive
-propose(1) + observe(1) steps, so periodic tree relearning is part of what is timed.
+one batch (as when a study is restored), then runs consecutive propose(1) + observe(1)
+steps: `--steps`, raised for lanas to cover at least `--rebuilds` tree rebuilds at that
+size (the gap between rebuilds grows with N), so periodic relearning is part of what is
+timed. Every step is timed; the JSON gives p50 / p99 / p99.9 / max, how many rebuilds were
+put in use during the timed steps, the longest of them (it runs in a background thread
+from `background_from` observations on, in line below) and how long observe calls waited
+for one.
 Values are synthetic: a fixed random linear function of the space's features plus
 Gaussian noise. Every size uses one user space built in code with a feature dimension
 like NAS-Bench-201's (6 categoricals x 5 choices, 3 ints, 1 log-float: 34 features,
@@ -43,8 +48,11 @@ LATENCY_USER_SPACE: dict[str, Any] = {
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the `bench latency` options."""
     parser.add_argument("--strategy", default="lanas", help="registry name (default lanas)")
-    parser.add_argument("--sizes", default="1000,10000", help="observed-trial counts")
-    parser.add_argument("--steps", type=int, default=300, help="timed steps per size")
+    parser.add_argument("--sizes", default="1000,10000,100000", help="observed-trial counts")
+    parser.add_argument("--steps", type=int, default=300, help="timed steps per size (minimum)")
+    parser.add_argument(
+        "--rebuilds", type=int, default=3, help="lanas: time enough steps for this many rebuilds"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--strategy-options", default=None, metavar="JSON")
     parser.add_argument("--json", type=Path, help="write the results here")
@@ -62,14 +70,26 @@ def space_for(name: str) -> SearchSpace:
 
 
 def percentiles_ms(seconds: list[float]) -> dict[str, float]:
-    """p50 / p99 / mean / max of durations in seconds, in milliseconds."""
+    """p50 / p99 / p99.9 / mean / max of durations in seconds, in milliseconds."""
     ms = np.asarray(seconds) * 1000.0
     return {
         "p50": float(np.percentile(ms, 50)),
         "p99": float(np.percentile(ms, 99)),
+        "p99.9": float(np.percentile(ms, 99.9)),
         "mean": float(ms.mean()),
         "max": float(ms.max()),
     }
+
+
+def steps_for(strategy: Any, history: int, steps: int, rebuilds: int) -> int:
+    """`steps`, raised so that a lanas strategy puts at least `rebuilds` new trees in use."""
+    if rebuilds <= 0 or not hasattr(strategy, "_relearn_gap"):
+        return steps
+    point = strategy._built_at  # the last relearn point already scheduled
+    for _ in range(rebuilds):
+        point += strategy._relearn_gap(point)
+    in_use = point + strategy._swap_delay(point)
+    return max(steps, in_use - history)
 
 
 def measure(
@@ -81,8 +101,9 @@ def measure(
     options: dict[str, Any] | None = None,
     progress: bool = True,
     space_name: str = "user",
+    rebuilds: int = 0,
 ) -> dict[str, Any]:
-    """Time `steps` propose(1)/observe(1) steps after `history` observed trials."""
+    """Time propose(1)/observe(1) steps after `history` observed trials (see the module)."""
     space = space_for(space_name)
     rng = np.random.default_rng(seed)
     weights = rng.normal(size=space.dim)
@@ -99,6 +120,10 @@ def measure(
             warm.append(Observation(arch, value(arch)))
     strategy = make_strategy(strategy_name, space, seed=seed, options=options)
     strategy.observe(warm)
+    steps = steps_for(strategy, history, steps, rebuilds)
+    before = dict(getattr(strategy, "rebuild_stats", {}))
+    if "max_s" in before:
+        strategy.rebuild_stats["max_s"] = 0.0  # the longest rebuild among the timed steps
     propose_s, step_s = [], []
     for _ in tqdm(range(steps), desc=f"latency@{history}", file=sys.stderr, disable=not progress):
         t0 = time.perf_counter()
@@ -108,12 +133,20 @@ def measure(
         t2 = time.perf_counter()
         propose_s.append(t1 - t0)
         step_s.append(t2 - t0)
-    return {
+    out = {
         **percentiles_ms(propose_s),
         "step": percentiles_ms(step_s),
         "space": space.name,
         "steps": steps,
     }
+    after = getattr(strategy, "rebuild_stats", None)
+    if after is not None:
+        out["rebuilds"] = {
+            "count": int(after["count"] - before["count"]),
+            "longest_ms": 1000.0 * after["max_s"],
+            "waited_ms": 1000.0 * (after["waited_s"] - before["waited_s"]),
+        }
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
@@ -133,21 +166,23 @@ def run(args: argparse.Namespace) -> int:
                 seed=args.seed,
                 options=options,
                 space_name=args.space,
+                rebuilds=args.rebuilds,
             )
             for n in sizes
         }
     except (ValueError, ImportError) as exc:
         print(f"bench latency: {exc}", file=sys.stderr)
         return 2
-    print(f"{args.strategy}: propose latency (ms)")
-    print(
-        f"{'observed':>9}  {'space':>6}  {'p50':>8}  {'p99':>8}  {'step p50':>8}  {'step p99':>8}"
-    )
+    print(f"{args.strategy}: latency (ms); step = propose(1) + observe(1), rebuilds included")
+    cols = ("observed", "steps", "p50", "p99", "step p50", "step p99", "step p99.9", "step max")
+    print("  ".join(f"{c:>10}" for c in (*cols, "rebuilds", "longest", "waited")))
     for n, r in results.items():
-        print(
-            f"{n:>9}  {r['space']:>6}  {r['p50']:8.2f}  {r['p99']:8.2f}  "
-            f"{r['step']['p50']:8.2f}  {r['step']['p99']:8.2f}"
-        )
+        st, rb = r["step"], r.get("rebuilds", {})
+        cells = [n, r["steps"], f"{r['p50']:.2f}", f"{r['p99']:.2f}", f"{st['p50']:.2f}"]
+        cells += [f"{st['p99']:.2f}", f"{st['p99.9']:.2f}", f"{st['max']:.2f}"]
+        cells += [rb.get("count", "-"), f"{rb['longest_ms']:.1f}" if rb else "-"]
+        cells += [f"{rb['waited_ms']:.1f}" if rb else "-"]
+        print("  ".join(f"{c:>10}" for c in cells))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2))

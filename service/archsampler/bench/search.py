@@ -1,11 +1,16 @@
 """`archsampler bench search`: strategies against a lookup table, many seeds, in process.
 
 For each (strategy, seed) a sequential loop proposes one architecture, looks its value up
-in the table and reports it, until `--budget` distinct evaluations. Reported per strategy:
-evaluations until the table's best `--metric` cell is proposed and until a top-0.1 % cell
-is (median and quartiles over seeds; never found = budget + 1), and the mean regret on
-`--report-metric` after 50/100/200/500 evaluations (see `search_runner` and the README in
-the benchmarks folder). `tpe` is Optuna's multivariate TPE (see `archsampler.bench.tpe`).
+in the table and reports it, until `--budget` evaluations of distinct networks (on NB201
+isomorphic cells are one network: an isomorph of an evaluated cell is never counted, and a
+strategy proposing one fails). Reported per strategy: evaluations until the table's best
+`--metric` network is proposed and until a top-0.1 % cell is (median and quartiles over
+seeds; never found = budget + 1), the mean regret on `--report-metric` after
+50/100/200/500 evaluations (see `search_runner` and the README in the benchmarks folder),
+and for lanas the fraction of the tree's proposals that lie in the leaf UCB selected
+(`in_leaf`). `tpe` is Optuna's multivariate TPE (see `archsampler.bench.tpe`);
+`lanas@paper` is lanas with the LaNAS paper's settings, `lanas@relabel` the rule that keeps
+decoded candidates outside their leaf (see `search_runner.presets`).
 """
 
 from __future__ import annotations
@@ -81,6 +86,12 @@ def check_strategies(names: list[str]) -> None:
 
                 _optuna()
             else:
+                if "@" in name:
+                    if name not in search_runner.presets():
+                        raise ValueError(
+                            f"unknown preset {name!r}; presets: {sorted(search_runner.presets())}"
+                        )
+                    continue
                 base, _, extra = name.partition("+")
                 if extra not in ("", "nao"):
                     raise ValueError(f"unknown strategy suffix in {name!r}; only '+nao'")
@@ -94,10 +105,15 @@ def _init_worker(spec: ProblemSpec) -> None:
     _problem = search_runner.load_problem(spec)
 
 
-def _run_task(task: tuple[str, int, int, dict[str, Any] | None]) -> tuple[str, int, np.ndarray]:
+Result = tuple[str, int, np.ndarray, dict[str, int]]
+
+
+def _run_task(task: tuple[str, int, int, dict[str, Any] | None]) -> Result:
     name, seed, budget, options = task
     assert _problem is not None
-    return name, seed, search_runner.run_search(_problem, name, seed, budget, options)
+    stats: dict[str, int] = {}
+    rows = search_runner.run_search(_problem, name, seed, budget, options, stats=stats)
+    return name, seed, rows, stats
 
 
 def run_all(
@@ -109,28 +125,34 @@ def run_all(
     workers: int = 2,
     options: dict[str, dict[str, Any]] | None = None,
     progress: bool = True,
+    stats: dict[str, list[dict[str, int]]] | None = None,
 ) -> tuple[Problem, dict[str, list[np.ndarray]]]:
-    """Every (strategy, seed) run; returns the problem and the traces by strategy (seed order)."""
+    """Every (strategy, seed) run; returns the problem and the traces by strategy (seed order).
+
+    `stats`, when given, receives each strategy's per-seed proposal stats (seed order).
+    """
     options = options or {}
     problem = search_runner.load_problem(spec)
     tasks = [(n, s, budget, options.get(n)) for n in strategies for s in range(seeds)]
-    found: dict[str, dict[int, np.ndarray]] = {n: {} for n in strategies}
+    found: dict[str, dict[int, Result]] = {n: {} for n in strategies}
     bar = tqdm(total=len(tasks), desc="search", file=sys.stderr, disable=not progress)
     if workers <= 1:
         global _problem
         _problem = problem
-        results = map(_run_task, tasks)
-        for name, seed, rows in results:
-            found[name][seed] = rows
+        for result in map(_run_task, tasks):
+            found[result[0]][result[1]] = result
             bar.update()
     else:
         ctx = multiprocessing.get_context("spawn")
         with ctx.Pool(workers, initializer=_init_worker, initargs=(spec,)) as pool:
-            for name, seed, rows in pool.imap_unordered(_run_task, tasks):
-                found[name][seed] = rows
+            for result in pool.imap_unordered(_run_task, tasks):
+                found[result[0]][result[1]] = result
                 bar.update()
     bar.close()
-    return problem, {n: [found[n][s] for s in range(seeds)] for n in strategies}
+    if stats is not None:
+        for n in strategies:
+            stats[n] = [found[n][s][3] for s in range(seeds)]
+    return problem, {n: [found[n][s][2] for s in range(seeds)] for n in strategies}
 
 
 def format_table(results: dict[str, dict[str, Any]]) -> str:
@@ -142,10 +164,12 @@ def format_table(results: dict[str, dict[str, Any]]) -> str:
     head = ["strategy", "to best: median [q1, q3]", "to top-0.1%"] + [
         f"regret@{k}" for k in REGRET_AT
     ]
+    head.append("in-leaf")
     rows = [head]
     for name, r in results.items():
         regrets = [("-" if v is None else f"{v:.3f}") for v in r["regret"].values()]
-        rows.append([name, iqr(r["to_best"]), iqr(r["to_top"]), *regrets])
+        leaf = "-" if r.get("in_leaf") is None else f"{100 * r['in_leaf']:.1f}%"
+        rows.append([name, iqr(r["to_best"]), iqr(r["to_top"]), *regrets, leaf])
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     lines = [
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
@@ -173,13 +197,22 @@ def run(args: argparse.Namespace) -> int:
     try:
         check_strategies(strategies)
         options = parse_strategy_options(args.strategy_options)
+        stats: dict[str, list[dict[str, int]]] = {}
         problem, traces = run_all(
-            spec, strategies, args.seeds, args.budget, workers=args.workers, options=options
+            spec,
+            strategies,
+            args.seeds,
+            args.budget,
+            workers=args.workers,
+            options=options,
+            stats=stats,
         )
     except (ValueError, FileNotFoundError, RuntimeError) as exc:
         print(f"bench search: {exc}", file=sys.stderr)
         return 2
-    results = {n: search_runner.summarize(problem, traces[n], args.budget) for n in strategies}
+    results = {
+        n: search_runner.summarize(problem, traces[n], args.budget, stats[n]) for n in strategies
+    }
     print(format_table(results))
     config = {
         "space": space_file or "nb201",
@@ -191,6 +224,7 @@ def run(args: argparse.Namespace) -> int:
         "budget": args.budget,
         "strategy_options": options,
         "table_rows": len(problem.table),
+        "networks": problem.networks,
         "best_cells": int(problem.is_best.sum()),
         "top_cells": int(problem.is_top.sum()),
         "best_report_metric": problem.best_report,

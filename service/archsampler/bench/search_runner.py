@@ -1,9 +1,12 @@
 """In-process search loop against a lookup table, and the metrics computed from its traces.
 
 One run = one (strategy, seed): ask for one architecture, look it up, report the value,
-until `budget` distinct architectures have been evaluated. An architecture the table does
-not hold (a user space with a sparse table) is reported as failed (value None) and still
-counts as an evaluation: a real trainer would have spent the run on it.
+until `budget` distinct networks have been evaluated. Distinct means distinct canonical
+hash: on NAS-Bench-201 isomorphic cells are one network (6,466 of the 15,625 cells), and a
+strategy that proposes an isomorph of an evaluated cell fails the run. A proposed cell is
+looked up by its own row (isomorphic cells were trained separately). An architecture the
+table does not hold (a user space with a sparse table) is reported as failed (value None)
+and still counts as an evaluation: a real trainer would have spent the run on it.
 """
 
 from __future__ import annotations
@@ -62,6 +65,8 @@ class Problem:
     report: np.ndarray
     is_best: np.ndarray = field(repr=False)
     is_top: np.ndarray = field(repr=False)
+    cells: dict[Arch, int] = field(repr=False, default_factory=dict)
+    networks: int = 0
 
     @property
     def best_report(self) -> float:
@@ -72,8 +77,12 @@ class Problem:
         return float(self.report.min())
 
     def row(self, arch: Arch) -> int:
-        """Table row of `arch`, or MISS."""
-        return self.table.index.get(self.space.canonical_hash(arch), MISS)
+        """Table row of exactly this cell (not of an isomorph), else of the first row with
+        its canonical hash (a user space value written differently), else MISS."""
+        row = self.cells.get(arch)
+        if row is None:
+            row = self.table.index.get(self.space.canonical_hash(arch), MISS)
+        return row
 
 
 def load_space(space_file: str | None) -> SearchSpace:
@@ -102,6 +111,9 @@ def load_problem(spec: ProblemSpec) -> Problem:
     report = table.columns[spec.report_metric]
     k = max(1, math.ceil(TOP_FRACTION * len(values)))
     threshold = np.sort(values)[-k]
+    # The best network: every cell isomorphic to a best cell (on NB201 the best is alone).
+    hashes = [space.canonical_hash(a) for a in table.archs]
+    best = {h for h, v in zip(hashes, values == values.max(), strict=True) if v}
     return Problem(
         space=space,
         table=table,
@@ -109,8 +121,10 @@ def load_problem(spec: ProblemSpec) -> Problem:
         report_metric=spec.report_metric,
         values=values,
         report=report,
-        is_best=values == values.max(),
+        is_best=np.array([h in best for h in hashes]),
         is_top=values >= threshold,
+        cells={a: i for i, a in reversed(list(enumerate(table.archs)))},
+        networks=len(set(hashes)),
     )
 
 
@@ -123,25 +137,56 @@ class Searcher(Protocol):
 
 
 class StrategySearcher:
-    """Drives a registry strategy one proposal at a time, with no pending trials."""
+    """Drives a registry strategy one proposal at a time, with no pending trials.
+
+    For a strategy with a region tree (lanas), every proposal made once the tree is in use
+    (`uses_tree`) is checked against the tree it was proposed from: `stats["in_leaf"]`
+    counts those whose own features route to exactly the leaf UCB selected for them
+    (`selected`), `stats["in_region"]` those that route into the region they are labelled
+    with (a leaf, or an ancestor after a back-off), out of `stats["tree_proposals"]`
+    (random fallbacks count as neither).
+    """
 
     def __init__(self, strategy: Strategy) -> None:
         self.strategy = strategy
+        self.stats = {"tree_proposals": 0, "in_leaf": 0, "in_region": 0}
 
     def ask(self) -> Arch | None:
+        tree = getattr(self.strategy, "tree", None)
+        from_tree = tree is not None and getattr(self.strategy, "uses_tree", False)
         try:
-            return self.strategy.propose(1, [])[0].arch
+            proposal = self.strategy.propose(1, [])[0]
         except ExhaustedError:
             return None
+        if from_tree:
+            self.stats["tree_proposals"] += 1
+            selected = self.strategy.selected[0]  # type: ignore[attr-defined]
+            if proposal.region and selected is not None:
+                label = "" if proposal.region == "root" else proposal.region
+                leaf = tree.route(self.strategy.space.encode(proposal.arch)).path
+                self.stats["in_region"] += leaf.startswith(label)
+                self.stats["in_leaf"] += leaf == selected
+        return proposal.arch
 
     def tell(self, arch: Arch, value: float | None) -> None:
         self.strategy.observe([Observation(arch, value)])
 
 
+def presets() -> dict[str, tuple[str, dict[str, Any]]]:
+    """Named strategy settings a bench can run side by side: name → (strategy, options)."""
+    from archsampler.strategies.lanas.strategy import PAPER_OPTIONS
+
+    return {
+        "lanas@paper": ("lanas", PAPER_OPTIONS),
+        "lanas@relabel": ("lanas", {"leaf_rule": "relabel", "sampler": "hit_and_run"}),
+    }
+
+
 def make_searcher(
     name: str, space: SearchSpace, seed: int, options: dict[str, Any] | None = None
 ) -> Searcher:
-    """`tpe` (Optuna), any registry strategy name, or `<name>+nao` (with a NAO model).
+    """`tpe` (Optuna), any registry strategy name, `<name>+nao` (with a NAO model), or a
+    preset (`presets`: e.g. `lanas@paper`, whose `options` go on top of the preset's).
 
     `nao` always trains its model; `lanas+nao` is lanas with NAO predictor ranking.
     """
@@ -149,6 +194,12 @@ def make_searcher(
         from archsampler.bench.tpe import TPESearcher
 
         return TPESearcher(space, seed=seed, **(options or {}))
+    if "@" in name:
+        if name not in presets():
+            raise ValueError(f"unknown preset {name!r}; presets: {sorted(presets())}")
+        base, preset = presets()[name]
+        strategy = make_strategy(base, space, seed=seed, options={**preset, **(options or {})})
+        return StrategySearcher(strategy)
     base, _, extra = name.partition("+")
     if extra not in ("", "nao"):
         raise ValueError(f"unknown strategy suffix {extra!r}; only '+nao' is known")
@@ -168,6 +219,7 @@ def run_search(
     options: dict[str, Any] | None = None,
     *,
     stop_at_best: bool = True,
+    stats: dict[str, int] | None = None,
 ) -> np.ndarray:
     """Table rows evaluated by one run, in order (MISS for architectures not in the table).
 
@@ -175,8 +227,11 @@ def run_search(
     nothing later can change the metrics (the best-so-far cell is then fixed), so the
     shortcut is exact and saves most of the time of strong strategies.
 
+    `stats`, when given, receives the searcher's proposal counts (see `StrategySearcher`).
+
     Raises:
-        RuntimeError: the strategy proposed an architecture it had already evaluated.
+        RuntimeError: the strategy proposed an architecture it had already evaluated (or,
+            on NB201, a cell isomorphic to one).
     """
     searcher = make_searcher(name, problem.space, seed, options)
     seen: set[str] = set()
@@ -191,12 +246,14 @@ def run_search(
                 f"strategy {name!r} (seed {seed}) re-proposed {problem.space.to_string(arch)!r}"
             )
         seen.add(key)
-        row = problem.table.index.get(key, MISS)
+        row = problem.row(arch)
         value = None if row == MISS else float(problem.values[row])
         searcher.tell(arch, value)
         rows.append(row)
         if stop_at_best and row != MISS and problem.is_best[row]:
             break
+    if stats is not None:
+        stats.update(getattr(searcher, "stats", {}))
     return np.asarray(rows, dtype=np.int64)
 
 
@@ -235,8 +292,17 @@ def quartiles(x: np.ndarray) -> dict[str, float]:
     return {"median": float(med), "q1": float(q1), "q3": float(q3)}
 
 
-def summarize(problem: Problem, traces: list[np.ndarray], budget: int) -> dict[str, Any]:
-    """The JSON metrics of one strategy from its traces (one per seed)."""
+def summarize(
+    problem: Problem,
+    traces: list[np.ndarray],
+    budget: int,
+    stats: list[dict[str, int]] | None = None,
+) -> dict[str, Any]:
+    """The JSON metrics of one strategy from its traces (one per seed) and proposal stats.
+
+    `in_leaf` / `in_region`: fractions of the tree's proposals over all seeds (see
+    `StrategySearcher`), None for strategies without a region tree.
+    """
     to_best = np.array([first_hit(t, problem.is_best, budget) for t in traces])
     to_top = np.array([first_hit(t, problem.is_top, budget) for t in traces])
     curves = np.stack([regret_curve(problem, t, budget) for t in traces])
@@ -248,4 +314,17 @@ def summarize(problem: Problem, traces: list[np.ndarray], budget: int) -> dict[s
         },
         "found_best": float((to_best <= budget).mean()),
         "found_top": float((to_top <= budget).mean()),
+        "evaluations": int(sum(len(t) for t in traces)),
+        **_leaf_fractions(stats or []),
+    }
+
+
+def _leaf_fractions(stats: list[dict[str, int]]) -> dict[str, Any]:
+    total = sum(s.get("tree_proposals", 0) for s in stats)
+    if not total:
+        return {"tree_proposals": 0, "in_leaf": None, "in_region": None}
+    return {
+        "tree_proposals": total,
+        "in_leaf": sum(s["in_leaf"] for s in stats) / total,
+        "in_region": sum(s["in_region"] for s in stats) / total,
     }

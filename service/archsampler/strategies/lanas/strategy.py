@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import math
+import threading
+import time
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
+from typing import Callable
 from typing import Sequence
 
 import numpy as np
@@ -31,7 +36,7 @@ DEFAULTS: dict[str, Any] = {
     "init_samples": 20,
     "min_samples": 5,
     "relearn_every": 1,
-    "sampler": "hit_and_run",
+    "sampler": "auto",
     "candidates": 100,
     "ridge": 0.1,
     "rank": "leaf",
@@ -42,11 +47,68 @@ DEFAULTS: dict[str, Any] = {
     "virtual_loss": 0.3,
     "relearn_growth": 0.01,
     "predictor": "auto",
+    "leaf_rule": "reject",
+    "cp_scale": "range",
+    "background_from": 2000,
 }
-SAMPLERS = ("hit_and_run", "gibbs", "rejection")
+PAPER_OPTIONS: dict[str, Any] = {
+    "height": 4,
+    "cp": 0.2,
+    "cp_scale": "max",
+    "init_samples": 10,
+    "relearn_every": 10,
+    "relearn_growth": 0.0,
+    "min_samples": 1,
+    "sampler": "gibbs",
+    "rank": "none",
+    "explore": 0.0,
+    "target": "value",
+    "ridge": 1e-6,
+    "max_fit": 100_000,
+    "predictor": "off",
+}
+"""The LaNAS paper's NASBench settings (Wang et al., ICLR 2020 submission): a complete tree
+of height 5 counted in levels (15 internal nodes, 16 leaves: our `height` 4); UCB
+`v + 2c sqrt(2 ln n / n_i)` with `c = 0.1 * max(v)` (our `cp` 0.2 of the largest value);
+10 random samples to start, 10 selects per learning phase; Gibbs sampling in the leaf
+polytope; plain linear regression on accuracies; the first sample taken, no ranking."""
+SAMPLERS = ("auto", "hit_and_run", "gibbs", "rejection")
+LEAF_RULES = ("reject", "relabel")
+CP_SCALES = ("range", "max")
+REDRAWS = 3
+"""Extra polytope draws for a region whose first draw decodes to nothing new inside it."""
+UNIFORM_FACTOR = 4
+"""Then `UNIFORM_FACTOR * candidates` uniform architectures are filtered by the region."""
 RANKERS = ("leaf", "none")
 PREDICTOR_MODES = ("auto", "off")
 TARGETS = ("value", "rank")
+INT_BOUNDS: dict[str, tuple[int, int]] = {
+    "height": (1, 12),
+    "init_samples": (0, 100_000),
+    "min_samples": (1, 100_000),
+    "relearn_every": (1, 1_000_000),
+    "candidates": (1, 2_000),
+    "rank_min": (0, 100_000),
+    "max_fit": (1, 100_000),
+    "background_from": (0, 10**9),
+}
+"""Inclusive bounds of the integer options: every value inside keeps a Propose bounded."""
+FLOAT_BOUNDS: dict[str, tuple[float, float]] = {
+    "cp": (0.0, 100.0),
+    "ridge": (1e-6, 1e6),
+    "explore": (0.0, 1.0),
+    "virtual_loss": (0.0, 100.0),
+    "relearn_growth": (0.0, 10.0),
+}
+"""Inclusive bounds of the real options (finite numbers only); `ridge` > 0 keeps fits solvable."""
+CHOICES: dict[str, tuple[str, ...]] = {
+    "sampler": SAMPLERS,
+    "rank": RANKERS,
+    "target": TARGETS,
+    "predictor": PREDICTOR_MODES,
+    "leaf_rule": LEAF_RULES,
+    "cp_scale": CP_SCALES,
+}
 
 
 class LaNASStrategy(UsesModel, Strategy):
@@ -96,42 +158,44 @@ class LaNASStrategy(UsesModel, Strategy):
         super().__init__(space, seed=seed)
         self.options = {**DEFAULTS, **options}
         self._check_options()
-        o = self.options
         self.lower, self.upper = (np.asarray(b, dtype=float) for b in space.bounds())
         self.user = space.constraints()
-        self.tree = LaTree(
-            space.dim,
-            height=int(o["height"]),
-            min_samples=int(o["min_samples"]),
-            ridge=float(o["ridge"]),
-            max_fit=int(o["max_fit"]),
-        )
+        self.tree = self._new_tree()
+        self._pending: PendingBuild | None = None
+        self.rebuild_stats: dict[str, float] = {"count": 0, "max_s": 0.0, "waited_s": 0.0}
+        """Rebuilds whose tree was put in use, the longest (seconds, wherever it ran) and
+        the total time observe calls waited for a background rebuild."""
         self._X = np.zeros((64, space.dim))
         self._y = np.zeros(64)
         self._n = 0
         self._built_at = 0
         self._directions: DirectionBank | None = None  # hit-and-run directions, drawn once
+        self._list: Listing | bool | None = None  # the listed space, False when unlistable
+        self.selected: list[str | None] = []
+        """Per proposal of the last `propose` call: the leaf UCB selected for it (None for
+        a random one); benchmarks check that the proposal lies in it."""
 
     def _check_options(self) -> None:
+        """Refuse any option outside `INT_BOUNDS` / `FLOAT_BOUNDS` / `CHOICES` (ValueError)."""
         o = self.options
-        ints = ("height", "init_samples", "min_samples", "relearn_every", "candidates")
-        for key in (*ints, "rank_min", "max_fit"):
-            low = 0 if key in ("init_samples", "rank_min") else 1
-            if isinstance(o[key], bool) or not isinstance(o[key], int) or o[key] < low:
+        for key, (low, high) in INT_BOUNDS.items():
+            v = o[key]
+            if isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high:
                 raise ValueError(
-                    f"lanas option {key!r} must be an integer >= {low}, got {o[key]!r}"
+                    f"lanas option {key!r} must be an integer in [{low}, {high}], got {v!r}"
                 )
-        if o["sampler"] not in SAMPLERS:
-            raise ValueError(f"lanas option 'sampler' must be one of {list(SAMPLERS)}")
-        if o["predictor"] not in PREDICTOR_MODES:
-            raise ValueError(f"lanas option 'predictor' must be one of {list(PREDICTOR_MODES)}")
-        if o["rank"] not in RANKERS:
-            raise ValueError(f"lanas option 'rank' must be one of {list(RANKERS)}")
-        if o["target"] not in TARGETS:
-            raise ValueError(f"lanas option 'target' must be one of {list(TARGETS)}")
-        for key in ("cp", "ridge", "explore", "virtual_loss", "relearn_growth"):
-            if float(o[key]) < 0:
-                raise ValueError(f"lanas option {key!r} must be >= 0, got {o[key]!r}")
+        for key, (low, high) in FLOAT_BOUNDS.items():
+            v = o[key]
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+            if not ok or not math.isfinite(v) or not low <= v <= high:
+                raise ValueError(
+                    f"lanas option {key!r} must be a number in [{low:g}, {high:g}], got {v!r}"
+                )
+        for key, allowed in CHOICES.items():
+            if o[key] not in allowed:
+                raise ValueError(
+                    f"lanas option {key!r} must be one of {list(allowed)}, got {o[key]!r}"
+                )
 
     # -- learning -------------------------------------------------------------------------
     def _observe(self, observations: Sequence[Observation]) -> None:
@@ -147,30 +211,95 @@ class LaNASStrategy(UsesModel, Strategy):
         self._X[start : start + len(new)] = X
         self._y[start : start + len(new)] = y
         self._n += len(new)
-        # Replaying in one batch must give the same tree as one-by-one: rebuild at the last
-        # relearn point inside the batch, then route what follows it.
-        last = None
+        self._relearn(start)
+
+    def _relearn(self, start: int) -> None:
+        """Bring the tree up to date after rows `start.._n` were appended.
+
+        A rebuild is due at each relearn point k (see `_relearn_gap`); its tree is used from
+        the `k + _swap_delay(k)`-th observation on, with every observation from k routed
+        into it. A rebuild with a delay runs in a background thread from a snapshot of the
+        first k rows while proposals keep using the current tree; at the swap point the
+        observe call waits for it if it is not done. The tree in use is therefore a
+        function of the observations only, so one batch (a replay after a restart) and one
+        by one give the same tree and the same proposals.
+        """
+        n = self._n
+        points = [] if self._pending is None else [self._pending.k]
         nxt = self._built_at + self._relearn_gap(self._built_at)
-        while nxt <= self._n:
-            last, self._built_at = nxt, nxt
+        while nxt <= n:
+            points.append(nxt)
+            self._built_at = nxt
             nxt += self._relearn_gap(nxt)
-        if last is not None and last > start:
-            self._rebuild(last)
-            start = last
-        for i in range(start, self._n):
+        due = [k for k in points if k + self._swap_delay(k) <= n]
+        waiting = [k for k in points if k + self._swap_delay(k) > n]  # at most one
+        if due:
+            k = due[-1]
+            if self._pending is not None and self._pending.k == k:
+                t0 = time.perf_counter()
+                tree, seconds = self._pending.future.result()
+                self.rebuild_stats["waited_s"] += time.perf_counter() - t0
+            else:
+                tree, seconds = self._build(k)
+            self._count_rebuild(seconds)
+            self.tree, self._pending, start = tree, None, k
+        for i in range(start, n):
             self.tree.add(self._X[i], float(self._y[i]))
+        if waiting and (self._pending is None or self._pending.k != waiting[0]):
+            k = waiting[0]
+            self._pending = PendingBuild(k, _in_thread(self._build_with_centres, k))
 
     def _relearn_gap(self, n_built: int) -> int:
         """Observations until the next rebuild after one with `n_built` samples."""
         o = self.options
         return max(int(o["relearn_every"]), int(np.ceil(o["relearn_growth"] * n_built)))
 
-    def _rebuild(self, n: int) -> None:
-        y = self._y[:n]
+    def _swap_delay(self, k: int) -> int:
+        """Observations after relearn point `k` before its tree is used (0 = built in line).
+
+        Half the gap to the next relearn point (at least 1) once `k >= background_from`,
+        so a rebuild never delays the next one and never runs inside a Propose.
+        """
+        if k < self.options["background_from"]:
+            return 0
+        return max(1, self._relearn_gap(k) // 2)
+
+    def _build(self, n: int) -> tuple[LaTree, float]:
+        """A new tree from the first `n` rows (safe off-thread: reads rows that never change)."""
+        t0 = time.perf_counter()
+        X, y = self._X[:n], self._y[:n]
         target = None
         if self.options["target"] == "rank":
             target = (np.argsort(np.argsort(y, kind="stable"), kind="stable") + 1.0) / n
-        self.tree.build(self._X[:n], y, target)
+        tree = self._new_tree()
+        tree.build(X, y, target)
+        return tree, time.perf_counter() - t0
+
+    def _build_with_centres(self, n: int) -> tuple[LaTree, float]:
+        """`_build`, plus every leaf's interior point (an LP each) unless the space is listed:
+        off-thread, so the first proposal from a new leaf does not pay for it."""
+        t0 = time.perf_counter()
+        tree, _ = self._build(n)
+        if self._list is False:
+            for leaf in tree.leaves():
+                leaf.centre = interior_point(region(leaf, self.lower, self.upper, self.user))
+                leaf.centre_known = True
+        return tree, time.perf_counter() - t0
+
+    def _new_tree(self) -> LaTree:
+        o = self.options
+        return LaTree(
+            self.space.dim,
+            height=int(o["height"]),
+            min_samples=int(o["min_samples"]),
+            ridge=float(o["ridge"]),
+            max_fit=int(o["max_fit"]),
+        )
+
+    def _count_rebuild(self, seconds: float) -> None:
+        stats = self.rebuild_stats
+        stats["count"] += 1
+        stats["max_s"] = max(stats["max_s"], seconds)
 
     # -- proposing ------------------------------------------------------------------------
     def propose(self, n: int, pending: Sequence[Arch]) -> list[Proposal]:
@@ -179,17 +308,19 @@ class LaNASStrategy(UsesModel, Strategy):
             return self.require([Proposal(a) for a in self.random_new(n, excluded)], n)
         y = self._y[: self._n]
         spread = float(y.max() - y.min())
-        cp = float(self.options["cp"]) * spread
+        scale = spread if self.options["cp_scale"] == "range" else float(np.abs(y).max())
+        cp = float(self.options["cp"]) * scale
         penalty = float(self.options["virtual_loss"]) * spread
         virtual: dict[str, int] = {}
         for arch in pending:
             self._visit(virtual, self.tree.route(self.space.encode(arch)))
         out: list[Proposal] = []
         pools: dict[tuple[str, str], CandidatePool] = {}  # a leaf's candidates serve a batch
+        self.selected = []
         for _ in range(n):
-            leaf = select(self.tree.root, cp, virtual, penalty)
-            proposal = self._from_node(leaf, excluded, pools)
+            proposal = self._from_tree(cp, virtual, penalty, excluded, pools)
             if proposal is None:
+                self.selected.append(None)
                 archs = self.random_new(1, excluded)
                 if not archs:
                     break
@@ -198,10 +329,45 @@ class LaNASStrategy(UsesModel, Strategy):
             self._visit(virtual, self.tree.route(self.space.encode(proposal.arch)))
         return self.require(out, n)
 
+    @property
+    def uses_tree(self) -> bool:
+        """Whether proposals now come from the tree (after the random start)."""
+        return self._n >= max(self.options["init_samples"], 2)
+
     @staticmethod
     def _visit(virtual: dict[str, int], leaf: Node) -> None:
         for node in leaf.path_nodes():
             virtual[node.path] = virtual.get(node.path, 0) + 1
+
+    def _from_tree(
+        self,
+        cp: float,
+        virtual: dict[str, int],
+        penalty: float,
+        excluded: Excluded,
+        pools: dict[tuple[str, str], CandidatePool],
+    ) -> Proposal | None:
+        """A proposal from the UCB-selected leaf; None when every leaf is dry.
+
+        `leaf_rule: reject`: a leaf that yields no new candidate inside it is marked dry
+        (until the next rebuild) and UCB selects again among the others, so every proposal
+        lies in the leaf it is labelled with. `relabel`: back off towards the root instead.
+        """
+        while True:
+            leaf = select(self.tree.root, cp, virtual, penalty)
+            if leaf is None:
+                return None
+            self.selected.append(leaf.path)
+            if self.options["leaf_rule"] == "relabel":
+                return self._from_node(leaf, excluded, pools)
+            key = (leaf.path, leaf.path)
+            if key not in pools:
+                pools[key] = self._sample_region(leaf, leaf, excluded)
+            proposal = self._take(pools[key], leaf, excluded)
+            if proposal is not None:
+                return proposal
+            self.selected.pop()
+            leaf.mark_dry()
 
     def _from_node(
         self, leaf: Node, excluded: Excluded, pools: dict[tuple[str, str], CandidatePool]
@@ -219,37 +385,105 @@ class LaNASStrategy(UsesModel, Strategy):
         return None
 
     def _sample_region(self, node: Node, leaf: Node, excluded: Excluded) -> CandidatePool:
-        """Draw `candidates` points in `node`'s region, decode, keep new ones, rank them."""
+        """New candidates in `node`'s region, ranked by `leaf`'s path regressors.
+
+        A space small enough to list (`enumerate_archs`) is sampled exactly: up to
+        `candidates` of the region's unseen architectures, uniformly. Otherwise
+        `candidates` points are drawn in the region's polytope and decoded; decoding (e.g.
+        argmax of one-hot blocks) can leave the region, so with `leaf_rule: reject` a
+        decoded architecture is kept only when its own features route into `node`. When a
+        draw keeps none, up to `REDRAWS` more are made, then `UNIFORM_FACTOR * candidates`
+        uniform architectures of the space are filtered the same way. With `relabel` every
+        decoded candidate is kept and labelled with the leaf it routes to. MCMC chains start
+        at the region's centre with a burn-in of `dim` moves: latency over exact uniformity,
+        since candidates are decoded, filtered and ranked anyway.
+        """
+        if self._listing() is not None:
+            archs, keys = self._enumerated(node, excluded)
+        else:
+            archs, keys = self._drawn(node, excluded)
+        order, predicted = self._scores(archs, leaf)
+        return CandidatePool(archs, keys, order, predicted)
+
+    def _listing(self) -> Listing | None:
+        """Every architecture of the space with features and hashes, when it can be listed."""
+        if self._list is None:
+            archs = None if self.options["sampler"] != "auto" else self.space.enumerate_archs()
+            if archs is None:
+                self._list = False
+            else:
+                keys = [self.space.canonical_hash(a) for a in archs]
+                self._list = Listing(archs, self.space.encode_many(archs), keys)
+        return self._list or None
+
+    def _enumerated(self, node: Node, excluded: Excluded) -> tuple[list[Arch], list[str]]:
+        listing = self._listing()
+        assert listing is not None
+        inside = np.flatnonzero(node.contains(listing.X))
+        rows = [i for i in inside if listing.keys[i] not in excluded]
+        k = self.options["candidates"]
+        if len(rows) > k:
+            rows = sorted(self.rng.choice(rows, size=k, replace=False).tolist())
+        return [listing.archs[i] for i in rows], [listing.keys[i] for i in rows]
+
+    def _drawn(self, node: Node, excluded: Excluded) -> tuple[list[Arch], list[str]]:
         o = self.options
         poly = region(node, self.lower, self.upper, self.user)
         # The Chebyshev centre is an LP; a region only changes on rebuild, so cache it.
         if not node.centre_known:
             node.centre, node.centre_known = interior_point(poly), True
         if node.centre is None:
-            return CandidatePool([], [], None, [])
-        if self._directions is None and o["sampler"] == "hit_and_run":
+            return [], []
+        method = "hit_and_run" if o["sampler"] == "auto" else o["sampler"]
+        if self._directions is None and method == "hit_and_run":
             self._directions = DirectionBank(self.rng, DEFAULT_BANK, self.space.dim)
-        X = sample(
-            poly,
-            o["candidates"],
-            self.rng,
-            method=o["sampler"],
-            x0=node.centre,
-            directions=self._directions,
-        )
+        reject = o["leaf_rule"] == "reject"
         archs: list[Arch] = []
         keys: list[str] = []
         taken: set[str] = set()
-        for arch in self.space.decode_many(X):
-            if arch is None:
-                continue
-            key = self.space.canonical_hash(arch)
-            if key not in excluded and key not in taken:
+        for attempt in range(REDRAWS + 2 if reject else 1):
+            if attempt <= REDRAWS:
+                X = sample(
+                    poly,
+                    o["candidates"],
+                    self.rng,
+                    method=method,
+                    x0=node.centre,
+                    directions=self._directions,
+                    start="point",
+                    burn_in=None if method == "rejection" else self.space.dim,
+                )
+                drawn = self.space.decode_many(X)
+            else:
+                drawn = [
+                    self.space.sample(self.rng) for _ in range(UNIFORM_FACTOR * o["candidates"])
+                ]
+            new = self._new(drawn, excluded, taken)
+            if reject and new:
+                inside = node.contains(self.space.encode_many([a for a, _ in new]))
+                new = [pair for pair, ok in zip(new, inside, strict=True) if ok]
+            for arch, key in new:
                 taken.add(key)
                 keys.append(key)
                 archs.append(arch)
-        order, predicted = self._scores(archs, leaf)
-        return CandidatePool(archs, keys, order, predicted)
+            if archs:
+                break
+        return archs, keys
+
+    def _new(
+        self, drawn: list[Arch | None], excluded: Excluded, taken: set[str]
+    ) -> list[tuple[Arch, str]]:
+        """Valid drawn architectures not excluded and not yet taken, first occurrence each."""
+        out: list[tuple[Arch, str]] = []
+        seen: set[str] = set()
+        for arch in drawn:
+            if arch is None:
+                continue
+            key = self.space.canonical_hash(arch)
+            if key not in excluded and key not in taken and key not in seen:
+                seen.add(key)
+                out.append((arch, key))
+        return out
 
     def _take(self, pool: CandidatePool, node: Node, excluded: Excluded) -> Proposal | None:
         """The best remaining candidate of a pool (a random one with probability `explore`)."""
@@ -263,7 +497,10 @@ class LaNASStrategy(UsesModel, Strategy):
         else:
             pick = avail[int(np.argmax(pool.order[avail]))]
         excluded.add(pool.keys[pick])
-        return Proposal(pool.archs[pick], pool.predicted[pick], region=node.path or "root")
+        arch = pool.archs[pick]
+        if self.options["leaf_rule"] == "relabel":
+            node = self.tree.route(self.space.encode(arch))  # the region it truly lies in
+        return Proposal(arch, pool.predicted[pick], region=node.path or "root")
 
     def _scores(
         self, archs: list[Arch], leaf: Node
@@ -297,6 +534,37 @@ class LaNASStrategy(UsesModel, Strategy):
             y = self._y[: self._n]
             predicted = np.quantile(y, np.clip(leaf_pred, 0.0, 1.0))
         return leaf_pred, [float(v) for v in predicted]
+
+
+@dataclass
+class PendingBuild:
+    """A rebuild at relearn point `k` running in a background thread."""
+
+    k: int
+    future: Future[tuple[LaTree, float]]
+
+
+def _in_thread(fn: Callable[[int], tuple[LaTree, float]], k: int) -> Future[tuple[LaTree, float]]:
+    """Run `fn(k)` in a new daemon thread; the future holds its result or exception."""
+    future: Future[tuple[LaTree, float]] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(fn(k))
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting observe call
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="lanas-rebuild", daemon=True).start()
+    return future
+
+
+@dataclass
+class Listing:
+    """A listed space: its architectures, their feature rows and canonical hashes."""
+
+    archs: list[Arch]
+    X: np.ndarray
+    keys: list[str]
 
 
 @dataclass

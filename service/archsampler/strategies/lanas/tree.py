@@ -44,6 +44,7 @@ class Node:
         count, total: observed (non-failed) samples routed here and the sum of their values.
         centre: cached interior point of the region (see `LaNASStrategy`); `centre_known`
             says whether it was computed (the centre is None for an empty region).
+        dry: no new architecture could be found in the region (see `mark_dry`).
     """
 
     path: str
@@ -60,6 +61,7 @@ class Node:
     parent: Node | None = field(default=None, repr=False)
     centre: np.ndarray | None = field(default=None, repr=False)
     centre_known: bool = False
+    dry: bool = False
 
     @property
     def is_leaf(self) -> bool:
@@ -77,6 +79,31 @@ class Node:
     def goes_left(self, X: np.ndarray) -> np.ndarray:
         """The routing rule: True where the predicted value is >= the node's split mean."""
         return self.predict(X) >= self.threshold
+
+    def mark_dry(self) -> None:
+        """Mark this node dry, and every ancestor whose children are both dry.
+
+        A dry node yields nothing new for the rest of this tree's life (a rebuild makes new
+        nodes), so UCB selection skips it.
+        """
+        self.dry = True
+        node = self.parent
+        while node is not None and node.left.dry and node.right.dry:  # type: ignore[union-attr]
+            node.dry = True
+            node = node.parent
+
+    def contains(self, X: np.ndarray) -> np.ndarray:
+        """Rows of `X` (n, dim) that `LaTree.route` sends into this node's subtree.
+
+        Uses the routing rule itself (ties go left), so membership and routing never
+        disagree; the feature box and user constraints are not checked here.
+        """
+        inside = np.ones(len(X), dtype=bool)
+        node, child = self.parent, self
+        while node is not None:
+            inside &= node.goes_left(X) == (child is node.left)
+            node, child = node.parent, node
+        return inside
 
     def path_nodes(self) -> list[Node]:
         """Nodes from the root down to this one."""

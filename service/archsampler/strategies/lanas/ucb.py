@@ -17,7 +17,7 @@ def ucb_score(mean: float, n: float, n_parent: float, cp: float) -> float:
 
 def select(
     root: Node, cp: float, virtual: Mapping[str, int] | None = None, penalty: float = 0.0
-) -> Node:
+) -> Node | None:
     """Walk from `root` to a leaf, taking the child with the higher UCB score.
 
     Args:
@@ -29,17 +29,22 @@ def select(
         penalty: how far below the node's mean a pending visit counts.
 
     Returns:
-        The selected leaf. Ties go LEFT (the good side).
+        The selected leaf, never a dry one (see `Node.mark_dry`); None when the root is
+        dry. Ties go LEFT (the good side).
     """
     extra = virtual or {}
     node = root
+    if node.dry:
+        return None
     while not node.is_leaf:
         left, right = node.left, node.right
         assert left is not None and right is not None
         n_parent = node.count + extra.get(node.path, 0)
         scores = [math.inf, math.inf]
         for i, child in enumerate((left, right)):
-            if child.count:
+            if child.dry:
+                scores[i] = -math.inf
+            elif child.count:
                 k = extra.get(child.path, 0)
                 mean = child.mean - penalty * k / (child.count + k)
                 scores[i] = ucb_score(mean, child.count + k, n_parent, cp)
