@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from collections.abc import Iterator
 from pathlib import Path
@@ -436,3 +437,34 @@ def test_serve_refuses_with_one_error_line(
     assert len(lines) == 1 and lines[0].startswith("archsampler serve: error: ")
     assert message in lines[0] and "bad-json" not in lines[0]
     assert not db.exists()
+
+
+def test_a_replica_sees_a_study_move_namespace_within_the_cache_ttl(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two servers on one database: one caches a study's namespace; the other deletes it and
+    creates it again in another namespace. After `NAMESPACE_TTL` the first one refuses."""
+    import archsampler.study
+
+    monkeypatch.setattr(archsampler.study, "NAMESPACE_TTL", 0.3)
+    path = str(auth_file(tmp_path / "p.json"))
+    with (
+        ServerThread(tmp_path / "r.db", auth_file=path) as one,
+        ServerThread(tmp_path / "r.db", auth_file=path) as two,
+    ):
+        with (
+            Client(one.target, token=token("write", "a"), retries=0) as a_on_one,
+            Client(two.target, token=token("admin", "a"), retries=0) as admin_on_two,
+            Client(two.target, token=token("write", "b"), retries=0) as b_on_two,
+        ):
+            a_on_one.create_study("moving", space=SPACE, strategy="random")
+            assert len(a_on_one.study("moving").propose(1)) == 1  # namespace a, cached on one
+            admin_on_two.study("moving").delete()
+            b_on_two.create_study("moving", space=SPACE, strategy="random")
+            time.sleep(0.4)
+            before = snapshot(one)
+            with pytest.raises(ArchSamplerError) as info:
+                a_on_one.study("moving").propose(1)
+            assert info.value.code == grpc.StatusCode.PERMISSION_DENIED
+            assert info.value.details == "study 'moving' is not in namespace 'a'"
+            assert snapshot(one) == before
