@@ -1,4 +1,5 @@
-"""lanas over gRPC: 16 parallel trainers get 16 distinct architectures; restart rebuilds."""
+"""lanas over gRPC: 16 parallel trainers get 16 distinct architectures; after SIGKILL the
+restarted server rebuilds the same tree from the trial log."""
 
 from __future__ import annotations
 
@@ -6,14 +7,18 @@ import threading
 
 from archsampler.bench.tables import load_table
 from archsampler.spaces.nb201 import NB201Space
+from archsampler.strategies.base import Observation
+from archsampler.strategies.lanas import LaNASStrategy
 from archsampler.testing import ServerProcess
 from archsampler_client import Client
 
 CLIENTS = 16
+SPACE = NB201Space()
 
 
-def run_round(target: str, acc) -> list:
-    """16 clients propose one architecture each at the same moment, then report it."""
+def run_round(target: str, acc) -> list:  # noqa: ANN001
+    """16 clients propose one architecture each at the same moment; then the trials are
+    reported one by one in id order (so the log's finish order is known)."""
     barrier = threading.Barrier(CLIENTS)
     got: list = [None] * CLIENTS
     errors: list[BaseException] = []
@@ -25,8 +30,6 @@ def run_round(target: str, acc) -> list:
                 barrier.wait(timeout=60)
                 (trial,) = study.propose(count=1, client_id=f"t{k}")
                 got[k] = trial
-                barrier.wait(timeout=60)  # all 16 are pending before anyone reports
-                study.report(trial.id, value=acc(trial.arch))
         except BaseException as e:  # noqa: BLE001
             errors.append(e)
 
@@ -36,39 +39,93 @@ def run_round(target: str, acc) -> list:
     for t in threads:
         t.join(120)
     assert not errors, errors[:3]
+    report(target, got, acc)
     return got
 
 
-def test_sixteen_parallel_trainers_and_a_restart(tmp_path, benchmarks) -> None:
-    space = NB201Space()
-    table = load_table(benchmarks / "nb201" / "nb201_cifar10.csv", space)
+def report(target: str, trials: list, acc) -> None:  # noqa: ANN001
+    with Client(target) as c:
+        study = c.study("par")
+        for trial in sorted(trials, key=lambda t: t.id):
+            study.report(trial.id, value=acc(trial.arch))
+
+
+def replayed_tree(target: str) -> LaNASStrategy:
+    """A lanas strategy with the study's options fed the log in finish order (= id order)."""
+    with Client(target) as c:
+        trials = sorted(c.study("par").trials(), key=lambda t: t.id)
+    strategy = LaNASStrategy(SPACE, seed=3)
+    strategy.observe(
+        [Observation(SPACE.from_string(t.arch), t.value) for t in trials if t.state == "COMPLETED"]
+    )
+    return strategy
+
+
+def signature(strategy: LaNASStrategy) -> list[tuple]:
+    """Splits, regions and sizes: path, count, total, regressor and threshold of every node."""
+    return [
+        (
+            n.path,
+            n.count,
+            round(n.total, 9),
+            n.fit_n,
+            None if n.w is None else tuple(round(float(v), 9) for v in n.w),
+            round(n.threshold, 9) if not n.is_leaf else None,
+        )
+        for n in strategy.tree.nodes()
+    ]
+
+
+def assert_server_tree_is(target: str, strategy: LaNASStrategy) -> list:
+    """16 proposals of one call: the server labels each with the leaf of ITS tree that holds
+    it (proposals lie in their leaf), so every label must be the leaf `strategy`'s tree
+    routes the proposal to. Returns the (pending) trials."""
+    with Client(target) as c:
+        trials = c.study("par").propose(count=CLIENTS, client_id="probe")
+    leaves = {leaf.path for leaf in strategy.tree.leaves()}
+    assert len(leaves) >= 4
+    labels = [t.region for t in trials]
+    assert set(labels) <= leaves, (labels, leaves)
+    for t in trials:
+        assert strategy.tree.route(SPACE.encode(SPACE.from_string(t.arch))).path == t.region
+    assert len(set(labels)) > 1  # pending visits spread one call over several leaves
+    return trials
+
+
+def test_sixteen_parallel_trainers_and_a_restart(tmp_path, benchmarks) -> None:  # noqa: ANN001
+    table = load_table(benchmarks / "nb201" / "nb201_cifar10.csv", SPACE)
 
     def acc(arch: str) -> float:
-        return table.value(space.from_string(arch), "c10_valid_acc")
+        return table.value(SPACE.from_string(arch), "c10_valid_acc")
 
     srv = ServerProcess(tmp_path / "l.db", ARCHSAMPLER_MODEL_RETRAIN_EVERY="0").start()
     try:
         with Client(srv.target) as c:
             c.create_study("par", space="nb201", strategy="lanas", seed=3)
         seen: set[str] = set()
-        regions: list[str] = []
+        probes: list = []
         for rnd in range(10):
             if rnd == 5:
+                before = replayed_tree(srv.target)
+                probes += assert_server_tree_is(srv.target, before)
                 srv.stop(kill=True)  # the tree must be rebuilt from the trial log
                 srv.start()
+                after = replayed_tree(srv.target)
+                assert signature(after) == signature(before)  # the log survived intact
+                probes += assert_server_tree_is(srv.target, after)  # and the server rebuilt it
+                report(srv.target, probes, acc)
+                seen |= {t.arch_hash for t in probes}
             trials = run_round(srv.target, acc)
             hashes = {t.arch_hash for t in trials}
             assert len(hashes) == CLIENTS, f"round {rnd}: duplicates"
             assert not hashes & seen, f"round {rnd}: re-proposed an evaluated architecture"
             seen |= hashes
-            regions += [t.region for t in trials] if rnd >= 5 else []
         with Client(srv.target) as c:
             stored = list(c.study("par").trials())
     finally:
         srv.stop()
-    assert len(stored) == 10 * CLIENTS and all(t.state == "COMPLETED" for t in stored)
-    # After the restart, proposals come from learned regions (L/R paths), not the root only.
-    assert sum(r[:1] in ("L", "R") for r in regions) >= CLIENTS
+    assert len(stored) == 12 * CLIENTS and all(t.state == "COMPLETED" for t in stored)
+    assert len({t.arch_hash for t in stored}) == len(stored)  # distinct networks
     # Learned proposals are better than the table's average cell.
     late = [t.value for t in stored[-3 * CLIENTS :]]
     assert sum(late) / len(late) > table.columns["c10_valid_acc"].mean()

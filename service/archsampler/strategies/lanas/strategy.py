@@ -247,6 +247,7 @@ class LaNASStrategy(UsesModel, Strategy):
             self.tree.add(self._X[i], float(self._y[i]))
         if waiting and (self._pending is None or self._pending.k != waiting[0]):
             k = waiting[0]
+            self._listing()  # settled here: the thread reads it
             self._pending = PendingBuild(k, _in_thread(self._build_with_centres, k))
 
     def _relearn_gap(self, n_built: int) -> int:
