@@ -3,7 +3,10 @@ restarted server rebuilds the same tree from the trial log."""
 
 from __future__ import annotations
 
+import re
 import threading
+
+import pytest
 
 from archsampler.bench.tables import load_table
 from archsampler.spaces.nb201 import NB201Space
@@ -11,6 +14,7 @@ from archsampler.strategies.base import Observation
 from archsampler.strategies.lanas import LaNASStrategy
 from archsampler.testing import ServerProcess
 from archsampler_client import Client
+from archsampler_client import InvalidArgumentError
 
 CLIENTS = 16
 SPACE = NB201Space()
@@ -129,3 +133,19 @@ def test_sixteen_parallel_trainers_and_a_restart(tmp_path, benchmarks) -> None: 
     # Learned proposals are better than the table's average cell.
     late = [t.value for t in stored[-3 * CLIENTS :]]
     assert sum(late) / len(late) > table.columns["c10_valid_acc"].mean()
+
+
+def test_out_of_bound_options_are_invalid_argument(client) -> None:  # noqa: ANN001
+    for options, message in [
+        ({"candidates": 1e12}, "'candidates' must be an integer in [1, 2000]"),
+        ({"height": 13}, "'height' must be an integer in [1, 12]"),
+        ({"explore": -0.5}, "'explore' must be a number in [0, 1]"),
+        ({"leaf_rule": "keep"}, "'leaf_rule' must be one of ['reject', 'relabel']"),
+    ]:
+        with pytest.raises(InvalidArgumentError, match=re.escape(message)):
+            client.create_study("bad", space="nb201", strategy="lanas", strategy_options=options)
+    assert [s.name for s in client.list_studies()] == []
+    ok = client.create_study(
+        "ok", space="nb201", strategy="lanas", strategy_options={"candidates": 2000}
+    )
+    assert len(ok.propose(count=3)) == 3
