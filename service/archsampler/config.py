@@ -8,6 +8,7 @@ from typing import Any
 from typing import Literal
 
 from pydantic import Field
+from pydantic import SecretStr
 from pydantic import field_validator
 from pydantic_settings import BaseSettings
 from pydantic_settings import NoDecode
@@ -60,7 +61,7 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = Field(
         "text", description="log line format: text, or json (one object per line)"
     )
-    auth_tokens: Annotated[list[str] | None, NoDecode] = Field(
+    auth_tokens: Annotated[list[SecretStr] | None, NoDecode] = Field(
         None,
         description="bearer tokens, comma-separated or a JSON list: `token` (admin of the "
         "default namespace) or `token:role:namespace`; unset = auth off, set but empty = error",

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from typing import Any
 
 import grpc
+from pydantic import SecretStr
 
 from archsampler.server.access import CURRENT
 from archsampler.server.access import DEFAULT_NAMESPACE
@@ -94,7 +95,7 @@ def _principal(where: str, name: str, role: str, namespace: str) -> Principal:
         raise AuthConfigError(f"{where}: {e}") from None
 
 
-def _from_tokens(tokens: Sequence[str]) -> list[tuple[bytes, Principal]]:
+def _from_tokens(tokens: Sequence[SecretStr]) -> list[tuple[bytes, Principal]]:
     """`ARCHSAMPLER_AUTH_TOKENS` entries: `token` (admin, default namespace) or
     `token:role:namespace`. Messages never echo a token."""
     if not tokens:
@@ -102,7 +103,8 @@ def _from_tokens(tokens: Sequence[str]) -> list[tuple[bytes, Principal]]:
             "ARCHSAMPLER_AUTH_TOKENS is set but holds no token; unset it to turn auth off"
         )
     entries = []
-    for i, entry in enumerate(tokens, 1):
+    for i, secret in enumerate(tokens, 1):
+        entry = secret.get_secret_value()
         where = f"ARCHSAMPLER_AUTH_TOKENS entry {i}"
         if ":" in entry:
             parts = entry.rsplit(":", 2)
