@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import subprocess
 import sys
 
@@ -64,3 +66,66 @@ def test_load_bench_runs_a_tiny_config_and_writes_consistent_json(tmp_path, tran
     assert r["grpc_ceiling_rpc_per_s"] > 0
     assert "p99_ms_during_retrain" not in r  # --skip-retrain
     assert f"{r['pairs']} propose+report pairs" in out.stdout
+
+
+def _bench_json(tmp_path, *argv: str, timeout: float = 600) -> dict:
+    """Run `archsampler bench ...` with `--json` and return what it wrote."""
+    out_file = tmp_path / "out.json"
+    out = subprocess.run(
+        [sys.executable, "-m", "archsampler", "bench", *argv, "--json", str(out_file)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out_file.read_text())
+
+
+def test_sampler_bench_measures_every_chain(tmp_path) -> None:
+    result = _bench_json(tmp_path, "sampler", "--seconds", "0.3")
+    rows = {
+        "hit_and_run": 256,
+        "gibbs": 1024,
+        "hopsy_hit_and_run": 1,
+        "hopsy_hit_and_run_x256": 256,
+        "hopsy_coordinate_hit_and_run": 1,
+        "hopsy_coordinate_hit_and_run_x1024": 1024,
+    }
+    for name, chains in rows.items():
+        for case in ("d60_m6", "d60_m20"):
+            r = result[name][case]
+            assert r["chains"] == r["chains_measured"] == chains, (name, case)
+            assert r["infeasible"] == 0
+            assert r["records_per_chain"] >= 8 and r["steps"] > 0
+            assert 0 < r["ess_per_s"] <= r["ess_median_per_s"]
+            # No chain is multiplied: ESS of a run is at most its kept states (x log10 cap).
+            kept = chains * (r["records_per_chain"] - r["records_per_chain"] // 2)
+            assert r["ess_per_s"] * r["seconds"] <= kept * math.log10(kept)
+    for pair in ("hit_and_run/hopsy_hit_and_run_x256", "gibbs/hopsy_coordinate_hit_and_run"):
+        ratio = result["ratios"][pair]["d60_m6"]
+        ours, theirs = pair.split("/")
+        expected = result[ours]["d60_m6"]["ess_per_s"] / result[theirs]["d60_m6"]["ess_per_s"]
+        assert ratio["ess_per_s"] == pytest.approx(expected)
+    assert result["chains_measured"] == "all"
+
+
+def test_predictor_bench_reports_quality_parity_and_speed(tmp_path, benchmarks) -> None:
+    result = _bench_json(
+        tmp_path,
+        "predictor",
+        *("--train-sizes", "40", "--splits", "1", "--test-size", "300"),
+        *("--epochs", "3", "--min-steps", "0"),
+    )
+    assert set(result["pairwise"]) == {"40"}
+    assert 0.0 <= result["pairwise"]["40"] <= 1.0 and -1.0 <= result["kendall"]["40"] <= 1.0
+    assert set(result["baselines"]) == {"ridge_onehot", "random_forest_onehot"}
+    assert result["baselines"]["ridge_onehot"]["pairwise"]["40"] > 0.5  # real data, real fit
+    tp = result["throughput"]
+    assert tp["parity"]["prediction"] <= 1e-5 and tp["parity"]["architectures"] == 1000
+    assert tp["serving_provider"] in ("CPUExecutionProvider", "CUDAExecutionProvider")
+    assert tp["serving_parity"]["architectures"] == 1000
+    for op in ("encode_predict_grad", "decode"):
+        for batch in ("1", "256"):
+            r = tp[op][batch]
+            assert r["speedup"] == pytest.approx(r["ort_archs_per_s"] / r["torch_archs_per_s"])
+    assert result["settings"]["train_sizes"] == "40"

@@ -5,7 +5,9 @@ A model directory holds three graphs and `metadata.json`:
 - `encode_predict_grad.onnx`: tokens (B, L) int64 → embedding (B, L, H), prediction (B,),
   gradient (B, L, H) of the prediction with respect to the embedding;
 - `predict_from_embedding.onnx`: embedding → prediction, gradient;
-- `decode.onnx`: embedding → tokens (B, L) int64 (greedy, masked).
+- `decode.onnx`: embedding → tokens (B, L) int64 (greedy, masked);
+- `parity.npz`: torch's outputs on the parity architectures (`parity_reference`), which the
+  serving process checks its own sessions against on load.
 
 Predictions are on the training-target scale; metadata["scaling"] maps them to values.
 """
@@ -25,17 +27,18 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
+from archsampler.predictor.parity import PARITY_TOL
+from archsampler.predictor.parity import REFERENCE
+from archsampler.predictor.parity import ParityError
+from archsampler.predictor.parity import check_sessions
+from archsampler.predictor.parity import greedy_margins
 from archsampler.spaces.base import TokenSpec
 from archsampler_models.nao import NAOModel
 
 FORMAT_VERSION = 1
 OPSET = 17
+REFERENCE_FLOATS = 1_000_000  # per embedding-sized array of parity.npz
 GRAPHS = ("encode_predict_grad", "predict_from_embedding", "decode")
-PARITY_TOL = 1e-5
-
-
-class ParityError(RuntimeError):
-    """An exported graph disagrees with the torch model; the export is not used."""
 
 
 class _EncodePredictGrad(nn.Module):
@@ -82,6 +85,7 @@ def export_nao(
     parity_tokens: np.ndarray | None = None,
     n_parity: int = 1000,
     seed: int = 0,
+    tol: float = PARITY_TOL,
 ) -> Path:
     """Export `model` to `out_dir` (replaced) after a parity check; return the directory.
 
@@ -92,10 +96,11 @@ def export_nao(
         parity_tokens: architectures for the parity check (default: `n_parity` random ones).
         n_parity: number of random architectures when `parity_tokens` is None.
         seed: seed for the random parity architectures.
+        tol: largest absolute error allowed (embeddings, predictions, gradients).
 
     Raises:
-        ParityError: an ONNX graph differs from torch by more than 1e-5, decodes a different
-            sequence, or leaves an input unused.
+        ParityError: an ONNX graph differs from torch by more than `tol`, decodes a different
+            sequence (other than a flip at a torch near-tie), or leaves an input unused.
     """
     model = model.eval()
     out_dir = Path(out_dir)
@@ -105,7 +110,14 @@ def export_nao(
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
         _export_graphs(model, tmp)
-        parity = check_parity(model, tmp, parity_tokens)
+        reference = parity_reference(model, parity_tokens)
+        parity = check_sessions(_sessions(tmp, None), reference, tol)
+        # The serving process re-checks on a bounded subset (embeddings of long sequences
+        # would make the file large).
+        keep = max(
+            1, min(len(parity_tokens), REFERENCE_FLOATS // int(reference["embedding"][0].size))
+        )
+        np.savez_compressed(tmp / REFERENCE, **{k: v[:keep] for k, v in reference.items()})
         _write_metadata(model, tmp, space_spec, parity)
         if out_dir.exists():
             shutil.rmtree(out_dir)
@@ -153,58 +165,66 @@ def _check_inputs_used(path: Path) -> None:
         raise ParityError(f"{path.name}: graph inputs {unused} are unused")
 
 
-def check_parity(
-    model: NAOModel, folder: str | Path, tokens: np.ndarray, tol: float = PARITY_TOL
-) -> dict[str, float]:
-    """Compare the ONNX graphs in `folder` with `model` on `tokens` (CPU, float32).
+def parity_reference(model: NAOModel, tokens: np.ndarray) -> dict[str, np.ndarray]:
+    """Torch's outputs on `tokens`: what every ONNX session must reproduce (`parity.npz`).
 
-    Checks embedding, prediction and gradient (max abs error ≤ `tol`), the prediction and
-    gradient at the embedding moved one gradient step, and identical greedy decodes of both.
+    Embedding, prediction and gradient; the embedding moved one gradient step and the
+    prediction and gradient there; greedy decodes of both embeddings with, along each
+    decode, torch's top-two logit margin, second-best token and tie tolerance per step.
+    """
+    x = np.asarray(tokens, dtype=np.int64)
+    with torch.no_grad():
+        emb, pred, grad = model.encode_predict_grad(torch.as_tensor(x))
+        moved = emb + grad
+        mpred, mgrad = model.predict_from_embedding(moved)
+        ref = {
+            "tokens": x,
+            "embedding": emb.numpy(),
+            "prediction": pred.numpy(),
+            "gradient": grad.numpy(),
+            "moved": moved.numpy(),
+            "moved_prediction": mpred.numpy(),
+            "moved_gradient": mgrad.numpy(),
+        }
+        for key, e in (("decode", emb), ("moved_decode", moved)):
+            dec = model.decode(e)
+            logits = model.decoder(e, dec).numpy()  # teacher-forced along the greedy path
+            margin, second, tie = greedy_margins(logits)
+            ref[key] = dec.numpy()
+            ref[f"{key}_margin"] = margin.astype(np.float32)
+            ref[f"{key}_second"] = second.astype(np.int64)
+            ref[f"{key}_tie"] = tie.astype(np.float32)
+    return ref
+
+
+def check_parity(
+    model: NAOModel,
+    folder: str | Path,
+    tokens: np.ndarray,
+    tol: float = PARITY_TOL,
+    providers: list[str] | None = None,
+) -> dict[str, float]:
+    """Compare the ONNX graphs in `folder` with `model` on `tokens` (float32).
+
+    See `archsampler.predictor.parity.check_sessions` (decode flips at torch near-ties are
+    counted, not failures). `providers` default to the CPU; the serving process checks again
+    on the provider it serves with (`NAOPredictor.load`).
 
     Raises:
         ParityError: with the largest error found.
     """
-    folder = Path(folder)
+    return check_sessions(_sessions(folder, providers), parity_reference(model, tokens), tol)
+
+
+def _sessions(folder: str | Path, providers: list[str] | None) -> dict[str, ort.InferenceSession]:
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
-    sess = {
+    return {
         g: ort.InferenceSession(
-            str(folder / f"{g}.onnx"), opts, providers=["CPUExecutionProvider"]
+            str(Path(folder) / f"{g}.onnx"), opts, providers=providers or ["CPUExecutionProvider"]
         )
         for g in GRAPHS
     }
-    x = np.asarray(tokens, dtype=np.int64)
-    with torch.no_grad():
-        t_emb, t_pred, t_grad = (v.numpy() for v in model.encode_predict_grad(torch.as_tensor(x)))
-        moved = t_emb + t_grad
-        t_mpred, t_mgrad = (v.numpy() for v in model.predict_from_embedding(torch.tensor(moved)))
-        t_dec = model.decode(torch.as_tensor(t_emb)).numpy()
-        t_mdec = model.decode(torch.as_tensor(moved)).numpy()
-    o_emb, o_pred, o_grad = sess["encode_predict_grad"].run(None, {"tokens": x})
-    o_mpred, o_mgrad = sess["predict_from_embedding"].run(None, {"embedding": moved})
-    o_dec = sess["decode"].run(None, {"embedding": t_emb})[0]
-    o_mdec = sess["decode"].run(None, {"embedding": moved})[0]
-    errors = {
-        "embedding": _max_err(t_emb, o_emb),
-        "prediction": _max_err(t_pred, o_pred),
-        "gradient": _max_err(t_grad, o_grad),
-        "moved_prediction": _max_err(t_mpred, o_mpred),
-        "moved_gradient": _max_err(t_mgrad, o_mgrad),
-    }
-    worst = max(errors, key=errors.__getitem__)
-    if not errors[worst] <= tol:
-        raise ParityError(f"ONNX {worst} differs from torch by {errors[worst]:.3g} > {tol:g}")
-    for label, ref, got in (("decode", t_dec, o_dec), ("moved decode", t_mdec, o_mdec)):
-        if ref.shape != got.shape or not np.array_equal(ref, got):
-            bad = int((np.asarray(ref) != np.asarray(got)).any(axis=-1).sum())
-            raise ParityError(f"ONNX {label} differs from torch on {bad} of {len(x)} sequences")
-    return {**errors, "architectures": float(len(x))}
-
-
-def _max_err(ref: np.ndarray, got: np.ndarray) -> float:
-    if ref.shape != got.shape:
-        return float("inf")
-    return float(np.max(np.abs(ref.astype(np.float64) - got), initial=0.0))
 
 
 def _write_metadata(

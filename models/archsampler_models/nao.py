@@ -38,7 +38,14 @@ class NAOConfig:
         min_steps: more epochs for small sets, so that the decoder gets at least this many
             optimiser steps.
         batch_size: minibatch size.
-        val_fraction: share of the data held out to report validation metrics.
+        val_fraction: share of the data held out to report validation metrics (the model
+            then trains on the rest; 0: train on everything).
+        gate_folds: folds of the cross-validation that decides whether the model ranks
+            better than chance (`metrics["gate_passed"]`); 0 or 1: no gate (not passed).
+            Costs `gate_folds` extra trainings.
+        gate_alpha: the gate passes when the permutation p-value of the out-of-fold
+            ranking (Kendall's S within folds) is at most this.
+        gate_permutations: random within-fold shuffles for that p-value.
         seed: seed for weights, the split and minibatch order.
     """
 
@@ -55,7 +62,10 @@ class NAOConfig:
     epochs: int = 100
     min_steps: int = 2000
     batch_size: int = 64
-    val_fraction: float = 0.1
+    val_fraction: float = 0.0
+    gate_folds: int = 4
+    gate_alpha: float = 0.05
+    gate_permutations: int = 2000
     seed: int = 0
 
     def to_dict(self) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable
 
 import numpy as np
@@ -10,8 +11,10 @@ from tqdm import tqdm
 
 from archsampler.predictor.scaling import fit_scaling
 from archsampler.spaces.base import TokenSpec
+from archsampler_models.metrics import kendall_s
 from archsampler_models.metrics import kendall_tau
 from archsampler_models.metrics import pairwise_accuracy
+from archsampler_models.metrics import ranking_gate_p_value
 from archsampler_models.nao import NAOConfig
 from archsampler_models.nao import NAOModel
 
@@ -42,7 +45,9 @@ def train_nao(
     Returns:
         The model in eval mode, with `scaling`, `train_size` and `metrics`
         (final losses; validation pairwise accuracy / Kendall τ / reconstruction when
-        `config.val_fraction` leaves at least two architectures out).
+        `config.val_fraction` leaves at least two architectures out; the ranking gate's
+        `gate_p_value`, `gate_passed`, `cv_kendall`, `cv_pairwise` when
+        `config.gate_folds >= 2`, see `ranking_gate`).
 
     Raises:
         ValueError: shapes disagree, tokens break the masks, or fewer than two architectures.
@@ -87,7 +92,72 @@ def train_nao(
     model.metrics = {"train_mse": mse.item(), "train_ce": ce.item()}
     if n_val:
         model.metrics.update(evaluate(model, tokens[val_idx], values[val_idx], prefix="val_"))
+    if cfg.gate_folds >= 2:
+        model.metrics.update(ranking_gate(tokens, values, spec, cfg, augment=augment))
     return model
+
+
+def ranking_gate(
+    tokens: np.ndarray,
+    values: np.ndarray,
+    spec: TokenSpec,
+    config: NAOConfig,
+    *,
+    augment: Augment | None = None,
+) -> dict[str, float]:
+    """Whether models trained with `config` rank unseen architectures better than chance.
+
+    K-fold cross-validation (K = `config.gate_folds`): a model is trained on K - 1 folds
+    with the same settings and predicts the held-out fold. The out-of-fold ranking is scored
+    with Kendall's S within each fold and a within-fold permutation test
+    (`ranking_gate_p_value`); the gate passes when p <= `config.gate_alpha`, which a ranker
+    whose predictions ignore the values does with probability at most `gate_alpha`. With
+    fewer than two architectures per fold the gate does not pass.
+
+    Returns:
+        `gate_p_value`, `gate_passed` (1.0 / 0.0), `gate_folds`, and the out-of-fold
+        `cv_kendall` (τ-a over within-fold pairs) and `cv_pairwise` accuracy.
+    """
+    n, k = len(tokens), config.gate_folds
+    out = {"gate_folds": float(k), "gate_alpha": config.gate_alpha}
+    if n < 2 * k:
+        return {**out, "gate_p_value": 1.0, "gate_passed": 0.0, "cv_kendall": float("nan"),
+                "cv_pairwise": float("nan")}  # fmt: skip
+    rng = np.random.default_rng([config.seed, 7919])
+    folds = np.empty(n, dtype=np.int64)
+    folds[rng.permutation(n)] = np.arange(n) % k
+    pred = np.empty(n)
+    sub = replace(config, gate_folds=0, val_fraction=0.0)
+    for f in range(k):
+        test, fit = folds == f, folds != f
+        fold_model = train_nao(
+            tokens[fit], values[fit], spec, replace(sub, seed=config.seed + 1 + f),
+            augment=augment,
+        )  # fmt: skip
+        with torch.no_grad():
+            pred[test] = fold_model.encode_predict_grad(torch.as_tensor(tokens[test]))[1].numpy()
+    p = ranking_gate_p_value(values, pred, folds, rng, config.gate_permutations)
+    s = pairs = right = valid = 0.0
+    for f in range(k):
+        v, q = values[folds == f], pred[folds == f]
+        s += kendall_s(v, q)
+        m = len(v)
+        pairs += m * (m - 1) / 2
+        distinct = m * (m - 1) / 2 - _tied_pairs(v)
+        valid += distinct
+        right += pairwise_accuracy(v, q) * distinct if distinct else 0.0
+    return {
+        **out,
+        "gate_p_value": p,
+        "gate_passed": float(p <= config.gate_alpha),
+        "cv_kendall": s / pairs,
+        "cv_pairwise": right / valid if valid else float("nan"),
+    }
+
+
+def _tied_pairs(v: np.ndarray) -> float:
+    _, counts = np.unique(v, return_counts=True)
+    return float(np.sum(counts * (counts - 1) / 2))
 
 
 @torch.no_grad()

@@ -307,8 +307,8 @@ class StudyService:
         handle = self.models.get(study) if self.models is not None else None
         if handle is None:
             raise FailedPreconditionError(
-                f"study {study!r} has no trained model yet; one is trained after "
-                f"{self.models.min_trials if self.models else '?'} completed trials"
+                f"study {study!r} has no trained model yet: "
+                + (self.models.no_model_reason(study) if self.models else "models are off")
             )
         return [float(v) for v in handle.predict(parsed)], handle.version
 

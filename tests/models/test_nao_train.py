@@ -16,7 +16,7 @@ from archsampler_models import train_nao
 from archsampler_models.export import random_tokens
 from archsampler_models.metrics import pairwise_accuracy
 
-SMALL = dict(embed_dim=16, hidden_dim=32, mlp_width=32, batch_size=32, min_steps=0)
+SMALL = dict(embed_dim=16, hidden_dim=32, mlp_width=32, batch_size=32, min_steps=0, gate_folds=0)
 
 
 def _data(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, TokenSpec]:

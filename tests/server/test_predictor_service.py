@@ -84,3 +84,43 @@ def test_model_trains_swaps_under_load_and_survives_restart(tmp_path, benchmarks
     assert stored[:2] == [1, 2]
     with ServerThread(db, **FAST) as srv, Client(srv.target) as c:
         assert c.study("nao").predict([probe.arch])[1] == f"v{stored[-1]}"  # latest reloaded
+
+
+def test_first_model_at_min_trials_and_a_refused_export_keeps_the_model(
+    tmp_path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # min_trials below retrain_every (as the defaults 40 / 50): the first model comes at
+    # min_trials, and the error says when before that.
+    settings = dict(model_min_trials=12, model_retrain_every=50, model_epochs=2, model_min_steps=0)
+
+    def value(arch: str) -> float:
+        return float(sum(map(ord, arch)) % 97)
+
+    with ServerThread(tmp_path / "m.db", **settings) as srv, Client(srv.target) as c:
+        study = c.create_study("first", space="nb201", strategy="random")
+        trials = study.propose(count=17)
+        for t in trials[:11]:
+            study.report(t.id, value=value(t.arch))
+        with pytest.raises(ArchSamplerError) as info:
+            study.predict([trials[0].arch])
+        assert info.value.code == grpc.StatusCode.FAILED_PRECONDITION
+        assert "once 12 trials completed (11 so far)" in info.value.details
+        study.report(trials[11].id, value=value(trials[11].arch))
+        _, v1 = wait_for_model(study, trials[0].arch)
+        assert v1 == "v1"
+
+        # The next export fails its parity check: refused, logged, counted; v1 stays.
+        models = srv.running.service.models
+        models.config["parity_tol"] = -1.0
+        models.retrain_every = 5
+        for t in trials[12:]:
+            study.report(t.id, value=value(t.arch))
+        deadline = time.time() + 240
+        while models.refusals.get("first", 0) < 1 and time.time() < deadline:
+            time.sleep(0.2)
+        assert models.refusals == {"first": 1}
+        assert study.predict([trials[0].arch])[1] == "v1"
+        assert len(study.propose(count=2)) == 2  # the study goes on
+        assert any("model export refused" in r.getMessage() for r in caplog.records)
+        (folder,) = (tmp_path / "m.db.models").glob("first@*")
+        assert sorted(p.name for p in folder.iterdir()) == ["v1"]  # nothing half-written

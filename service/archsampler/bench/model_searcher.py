@@ -7,6 +7,7 @@ check, and hands the ORT model to the strategy exactly as the service does.
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -15,12 +16,14 @@ import numpy as np
 
 from archsampler.bench.search_runner import StrategySearcher
 from archsampler.predictor.handle import ModelHandle
+from archsampler.predictor.parity import ParityError
 from archsampler.predictor.runtime import NAOPredictor
 from archsampler.spaces.base import Arch
 from archsampler.spaces.base import SearchSpace
 from archsampler.strategies.base import Strategy
 from archsampler.strategies.base import UsesModel
 
+log = logging.getLogger(__name__)
 FIRST = 40
 EVERY = 60
 CONFIG: dict[str, Any] = {"epochs": 30, "min_steps": 300}
@@ -39,6 +42,7 @@ class ModelSearcher(StrategySearcher):
         self.values: list[float] = []
         self.trained_at = 0
         self.version = 0
+        self.refused = 0  # exports refused by the parity check
         self._dir = tempfile.TemporaryDirectory(prefix="archsampler-bench-nao-")
 
     def tell(self, arch: Arch, value: float | None) -> None:
@@ -64,7 +68,17 @@ class ModelSearcher(StrategySearcher):
         model = train_nao(
             np.array(self.tokens), np.array(self.values), self.space.token_spec(), config
         )
-        path = export_nao(model, Path(self._dir.name) / f"v{self.version}", n_parity=200)
-        handle = ModelHandle(self.version, NAOPredictor.load(path, threads=1), self.space, 1.0)
+        try:
+            path = export_nao(model, Path(self._dir.name) / f"v{self.version}", n_parity=200)
+            predictor = NAOPredictor.load(path, threads=1)  # checked again where it serves
+        except ParityError as e:  # the previous model stays; the search goes on
+            self.refused += 1
+            self.version -= 1
+            self.trained_at = len(self.values)
+            log.warning(
+                "seed %d: model export refused (%s); the previous model stays", self.seed, e
+            )
+            return
+        handle = ModelHandle(self.version, predictor, self.space, 1.0)
         self.strategy.set_model(handle if handle.validated else None)
         self.trained_at = len(self.values)

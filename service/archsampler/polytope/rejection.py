@@ -13,11 +13,13 @@ _MIN_BATCH = 1024
 _MAX_BATCH = 1 << 16
 
 
-def rejection_sample(poly: Polytope, n: int, rng: np.random.Generator) -> np.ndarray:
+def rejection_sample(
+    poly: Polytope, n: int, rng: np.random.Generator, max_draws: int | None = None
+) -> np.ndarray:
     """Exactly uniform points: uniform draws in the box, kept when they satisfy `A x <= b`.
 
-    Draws at most `min(MAX_DRAWS_PER_SAMPLE * n, MAX_DRAWS)` proposals, so it always
-    terminates quickly.
+    Draws at most `max_draws` proposals (default `min(MAX_DRAWS_PER_SAMPLE * n, MAX_DRAWS)`),
+    so it always terminates quickly.
 
     Returns:
         (k, d) points with k <= n; k < n only when the acceptance rate is tiny.
@@ -25,7 +27,7 @@ def rejection_sample(poly: Polytope, n: int, rng: np.random.Generator) -> np.nda
     d = poly.dim
     kept: list[np.ndarray] = []
     found = 0
-    budget = min(MAX_DRAWS_PER_SAMPLE * n, MAX_DRAWS)
+    budget = min(MAX_DRAWS_PER_SAMPLE * n, MAX_DRAWS) if max_draws is None else max_draws
     while found < n and budget > 0:
         batch = int(min(budget, _MAX_BATCH, max(_MIN_BATCH, 4 * (n - found))))
         budget -= batch

@@ -12,9 +12,6 @@ from archsampler.predictor.runtime import NAOPredictor
 from archsampler.spaces.base import Arch
 from archsampler.spaces.base import SearchSpace
 
-MIN_PAIRWISE = 0.55
-"""A model ranks candidates only when its validation pairwise accuracy beats chance by this."""
-
 
 @dataclass(frozen=True)
 class ModelHandle:
@@ -31,8 +28,13 @@ class ModelHandle:
 
     @property
     def validated(self) -> bool:
-        """Whether validation pairwise accuracy is better than chance (ranking is on)."""
-        return float(self.metadata.get("metrics", {}).get("val_pairwise", 0.0)) >= MIN_PAIRWISE
+        """Whether the model passed its ranking gate (strategies rank by it only then).
+
+        The gate is a cross-validated permutation test that a ranker ignoring the values
+        passes at most `gate_alpha` (5 %) of the time; see `archsampler_models.train`.
+        Models exported before the gate existed do not pass.
+        """
+        return bool(self.metadata.get("metrics", {}).get("gate_passed", 0.0))
 
     def tokens(self, archs: Sequence[Arch]) -> np.ndarray:
         return np.array([self.space.to_tokens(a) for a in archs], dtype=np.int64)

@@ -23,6 +23,7 @@ import numpy as np
 
 from archsampler.errors import NotFoundError
 from archsampler.predictor.handle import ModelHandle
+from archsampler.predictor.parity import ParityError
 from archsampler.predictor.runtime import NAOPredictor
 from archsampler.spaces import make_space
 from archsampler.storage import SQLStorage
@@ -31,6 +32,10 @@ from archsampler.trial import TrialState
 log = logging.getLogger(__name__)
 TRAINING_NICENESS = 10
 _VERSION = re.compile(r"^v(\d+)$")
+
+
+class ExportRefused(RuntimeError):
+    """A trained model failed its parity check and was not exported; nothing changed."""
 
 
 class ModelManager:
@@ -43,6 +48,8 @@ class ModelManager:
         min_trials: completed trials needed before the first model.
         config: `NAOConfig` overrides for training (e.g. epochs).
         on_model: called with (study, version, training_seconds) after each swap.
+        on_refused: called with (study, reason) when an export fails its parity check (the
+            current model stays; `refusals` counts them per study).
     """
 
     def __init__(
@@ -54,6 +61,7 @@ class ModelManager:
         min_trials: int = 40,
         config: dict[str, Any] | None = None,
         on_model: Callable[[str, int, float], None] | None = None,
+        on_refused: Callable[[str, str], None] | None = None,
     ) -> None:
         self.storage = storage
         self.root = Path(root)
@@ -61,6 +69,10 @@ class ModelManager:
         self.min_trials = min_trials
         self.config = dict(config or {})
         self.on_model = on_model
+        self.on_refused = on_refused
+        self.refusals: dict[str, int] = {}  # exports refused by the parity check, per study
+        self._failed: set[str] = set()
+        self._recheck: set[str] = set()
         self._models: dict[str, ModelHandle | None] = {}
         self._trained_at: dict[str, int] = {}
         self._training: dict[str, Future[Any]] = {}
@@ -124,10 +136,43 @@ class ModelManager:
             return  # automatic training is off
         with self._lock:
             if study in self._training:
+                self._recheck.add(study)  # looked at again when the running check ends
                 return
             self._training[study] = self._threads.submit(self._maybe_train, study)
 
+    def due(self, completed: int, last: int) -> bool:
+        """Whether `completed` trials call for a training, the last one having used `last`.
+
+        The first model comes once `min_trials` trials completed; later ones after every
+        `retrain_every` new completed trials.
+        """
+        if self.retrain_every <= 0 or completed < self.min_trials:
+            return False
+        return last == 0 or completed - last >= self.retrain_every
+
+    def no_model_reason(self, study: str) -> str:
+        """Why `study` has no model yet, for FAILED_PRECONDITION answers."""
+        completed = self.storage.get_study(study).completed_count
+        if self.retrain_every <= 0:
+            return "automatic training is off (model_retrain_every = 0)"
+        refused = self.refusals.get(study, 0)
+        if completed < self.min_trials:
+            return (
+                f"the first one is trained once {self.min_trials} trials completed "
+                f"({completed} so far)"
+            )
+        if study in self._training:
+            return f"training on {completed} completed trials is under way"
+        if refused or study in self._failed:
+            last = self._trained_at.get(study, 0)
+            return (
+                f"the last training ({last} trials) was refused or failed; the next one "
+                f"starts at {last + self.retrain_every} completed trials ({completed} so far)"
+            )
+        return f"training on {completed} completed trials starts shortly"
+
     def _maybe_train(self, study: str) -> int | None:
+        completed: int | None = None
         try:
             completed = self.storage.get_study(study).completed_count
             last = self._trained_at.get(study)
@@ -135,19 +180,40 @@ class ModelManager:
                 current = self.get(study)
                 last = int(current.metadata.get("train_size", 0)) if current else 0
                 self._trained_at[study] = last
-            if completed < self.min_trials or completed - last < self.retrain_every:
+            if not self.due(completed, last):
                 return None
             return self._train_locked(study)
         except NotFoundError:
             log.info("study %s was deleted: no training", study)
             return None
+        except (ExportRefused, ParityError) as e:
+            if isinstance(e, ParityError) and e.path is not None:
+                shutil.rmtree(e.path, ignore_errors=True)  # failed on the serving provider
+            self._trained_at[study] = completed or 0  # the next try waits retrain_every
+            self.refusals[study] = self.refusals.get(study, 0) + 1
+            log.warning(
+                "study %s: model export refused (%s); the current model stays (%d refused)",
+                study,
+                e,
+                self.refusals[study],
+            )
+            if self.on_refused is not None:
+                self.on_refused(study, str(e))
+            return None
         except Exception:
             if not self._closed:
+                if completed is not None:
+                    self._trained_at[study] = completed  # no retry storm: wait retrain_every
+                self._failed.add(study)
                 log.exception("study %s: training failed; the current model stays", study)
             raise
         finally:
             with self._lock:
                 self._training.pop(study, None)
+                again = study in self._recheck and not self._closed
+                self._recheck.discard(study)
+                if again:
+                    self._training[study] = self._threads.submit(self._maybe_train, study)
 
     def _train_locked(self, study: str) -> int | None:
         record = self.storage.get_study(study)
@@ -227,6 +293,8 @@ class ModelManager:
             except EOFError:
                 raise RuntimeError(f"training process exited with {proc.exitcode}") from None
             if not ok:
+                if payload.startswith("ParityError"):
+                    raise ExportRefused(payload)
                 raise RuntimeError(f"training failed: {payload}")
             return payload
         finally:

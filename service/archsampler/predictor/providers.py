@@ -6,6 +6,7 @@ import functools
 import logging
 import os
 from pathlib import Path
+from typing import Callable
 
 import onnxruntime as ort
 
@@ -39,9 +40,25 @@ def cuda_usable() -> bool:
     return ok
 
 
+def choose_providers(
+    available: list[str], *, prefer_cuda: bool, disabled: bool, probe: Callable[[], bool]
+) -> list[str]:
+    """The provider choice: [CUDA, CPU] when CUDA is wanted, not disabled, built into this
+    ONNX Runtime and the probe really gets a CUDA session; else [CPU] (the probe is only run
+    when everything else allows CUDA)."""
+    if not prefer_cuda or disabled or CUDA not in available:
+        return [CPU]
+    return [CUDA, CPU] if probe() else [CPU]
+
+
 def select_providers(prefer_cuda: bool = True) -> list[str]:
     """Provider list for new sessions: [CUDA, CPU] when CUDA works and is wanted, else [CPU]."""
-    return [CUDA, CPU] if prefer_cuda and cuda_usable() else [CPU]
+    return choose_providers(
+        ort.get_available_providers(),
+        prefer_cuda=prefer_cuda,
+        disabled=bool(os.environ.get("ARCHSAMPLER_DISABLE_CUDA")),
+        probe=cuda_usable,
+    )
 
 
 def make_session(

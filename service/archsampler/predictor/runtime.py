@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from archsampler.errors import InvalidArgumentError
+from archsampler.predictor.parity import ParityError
+from archsampler.predictor.parity import check_sessions
+from archsampler.predictor.parity import load_reference
+from archsampler.predictor.providers import CPU
 from archsampler.predictor.providers import make_session
+from archsampler.predictor.providers import select_providers
 from archsampler.predictor.scaling import unscale
 from archsampler.spaces.base import TokenSpec
 
 SUPPORTED_FORMAT = 1
+log = logging.getLogger(__name__)
 
 
 class NAOPredictor:
@@ -24,22 +31,44 @@ class NAOPredictor:
     Sessions are thread-safe, so one predictor may serve concurrent requests.
     """
 
-    def __init__(self, sessions: dict[str, Any], metadata: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        sessions: dict[str, Any],
+        metadata: dict[str, Any],
+        *,
+        provider: str = CPU,
+        serving_parity: dict[str, float] | None = None,
+    ) -> None:
         self.sessions = sessions
         self.metadata = metadata
+        self.provider = provider
+        self.serving_parity = serving_parity
         ts = metadata["token_spec"]
         self.spec = TokenSpec(ts["length"], ts["vocab_size"], np.asarray(ts["masks"], dtype=bool))
         self.scaling = metadata["scaling"]
 
     @classmethod
     def load(
-        cls, path: str | Path, *, threads: int | None = None, providers: list[str] | None = None
+        cls,
+        path: str | Path,
+        *,
+        threads: int | None = None,
+        providers: list[str] | None = None,
+        verify: bool = True,
     ) -> NAOPredictor:
-        """Load a model directory written by `export_nao`.
+        """Load a model directory written by `export_nao`, checked on the serving provider.
+
+        With `verify` (and a `parity.npz` in the directory), the sessions are run on the
+        export's reference architectures and compared with torch's outputs
+        (`archsampler.predictor.parity.check_sessions`) on the provider they will serve
+        with: `providers`, default `select_providers()` (CUDA when it really works). When
+        that check fails on a GPU provider, the model is loaded on the CPU and checked there.
+        The provider used and its parity figures are in `provider` and `serving_parity`.
 
         Raises:
             FileNotFoundError: the directory or one of its files is missing.
             ValueError: the metadata has an unsupported format version.
+            ParityError: the sessions disagree with torch on every provider tried.
         """
         path = Path(path)
         meta_path = path / "metadata.json"
@@ -51,11 +80,37 @@ class NAOPredictor:
                 f"{meta_path}: format_version {metadata.get('format_version')!r} is not "
                 f"supported (expected {SUPPORTED_FORMAT}); re-export the model"
             )
-        sessions = {
-            name: make_session(path / file, threads=threads, providers=providers)
-            for name, file in metadata["graphs"].items()
-        }
-        return cls(sessions, metadata)
+        reference = load_reference(path) if verify else None
+        first = providers or select_providers()
+        attempts = [first] if first[0] == CPU else [first, [CPU]]
+        error: ParityError | None = None
+        for provs in attempts:
+            sessions = {
+                name: make_session(path / file, threads=threads, providers=provs)
+                for name, file in metadata["graphs"].items()
+            }
+            serving = sessions["encode_predict_grad"].get_providers()[0]
+            if reference is None:
+                return cls(sessions, metadata, provider=serving)
+            try:
+                parity = check_sessions(sessions, reference)
+            except ParityError as e:
+                log.warning("%s: parity on %s failed: %s", path, serving, e)
+                error = e
+                continue
+            log.info(
+                "%s serves on %s (parity there: prediction %.2g, gradient %.2g, %d decode "
+                "near-ties)",
+                path,
+                serving,
+                parity["prediction"],
+                parity["gradient"],
+                parity["decode_near_ties"],
+            )
+            return cls(sessions, metadata, provider=serving, serving_parity=parity)
+        assert error is not None
+        error.path = path
+        raise error
 
     def encode(self, tokens: np.ndarray) -> np.ndarray:
         """Embeddings (B, L, H) of token sequences (B, L)."""

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from archsampler.predictor.parity import PARITY_TOL
+
 
 def train_and_export(
     tokens: np.ndarray,
@@ -24,6 +26,7 @@ def train_and_export(
 ) -> dict[str, Any]:
     """Train a NAO model on (tokens, values) and export it to `out_dir` after parity.
 
+    `config` holds `NAOConfig` fields, plus optionally `parity_tol` (the export's tolerance).
     Returns the exported metadata plus `training_seconds`. Raises `ParityError` (nothing is
     written) when the ONNX graphs disagree with torch.
     """
@@ -37,8 +40,10 @@ def train_and_export(
     torch.set_num_threads(threads)  # leave the other cores to the server
     t0 = time.perf_counter()
     space = make_space(space_spec)
+    config = dict(config)
+    tol = float(config.pop("parity_tol", PARITY_TOL))
     model = train_nao(tokens, values, space.token_spec(), NAOConfig(**config))
-    export_nao(model, Path(out_dir), space_spec=space_spec, n_parity=1000)
+    export_nao(model, Path(out_dir), space_spec=space_spec, n_parity=1000, tol=tol)
     path = Path(out_dir) / "metadata.json"
     meta = json.loads(path.read_text())
     meta["training_seconds"] = time.perf_counter() - t0
