@@ -15,6 +15,10 @@ Arch = Any
 
 ParamValue = str | int | float | bool
 
+ENUMERATE_LIMIT = 65_536
+"""Spaces with at most this many architectures are listed in full by `enumerate_archs`
+when sampling falls short (about 0.3 s of work for the largest)."""
+
 
 @dataclass(frozen=True)
 class TokenSpec:
@@ -57,7 +61,17 @@ class SearchSpace(abc.ABC):
         """A JSON-able description; `archsampler.spaces.make_space(spec)` rebuilds the space."""
 
     def size(self) -> int | None:
-        """Number of distinct (non-isomorphic) architectures when known, else None."""
+        """Number of distinct architectures (canonical hashes) when known, else None."""
+        return None
+
+    def enumerate_archs(self, limit: int = ENUMERATE_LIMIT) -> list[Arch] | None:
+        """Every distinct architecture once (one per canonical hash), or None.
+
+        None means the space has more than `limit` architectures or cannot list them
+        cheaply (real-valued params, graph spaces). Strategies use the list to tell a
+        space that is truly exhausted from one where sampling merely falls short, so it
+        must be complete and every entry valid. The default lists nothing.
+        """
         return None
 
     # -- sampling and validity ----------------------------------------------------------

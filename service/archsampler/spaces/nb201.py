@@ -7,6 +7,7 @@ topologies of NAS-Bench-201 / NATS-Bench (see `unique_string`).
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 from typing import Any
 from typing import Sequence
@@ -14,6 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from archsampler.errors import InvalidArchitectureError
+from archsampler.spaces.base import ENUMERATE_LIMIT
 from archsampler.spaces.base import ParamValue
 from archsampler.spaces.base import SearchSpace
 from archsampler.spaces.base import TokenSpec
@@ -71,6 +73,15 @@ class NB201Space(SearchSpace):
     def size(self) -> int:
         """Distinct networks (6,466), not cells (15,625): isomorphic cells count once."""
         return NETWORKS
+
+    def enumerate_archs(self, limit: int = ENUMERATE_LIMIT) -> list[NB201Arch] | None:
+        """One cell per canonical hash (the first in op-index order), or None over `limit`."""
+        first: dict[str, NB201Arch] = {}
+        for arch in itertools.product(range(len(OPS)), repeat=len(EDGES)):
+            first.setdefault(self.canonical_hash(arch), arch)
+            if len(first) > limit:
+                return None
+        return list(first.values())
 
     def sample(self, rng: np.random.Generator) -> NB201Arch:
         return tuple(int(i) for i in rng.integers(0, len(OPS), size=len(EDGES)))

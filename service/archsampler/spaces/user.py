@@ -38,11 +38,13 @@ from pydantic import ValidationError
 
 from archsampler.errors import InvalidArchitectureError
 from archsampler.errors import InvalidArgumentError
+from archsampler.spaces.base import ENUMERATE_LIMIT
 from archsampler.spaces.base import LinearConstraints
 from archsampler.spaces.base import ParamValue
 from archsampler.spaces.base import SearchSpace
 from archsampler.spaces.base import TokenSpec
 from archsampler.spaces.base import digest
+from archsampler.spaces.user_spec import MAX_SPEC_BYTES
 from archsampler.spaces.user_spec import UserSpaceSpec
 from archsampler.spaces.user_spec import render_error
 from archsampler.spaces.user_spec import round_float
@@ -53,8 +55,10 @@ UserArch = tuple[tuple[str, ParamValue], ...]
 
 MAX_SAMPLE_ATTEMPTS = 10_000
 TOLERANCE = 1e-9
+"""Constraint slack, relative to 2**f >= max(2, |bound|, |coef * value| over the ranges)."""
 ENCODE_CACHE = 100_000
-"""Constraint slack, relative to max(1, |bound|)."""
+MAX_LISTED_CELLS = 1 << 20
+"""`enumerate_archs` lists at most this many (param, value) cells (architectures x params)."""
 
 
 class UserSpace(SearchSpace):
@@ -75,16 +79,29 @@ class UserSpace(SearchSpace):
         self._codecs = [ValueCodec(p) for p in spec.params]
         self._offsets = [0, *itertools.accumulate(c.width for c in self._codecs)]
         self._encoded: dict[UserArch, np.ndarray] = {}
+        self._memo: dict[Any, Any] = {}  # enumerations (the space is immutable)
         self._hashes: dict[UserArch, str] = {}
-        self._rows = [
-            (
-                [(self._index[n], c) for n, c in con.coefficients.items()],
-                1.0 if con.op == "<=" else -1.0,
-                con.bound,
+        # Constraint rows scaled by 2**-f (exact; `Constraint.scale_exponent`) so that no
+        # sum of terms overflows: (terms [(param index, scaled coef)], sign, scaled bound, f).
+        by_name = {p.name: p for p in spec.params}
+        self._rows: list[tuple[list[tuple[int, float]], float, float, int]] = []
+        for con in spec.constraints:
+            f = con.scale_exponent(by_name)
+            self._rows.append(
+                (
+                    [(self._index[n], math.ldexp(c, -f)) for n, c in con.coefficients.items()],
+                    1.0 if con.op == "<=" else -1.0,
+                    math.ldexp(con.bound, -f),
+                    f,
+                )
             )
-            for con in spec.constraints
-        ]
         self._normalised = spec.model_dump(mode="json", exclude_none=True)
+        size = len(json.dumps(self._normalised, ensure_ascii=False).encode())
+        if size > MAX_SPEC_BYTES:
+            raise InvalidArgumentError(
+                f"invalid user space: the spec is {size:,} bytes as JSON; the limit is "
+                f"{MAX_SPEC_BYTES:,}"
+            )
         # Without conditions or constraints every param is always active and every decoded
         # point is valid, so the batch paths work on columns only.
         self._flat = not self._rows and all(p.condition is None for p in spec.params)
@@ -136,25 +153,94 @@ class UserSpace(SearchSpace):
         return hash(json.dumps(self._normalised, sort_keys=True))
 
     def size(self) -> int | None:
-        if any(c.param.type == "float" for c in self._codecs):
+        """Exact count for spaces without float params: the grid size when nothing is
+        conditional or constrained, else the length of `enumerate_archs()` (None when
+        that is over `ENUMERATE_LIMIT`)."""
+        if any(c.kind == "float" for c in self._codecs):
             return None
-        leaves = 1
-        for c in self._codecs:
-            leaves *= c.n_values + (c.param.condition is not None)
-        return self._count(0, {}) if leaves <= 100_000 else None
+        if self._flat:
+            return math.prod(c.n_values for c in self._codecs)
+        archs = self.enumerate_archs()
+        return None if archs is None else len(archs)
 
-    def _count(self, i: int, values: dict[str, ParamValue]) -> int:
-        if i == len(self._params):
-            return int(self._violation(values) is None)
-        p = self._params[i]
-        if not self._active(p, values):
-            return self._count(i + 1, values)
-        total = 0
-        for v in self._codecs[i].all_values():
-            values[p.name] = v
-            total += self._count(i + 1, values)
-        del values[p.name]
-        return total
+    def enumerate_archs(self, limit: int = ENUMERATE_LIMIT) -> list[UserArch] | None:
+        """Every valid architecture of a space without float params, in grid order.
+
+        Params are expanded one at a time over a numpy table of partial assignments (one
+        row each, a column per param holding the value's index or -1 when inactive);
+        after each param, rows that cannot meet a constraint whatever the later params
+        take are dropped (each later param's smallest contribution, 0 when it may be
+        inactive). Gives up (None) once more than `limit` rows (or `MAX_LISTED_CELLS`
+        values) are alive: the space, or its constrained part, is too big to list.
+        """
+        if any(c.kind == "float" for c in self._codecs):
+            return None
+        key = ("enumerate", limit)
+        if key not in self._memo:
+            self._memo[key] = self._enumerate(limit)
+        found = self._memo[key]
+        return None if found is None else list(found)
+
+    def _enumerate(self, limit: int) -> list[UserArch] | None:
+        n_params = len(self._params)
+        if self._flat and math.prod(c.n_values for c in self._codecs) * n_params > min(
+            limit * n_params, MAX_LISTED_CELLS
+        ):
+            return None
+        values = [c.all_values() for c in self._codecs]
+        n_rows = len(self._rows)
+        # contrib[i]: (n_rows, n_values_i) scaled, signed contributions of param i's values.
+        contrib = []
+        for i, vals in enumerate(values):
+            table = np.zeros((n_rows, len(vals)))
+            if self._codecs[i].kind == "int":
+                for k, (terms, sign, _, _) in enumerate(self._rows):
+                    for j, c in terms:
+                        if j == i:
+                            table[k] += sign * c * np.asarray(vals, dtype=float)
+            contrib.append(table)
+        # rest[i]: the smallest total later params (i..end) can add to each row.
+        rest = np.zeros((n_params + 1, n_rows))
+        for i in range(n_params - 1, -1, -1):
+            low = contrib[i].min(axis=1) if n_rows else np.zeros(0)
+            if self._params[i].condition is not None:
+                low = np.minimum(low, 0.0)
+            rest[i] = rest[i + 1] + low
+        bounds = np.array([sign * b for _, sign, b, _ in self._rows])
+        cols = np.zeros((1, 0), dtype=np.int64)
+        sums = np.zeros((1, n_rows))
+        for i, p in enumerate(self._params):
+            m = len(values[i])
+            active = np.ones(len(cols), dtype=bool)
+            if p.condition is not None:
+                parent = self._index[p.condition.param]
+                holds = [p.condition.holds(v) for v in values[parent]] + [False]
+                active = np.array(holds)[cols[:, parent]]  # index -1: inactive parent
+            idle, busy = cols[~active], cols[active]
+            grown = np.repeat(busy, m, axis=0)
+            picks = np.tile(np.arange(m), len(busy))
+            cols = np.vstack(
+                [
+                    np.hstack([idle, np.full((len(idle), 1), -1)]),
+                    np.hstack([grown, picks[:, None]]),
+                ]
+            )
+            sums = np.vstack(
+                [sums[~active], np.repeat(sums[active], m, axis=0) + contrib[i][:, picks].T]
+            )
+            if n_rows:
+                ok = np.all(sums + rest[i + 1] - bounds <= TOLERANCE, axis=1)
+                cols, sums = cols[ok], sums[ok]
+            if len(cols) > min(limit, MAX_LISTED_CELLS // n_params):
+                return None
+        archs = []
+        pairs = [[(p.name, v) for v in vals] for p, vals in zip(self._params, values, strict=True)]
+        for row in cols.tolist():
+            arch = tuple(pairs[i][v] for i, v in enumerate(row) if v >= 0)
+            # The table's sums are the same terms as `_violation`'s, added in another order.
+            if not n_rows or self._violation(dict(arch)) is None:
+                archs.append(arch)
+        return archs
 
     # -- activation and constraints -------------------------------------------------------
     @staticmethod
@@ -163,11 +249,15 @@ class UserSpace(SearchSpace):
         return c is None or (c.param in values and c.holds(values[c.param]))
 
     def _violation(self, values: dict[str, ParamValue]) -> str | None:
-        for k, (terms, sign, bound) in enumerate(self._rows):
+        for k, (terms, sign, bound, f) in enumerate(self._rows):
             lhs = sum(c * values.get(self._params[i].name, 0) for i, c in terms)
-            if sign * (lhs - bound) > TOLERANCE * max(1.0, abs(bound)):
+            if sign * (lhs - bound) > TOLERANCE:
                 desc = self._spec.constraints[k].describe()
-                return f"constraint {k} ({desc}) violated: left side is {lhs:g}"
+                try:
+                    side = f"{math.ldexp(lhs, f):g}"
+                except OverflowError:
+                    side = "beyond the float range"
+                return f"constraint {k} ({desc}) violated: left side is {side}"
         return None
 
     def _arch(self, values: dict[str, ParamValue]) -> UserArch:
@@ -372,12 +462,12 @@ class UserSpace(SearchSpace):
 
     def constraints(self) -> LinearConstraints | None:
         rows, rhs = [], []
-        for terms, sign, bound in self._rows:
+        for terms, sign, bound, _ in self._rows:  # rows stay scaled: no overflow
             a, b = np.zeros(self.dim), sign * bound
             for i, coef in terms:
                 p, c = self._params[i], sign * coef
                 if p.condition is None and not p.log:
-                    a[self._offsets[i]] += c * (p.high - p.low)
+                    a[self._offsets[i]] += c * p.high - c * p.low
                     b -= c * p.low
                 else:
                     b -= min(c * p.low, c * p.high, 0.0 if p.condition else math.inf)

@@ -30,7 +30,19 @@ from scipy.optimize import linprog
 
 MAX_PARAMS = 256
 MAX_CHOICES = 1024
+"""Choices of one categorical param."""
+MAX_TOTAL_CHOICES = 4096
+"""Choices of all categorical params together (the width of the one-hot features)."""
+MAX_CHOICE_LEN = 256
 MAX_CONSTRAINTS = 256
+MAX_CONSTRAINT_TERMS = 4096
+"""Coefficients of all constraints together."""
+MAX_CONDITION_VALUES = 4096
+"""Values listed by all `in` conditions together."""
+MAX_INT = 2**53
+"""Bound on |low| and |high| of an int param (ints stay exact as floats and on the wire)."""
+MAX_SPEC_BYTES = 262_144
+"""Size of the normalised spec as compact JSON, so a study config always fits a message."""
 MAX_NAME_LEN = 64
 FLOAT_DIGITS = 12
 """Significant digits kept by `round_float` (canonical float form)."""
@@ -115,8 +127,8 @@ class IntParam(_Param):
     """Integers `low, low + step, ..., high`; `log` samples log-uniformly (needs low >= 1)."""
 
     type: Literal["int"]
-    low: int
-    high: int
+    low: int = Field(ge=-MAX_INT, le=MAX_INT)
+    high: int = Field(ge=-MAX_INT, le=MAX_INT)
     step: int = 1
     log: bool = False
 
@@ -154,23 +166,35 @@ class FloatParam(_Param):
     log: bool = False
 
     def to_unit(self, v: float) -> float:
-        """Position of `v` in [0, 1] (log scale when `log`)."""
+        """Position of `v` in [0, 1] (log scale when `log`); exact for any finite range."""
         if self.log:
-            return math.log(v / self.low) / math.log(self.high / self.low)
-        return (v - self.low) / (self.high - self.low)
+            return (math.log(v) - math.log(self.low)) / _log_span(self.low, self.high)
+        span = self.high - self.low
+        if math.isfinite(span):
+            return (v - self.low) / span
+        return (v / 2 - self.low / 2) / (self.high / 2 - self.low / 2)  # |high - low| > max
 
     def from_unit(self, u: float) -> float:
         """The value at unit position `u`, in canonical (rounded) form, within [low, high]."""
         u = min(max(u, 0.0), 1.0)
         if self.log:
-            v = math.exp(math.log(self.low) + u * math.log(self.high / self.low))
+            try:
+                v = math.exp(math.log(self.low) + u * _log_span(self.low, self.high))
+            except OverflowError:
+                v = self.high
         else:
-            v = self.low + u * (self.high - self.low)
+            span = self.high - self.low
+            v = self.low + u * span if math.isfinite(span) else (1 - u) * self.low + u * self.high
         return min(max(round_float(v), self.low), self.high)
 
     def sample(self, rng: np.random.Generator) -> float:
         """A uniform (or log-uniform) value in canonical form."""
         return self.from_unit(float(rng.random()))
+
+
+def _log_span(low: float, high: float) -> float:
+    ratio = high / low
+    return math.log(ratio) if math.isfinite(ratio) else math.log(high) - math.log(low)
 
 
 class CategoricalParam(_Param):
@@ -183,13 +207,17 @@ class CategoricalParam(_Param):
     @classmethod
     def _choices(cls, v: list[str]) -> list[str]:
         for i, c in enumerate(v):
-            if not c or len(c) > 256 or _BAD_CHOICE.search(c):
+            if not c or len(c) > MAX_CHOICE_LEN or _BAD_CHOICE.search(c):
                 raise ValueError(
-                    f"choice {i} {c!r} must be 1..256 characters without ',', '=' "
-                    "or control characters"
+                    f"choice {i} {c[:64]!r} must be 1..{MAX_CHOICE_LEN} characters without "
+                    "',', '=' or control characters"
                 )
-        dups = sorted({c for c in v if v.count(c) > 1})
-        if dups:
+        if len(set(v)) < len(v):
+            seen: set[str] = set()
+            repeated: set[str] = set()
+            for c in v:
+                (repeated if c in seen else seen).add(c)
+            dups = sorted(repeated)[:10]
             raise ValueError(f"choices must be distinct; repeated: {dups}")
         return v
 
@@ -210,6 +238,15 @@ class Constraint(BaseModel):
     op: Literal["<=", ">="]
     bound: float
 
+    def scale_exponent(self, params: dict[str, Any]) -> int:
+        """`f` such that the bound and every term `coef * value` over the params' ranges
+        are below 2**f in magnitude (and f >= 1): rows scaled by 2**-f never overflow."""
+        f = max(1, math.frexp(self.bound)[1])
+        for name, coef in self.coefficients.items():
+            p = params[name]
+            f = max(f, math.frexp(coef)[1] + math.frexp(float(max(-p.low, p.high)))[1])
+        return f
+
     def describe(self) -> str:
         """The constraint as text, e.g. `1*depth + 2*width <= 6`."""
         lhs = " + ".join(f"{c:g}*{n}" for n, c in self.coefficients.items())
@@ -225,10 +262,40 @@ class UserSpaceSpec(BaseModel):
 
     @model_validator(mode="after")
     def _semantics(self) -> UserSpaceSpec:
-        errors = _param_errors(self.params) or _constraint_errors(self.params, self.constraints)
+        errors = (
+            _size_errors(self.params, self.constraints)
+            or _param_errors(self.params)
+            or _constraint_errors(self.params, self.constraints)
+        )
         if errors:
             raise ValueError("; ".join(errors))
         return self
+
+
+def _size_errors(params: list[Any], constraints: list[Constraint]) -> list[str]:
+    """The limits on the whole space (each part is bounded by its own field)."""
+    errors = []
+    choices = sum(len(p.choices) for p in params if p.type == "categorical")
+    if choices > MAX_TOTAL_CHOICES:
+        errors.append(
+            f"params: {choices} categorical choices in all; the limit is {MAX_TOTAL_CHOICES}"
+        )
+    terms = sum(len(c.coefficients) for c in constraints)
+    if terms > MAX_CONSTRAINT_TERMS:
+        errors.append(
+            f"constraints: {terms} coefficients in all; the limit is {MAX_CONSTRAINT_TERMS}"
+        )
+    listed = sum(
+        len(p.condition.value)
+        for p in params
+        if p.condition is not None and isinstance(p.condition.value, tuple)
+    )
+    if listed > MAX_CONDITION_VALUES:
+        errors.append(
+            f"params: the 'in' conditions list {listed} values in all; the limit is "
+            f"{MAX_CONDITION_VALUES}"
+        )
+    return errors
 
 
 def _param_errors(params: list[Any]) -> list[str]:
@@ -299,37 +366,49 @@ def _constraint_errors(params: list[Any], constraints: list[Constraint]) -> list
     return _feasibility_errors(params, constraints)
 
 
+MAX_INTEGER_INDEX = 2**30
+"""Int params with more values than this are relaxed to reals in the feasibility check."""
+
+
 def _feasibility_errors(params: list[Any], constraints: list[Constraint]) -> list[str]:
-    """LP check over the box (for a conditional param, the hull of {0} and its range)."""
+    """LP check over the box (for a conditional param, the hull of {0} and its range).
+
+    Unconditional ints are solved for their grid index (exact integers). Every other
+    column `x` is scaled to `z = x * 2**-e` in [-1, 1] and every row by `2**-f`
+    (`Constraint.scale_exponent`), both exact powers of two, so ranges and coefficients
+    up to the float maximum neither overflow nor lose the solver's precision.
+    """
     names = sorted({n for c in constraints for n in c.coefficients})
     col = {n: j for j, n in enumerate(names)}
     by_name = {p.name: p for p in params}
-    bounds, integrality = [], []
+    bounds, integrality, exps = [], [], []
     for n in names:
         p = by_name[n]
-        if p.condition is None and p.type == "int":
+        if p.condition is None and p.type == "int" and p.n_values <= MAX_INTEGER_INDEX:
             bounds.append((0, p.n_values - 1))  # solve for the grid index: exact integers
             integrality.append(1)
-        elif p.condition is None:
-            bounds.append((p.low, p.high))
-            integrality.append(0)
-        else:
-            bounds.append((min(p.low, 0), max(p.high, 0)))
-            integrality.append(0)
+            exps.append(0)
+            continue
+        lo, hi = (p.low, p.high) if p.condition is None else (min(p.low, 0), max(p.high, 0))
+        e = math.frexp(float(max(-lo, hi)))[1]
+        bounds.append((math.ldexp(lo, -e), math.ldexp(hi, -e)))
+        integrality.append(0)
+        exps.append(e)
     A = np.zeros((len(constraints), len(names)))
     b = np.zeros(len(constraints))
     for k, con in enumerate(constraints):
         sign = 1.0 if con.op == "<=" else -1.0
-        b[k] = sign * con.bound
+        f = con.scale_exponent(by_name)
+        b[k] = sign * math.ldexp(con.bound, -f)
         for n, coef in con.coefficients.items():
-            p = by_name[n]
-            if integrality[col[n]]:
-                A[k, col[n]] += sign * coef * p.step
-                b[k] -= sign * coef * p.low
+            p, j = by_name[n], col[n]
+            if integrality[j]:
+                A[k, j] += sign * math.ldexp(coef, -f) * p.step
+                b[k] -= sign * math.ldexp(coef, -f) * p.low
             else:
-                A[k, col[n]] += sign * coef
+                A[k, j] += sign * math.ldexp(coef, exps[j] - f)
         lo = sum(min(A[k, j] * bounds[j][0], A[k, j] * bounds[j][1]) for j in range(len(names)))
-        if lo > b[k] + 1e-9 * max(1.0, abs(b[k])):
+        if lo > b[k] + 1e-9:
             return [f"constraints[{k}]: {con.describe()} cannot hold for any values in range"]
     res = linprog(
         np.zeros(len(names)),

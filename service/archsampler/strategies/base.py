@@ -11,6 +11,7 @@ from typing import Sequence
 import numpy as np
 
 from archsampler.errors import ExhaustedError
+from archsampler.errors import InvalidArgumentError
 from archsampler.spaces.base import Arch
 from archsampler.spaces.base import SearchSpace
 
@@ -21,6 +22,12 @@ class Observation:
 
     arch: Arch
     value: float | None
+
+
+SPARSE_UNSEEN = 0.25
+"""Once a listed space has fewer than this fraction unseen, draw from the list directly."""
+LIST_DIRECTLY = 4096
+"""Listed spaces this small are always drawn from the list (cheaper than rejection)."""
 
 
 class Excluded:
@@ -38,6 +45,10 @@ class Excluded:
 
     def add(self, key: str) -> None:
         self._extra.add(key)
+
+    def __len__(self) -> int:
+        """An upper bound on the distinct hashes excluded (pending may repeat observed)."""
+        return len(self._seen) + len(self._extra)
 
 
 @dataclass(frozen=True)
@@ -86,6 +97,8 @@ class Strategy(abc.ABC):
         self.space = space
         self.rng = np.random.default_rng(seed)
         self.seen: set[str] = set()
+        self._universe: tuple[list[str], list[Arch]] | None | bool = False  # False: not yet
+        self._short: tuple[int, int] | None = None  # (unseen left, space size) when listed
 
     def observe(self, observations: Sequence[Observation]) -> None:
         """Learn from newly finished trials (each trial is passed exactly once)."""
@@ -114,22 +127,79 @@ class Strategy(abc.ABC):
         return Excluded(self.seen, (self.space.canonical_hash(a) for a in pending))
 
     def random_new(self, n: int, excluded: Excluded, max_tries: int | None = None) -> list[Arch]:
-        """Up to `n` uniformly random unseen architectures; adds their hashes to `excluded`."""
+        """Up to `n` uniformly random unseen architectures; adds their hashes to `excluded`.
+
+        Draws by rejection first. When that falls short and the space can list itself
+        (`SearchSpace.enumerate_archs`, computed once per strategy), the rest is drawn
+        uniformly from the listed architectures that are still unseen, so fewer than `n`
+        come back only when fewer than `n` exist; the list is used directly once few
+        unseen ones are left. `max_tries` bounds the rejection draws alone.
+        """
+        self._short = None
         out: list[Arch] = []
-        tries = 0
-        limit = max_tries if max_tries is not None else 200 * n + 10_000
-        while len(out) < n and tries < limit:
-            tries += 1
+        if self._universe is None:  # the space cannot list itself: rejection only
+            self._sample_into(out, n, excluded, max_tries or 200 * n + 10_000)
+            return out
+        if self._universe is False or not self._list_first(len(excluded)):
+            try:
+                self._sample_into(out, n, excluded, max_tries or 8 * n + 64)
+            except InvalidArgumentError:  # constraints too tight to sample by rejection
+                if self._list_space() is None:
+                    raise
+            if len(out) == n:
+                return out
+        universe = self._list_space()
+        if universe is None:
+            self._sample_into(out, n, excluded, max_tries or 200 * n + 10_000)
+            return out
+        hashes, archs = universe
+        unseen = [i for i, key in enumerate(hashes) if key not in excluded]
+        take = min(n - len(out), len(unseen))
+        for i in self.rng.choice(len(unseen), size=take, replace=False).tolist():
+            excluded.add(hashes[unseen[i]])
+            out.append(archs[unseen[i]])
+        if len(out) < n:
+            self._short = (len(unseen) - take, len(hashes))
+        return out
+
+    def _sample_into(self, out: list[Arch], n: int, excluded: Excluded, tries: int) -> None:
+        for _ in range(tries):
+            if len(out) >= n:
+                return
             arch = self.space.sample(self.rng)
             key = self.space.canonical_hash(arch)
             if key not in excluded:
                 excluded.add(key)
                 out.append(arch)
-        return out
+
+    def _list_first(self, n_excluded: int) -> bool:
+        """Whether to draw from the space's list without trying rejection first."""
+        size = len(self._universe[0])  # type: ignore[index]
+        return size <= LIST_DIRECTLY or n_excluded >= (1 - SPARSE_UNSEEN) * size
+
+    def _list_space(self) -> tuple[list[str], list[Arch]] | None:
+        """The space's architectures with their hashes (once; None when it cannot list)."""
+        if self._universe is False:
+            archs = self.space.enumerate_archs()
+            self._universe = (
+                None if archs is None else ([self.space.canonical_hash(a) for a in archs], archs)
+            )
+        return self._universe  # type: ignore[return-value]
 
     def require(self, proposals: list[Proposal], n: int) -> list[Proposal]:
-        """Return `proposals` or raise `ExhaustedError` when fewer than `n` were found."""
+        """Return `proposals` or raise `ExhaustedError` when fewer than `n` were found.
+
+        The message says how many remain when the space was listed (then the count is
+        exact: only pending or evaluated architectures are left).
+        """
         if len(proposals) < n:
+            if self._short is not None:
+                _, size = self._short
+                raise ExhaustedError(
+                    f"only {len(proposals)} of {n} requested architectures remain unseen: the "
+                    f"space has {size:,} distinct architectures and the others are pending or "
+                    "evaluated"
+                )
             raise ExhaustedError(
                 f"only {len(proposals)} of {n} unseen architectures could be found; "
                 f"{len(self.seen)} evaluated so far"

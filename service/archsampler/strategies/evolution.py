@@ -15,6 +15,8 @@ from archsampler.strategies.base import Observation
 from archsampler.strategies.base import Proposal
 from archsampler.strategies.base import Strategy
 
+MAX_POPULATION = 10_000
+"""Bound on `population` (and so on `sample_size`): a tournament draws from all of it."""
 _MAX_MUTATION_TRIES = 256
 _REPAIR_TRIES = 8
 
@@ -34,11 +36,11 @@ class EvolutionStrategy(Strategy):
     Args:
         space: the search space.
         seed: seeds every random choice; equal seeds and inputs give equal proposals.
-        population: population size P (default 50).
-        sample_size: tournament size S, 1 <= S <= P (default 10).
+        population: population size P, an integer in 1..10,000 (default 50).
+        sample_size: tournament size S, an integer in 1..P (default 10).
 
     Raises:
-        ValueError: an option is not an integer in range, or is unknown.
+        ValueError: an option is not an integer in its range, or is unknown.
     """
 
     name = "evolution"
@@ -54,8 +56,11 @@ class EvolutionStrategy(Strategy):
     ) -> None:
         super().__init__(space, seed=seed, **options)
         for key, val in (("population", population), ("sample_size", sample_size)):
-            if isinstance(val, bool) or not isinstance(val, int) or val < 1:
-                raise ValueError(f"evolution option {key!r} must be an integer >= 1, got {val!r}")
+            if isinstance(val, bool) or not isinstance(val, int) or not 1 <= val <= MAX_POPULATION:
+                raise ValueError(
+                    f"evolution option {key!r} must be an integer in 1..{MAX_POPULATION}, "
+                    f"got {val!r:.40}"
+                )
         if sample_size > population:
             raise ValueError(
                 f"evolution option 'sample_size' ({sample_size}) must not exceed "

@@ -12,6 +12,18 @@ from archsampler.strategies.base import Proposal
 from archsampler.strategies.base import Strategy
 from archsampler.strategies.base import UsesModel
 
+MAX_SEEDS = 1000
+MAX_ETA = 1e6
+MAX_DOUBLINGS = 30
+
+
+def _integer(key: str, val: Any, low: int, high: int) -> int:
+    if isinstance(val, bool) or not isinstance(val, int) or not low <= val <= high:
+        raise ValueError(
+            f"nao option {key!r} must be an integer in {low}..{high}, got {val!r:.40}"
+        )
+    return val
+
 
 class NAOStrategy(UsesModel, Strategy):
     """Neural Architecture Optimization (Luo et al. 2018) over the study's ONNX model.
@@ -21,10 +33,12 @@ class NAOStrategy(UsesModel, Strategy):
     architecture is valid and unseen. Until the study has a validated model, or when the
     steps find nothing new, proposals are uniform random.
 
-    Options:
-        seeds: how many of the best evaluated architectures seed the steps (default 20).
-        eta: first step size (default 1.0).
-        max_doublings: how often η is doubled before a seed is given up (default 8).
+    Options (anything else, or a value outside its range, raises ValueError):
+        seeds: how many of the best evaluated architectures seed the steps, an integer in
+            1..1,000 (default 20).
+        eta: first step size, a finite number in (0, 1e6] (default 1.0).
+        max_doublings: how often η is doubled before a seed is given up, an integer in
+            0..30 (default 8).
     """
 
     name = "nao"
@@ -38,11 +52,18 @@ class NAOStrategy(UsesModel, Strategy):
             )
         cfg = {**known, **options}
         super().__init__(space, seed=seed)
-        self.n_seeds = int(cfg["seeds"])
-        self.eta = float(cfg["eta"])
-        self.max_doublings = int(cfg["max_doublings"])
-        if self.n_seeds < 1 or self.eta <= 0 or self.max_doublings < 0:
-            raise ValueError("nao needs seeds >= 1, eta > 0 and max_doublings >= 0")
+        self.n_seeds = _integer("seeds", cfg["seeds"], 1, MAX_SEEDS)
+        self.max_doublings = _integer("max_doublings", cfg["max_doublings"], 0, MAX_DOUBLINGS)
+        eta = cfg["eta"]
+        if (
+            isinstance(eta, bool)
+            or not isinstance(eta, (int, float))
+            or not 0 < eta <= MAX_ETA  # also refuses NaN
+        ):
+            raise ValueError(
+                f"nao option 'eta' must be a number in (0, {MAX_ETA:g}], got {eta!r:.40}"
+            )
+        self.eta = float(eta)
         self.evaluated: list[tuple[float, Arch]] = []
 
     def _observe(self, observations: Sequence[Observation]) -> None:
