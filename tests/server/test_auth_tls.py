@@ -183,3 +183,79 @@ def test_tls_settings_are_validated(tmp_path: Path, certs: Path) -> None:
         server_credentials(Settings(db="x", tls_cert_file=cert, tls_key_file=str(tmp_path / "no")))
     with pytest.raises(ValueError, match="both cert_file and key_file"):
         tls_credentials(ca, cert_file=cert)
+
+
+def test_every_streaming_kind_runs_as_its_callers_principal() -> None:
+    """A real grpc.aio server with the auth interceptor and one method of each streaming kind,
+    each answering with the principal it sees (`access.CURRENT`) in its own task."""
+    from archsampler.server.access import CURRENT
+    from archsampler.server.auth import TokenAuthInterceptor
+
+    def who() -> bytes:
+        principal = CURRENT.get()
+        return b"none" if principal is None else principal.name.encode()
+
+    async def unary_unary(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        await asyncio.sleep(0)
+        return who()
+
+    async def unary_stream(request: bytes, context: grpc.aio.ServicerContext):
+        for _ in range(2):
+            await asyncio.sleep(0)
+            yield who()
+
+    async def stream_unary(requests, context: grpc.aio.ServicerContext) -> bytes:
+        return b"".join([r async for r in requests]) + who()
+
+    async def stream_stream(requests, context: grpc.aio.ServicerContext):
+        async for r in requests:
+            yield r + who()
+
+    methods = {
+        "UU": grpc.unary_unary_rpc_method_handler(unary_unary),
+        "US": grpc.unary_stream_rpc_method_handler(unary_stream),
+        "SU": grpc.stream_unary_rpc_method_handler(stream_unary),
+        "SS": grpc.stream_stream_rpc_method_handler(stream_stream),
+    }
+    table = PrincipalTable(
+        [
+            (token_digest("ta"), Principal("alice", "read", "a")),
+            (token_digest("tb"), Principal("bob", "write", "b")),
+        ]
+    )
+
+    async def main() -> None:
+        server = grpc.aio.server(interceptors=[TokenAuthInterceptor(table)])
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("t.T", methods),))
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+
+                async def calls(token: str) -> list:
+                    md = (("authorization", f"Bearer {token}"),)
+                    uu = await channel.unary_unary("/t.T/UU")(b"", metadata=md)
+                    us = [r async for r in channel.unary_stream("/t.T/US")(b"", metadata=md)]
+                    su = await channel.stream_unary("/t.T/SU")(iter([b"x:"]), metadata=md)
+                    ss = channel.stream_stream("/t.T/SS")(iter([b"1:", b"2:"]), metadata=md)
+                    return [uu, us, su, [r async for r in ss]]
+
+                # interleaved callers never see each other's principal
+                got = await asyncio.gather(*(calls(t) for t in ("ta", "tb") * 8))
+                for token, answers in zip(("ta", "tb") * 8, got, strict=True):
+                    name = b"alice" if token == "ta" else b"bob"
+                    assert answers == [
+                        name,
+                        [name, name],
+                        b"x:" + name,
+                        [b"1:" + name, b"2:" + name],
+                    ]
+                with pytest.raises(grpc.aio.AioRpcError) as info:
+                    await channel.unary_unary("/t.T/UU")(
+                        b"", metadata=(("authorization", "Bearer x"),)
+                    )
+                assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        finally:
+            await server.stop(None)
+
+    asyncio.run(main())
