@@ -9,6 +9,7 @@ import pytest
 from grpc_health.v1 import health_pb2
 from grpc_health.v1 import health_pb2_grpc
 
+from archsampler.server.app import DRAIN_SECONDS
 from archsampler.server.health import MAX_WATCHERS
 from archsampler.testing import ServerProcess
 from archsampler_client import ArchSamplerError
@@ -18,7 +19,7 @@ from archsampler_client import NotFoundError
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 GRACE = 3.0
-MARGIN = 2.0 + 3.0  # the writer's drain (DRAIN_SECONDS) + process exit on a busy machine
+MARGIN = DRAIN_SECONDS + 3.0  # the writer's drain + process exit on a busy machine
 ARCHSAMPLER = "archsampler.v1.ArchSampler"
 NONE_CELL = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
 SKIP_CELL = "|skip_connect~0|+|none~0|none~1|+|none~0|none~1|none~2|"

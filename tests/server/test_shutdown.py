@@ -12,13 +12,14 @@ from pathlib import Path
 import grpc
 import pytest
 
+from archsampler.server.app import DRAIN_SECONDS
 from archsampler.testing import ServerProcess
 from archsampler.testing.servers import child_pids
 from archsampler_client import ArchSamplerError
 from archsampler_client import Client
 
 GRACE = 3.0
-DRAIN = 2.0  # app.DRAIN_SECONDS: the writer's time after the grace period
+DRAIN = DRAIN_SECONDS  # the writer's time after the grace period
 EXIT = 3.0  # interpreter exit on a machine other jobs keep busy
 
 
