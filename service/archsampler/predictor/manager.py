@@ -122,10 +122,14 @@ class ModelManager:
         return ModelHandle(version, predictor, space, sign)
 
     def forget(self, study: str) -> None:
-        """Drop a deleted study's models (memory and disk)."""
+        """Drop a deleted study's models (memory and disk) and its training record: a study
+        re-created with the same name starts afresh (a training still running is discarded
+        when it ends)."""
         with self._lock:
             self._models.pop(study, None)
             self._trained_at.pop(study, None)
+            self.refusals.pop(study, None)
+            self._failed.discard(study)
         for folder in self.root.glob(f"{study}@*"):
             shutil.rmtree(folder, ignore_errors=True)
 
