@@ -218,14 +218,26 @@ def _children_cpu(pid: int) -> float:
         return float("nan")  # not Linux
 
 
+def _process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by process `pid` itself; Linux /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        return float("nan")  # not Linux
+
+
 def _phase(db: str, args: argparse.Namespace, env: dict[str, str], ceiling: bool) -> dict:
     import uvloop
 
     token = LOAD_TOKEN if env.get("ARCHSAMPLER_AUTH_TOKENS") else None
     with ServerProcess(db, **env) as srv:
-        before = _children_cpu(srv.proc.pid)
+        before, own = _children_cpu(srv.proc.pid), _process_cpu(srv.proc.pid)
         result = uvloop.run(_drive(srv.target, args, token))
         result["children_cpu_s"] = _children_cpu(srv.proc.pid) - before
+        # the server's own CPU per pair: what a change costs, even on a busy machine
+        spent = _process_cpu(srv.proc.pid) - own
+        result["server_cpu_us_per_pair"] = spent / max(result["pairs"], 1) * 1e6
         if ceiling:
             result["grpc_ceiling_rpc_per_s"] = uvloop.run(_ceiling(srv.target, args.clients))
     return result
@@ -255,7 +267,14 @@ def run(args: argparse.Namespace) -> int:
             result["auth"] = args.auth == "on"
             if args.auth == "both":
                 on = _phase(str(Path(tmp) / "auth.db"), args, {**idle_env, **AUTH_ENV}, False)
-                for key in ("p50_ms", "p99_ms", "p99_9_ms", "max_ms", "pairs_per_s"):
+                for key in (
+                    "p50_ms",
+                    "p99_ms",
+                    "p99_9_ms",
+                    "max_ms",
+                    "pairs_per_s",
+                    "server_cpu_us_per_pair",
+                ):
                     result[f"{key}_auth_on"] = on[key]
                 result["auth_on_over_off"] = on["pairs_per_s"] / result["pairs_per_s"]
             if not args.skip_retrain:
@@ -288,7 +307,9 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"with auth and namespaces on (write principal): {with_auth['pairs_per_s']:.0f} "
             f"pairs/s = {result['auth_on_over_off']:.2f} x auth off, latency after the same "
-            f"warm-up {_latency(with_auth)}"
+            f"warm-up {_latency(with_auth)}; server CPU per pair "
+            f"{with_auth['server_cpu_us_per_pair']:.0f} us (auth off "
+            f"{result['server_cpu_us_per_pair']:.0f} us)"
         )
     if "p99_ms_during_retrain" in result:
         during = {k[: -len("_during_retrain")]: v for k, v in result.items() if "_during_" in k}
