@@ -33,7 +33,7 @@ from archsampler.strategies.lanas.ucb import select
 DEFAULTS: dict[str, Any] = {
     "height": 5,
     "cp": 0.1,
-    "init_samples": 20,
+    "init_samples": 10,
     "min_samples": 5,
     "relearn_every": 1,
     "sampler": "auto",
@@ -114,24 +114,38 @@ CHOICES: dict[str, tuple[str, ...]] = {
 class LaNASStrategy(UsesModel, Strategy):
     """Latent Action NAS over a space's real feature vectors.
 
-    Each proposal: UCB walks the tree to a leaf, `candidates` points are drawn in the leaf's
-    polytope, decoded to valid unseen architectures and ranked by the leaf's regressor
-    (falling back to the parent region, up to the root, then uniform random). Pending
-    architectures count as visits with a virtual loss. The defaults (`DEFAULTS`) are the
-    best configuration measured on NAS-Bench-201 with budgets up to 1,000.
+    Each proposal: UCB walks the tree to a leaf; up to `candidates` new architectures that
+    lie in the leaf are found (the listed space filtered by the leaf, or polytope draws
+    decoded and filtered) and ranked by the leaf's path regressors; a leaf with none is
+    marked dry and UCB walks again (uniform random once every leaf is dry). Every proposal
+    is labelled with the leaf it lies in. Pending architectures count as visits with a
+    virtual loss. The defaults (`DEFAULTS`) were chosen on the NAS-Bench-201 CIFAR-10
+    table with budgets up to 1,000 (the table `bench search` scores them on);
+    `PAPER_OPTIONS` are the LaNAS paper's settings. Every option is bounded
+    (`INT_BOUNDS`, `FLOAT_BOUNDS`, `CHOICES`); a value outside is a ValueError.
 
     Options (all optional):
         height: maximum tree depth (leaves are at most `height` splits from the root).
-        cp: UCB exploration constant, relative to the observed value range
-            (the absolute constant is `cp * (max - min)` of observed values).
+        cp: UCB exploration constant, relative to the observed values (see `cp_scale`).
+        cp_scale: "range": the absolute constant is `cp * (max - min)` of observed values;
+            "max": `cp * max |value|` (the paper's scaling).
         init_samples: uniformly random proposals before the tree is used.
         min_samples: a node splits only when both children get at least this many samples.
         relearn_every: rebuild the tree every k observations; in between, new samples are
             routed into the current leaves.
         relearn_growth: with many observations, rebuild only once the data has grown by
             this fraction since the last rebuild (keeps the amortised cost flat).
-        sampler: polytope sampler for leaf candidates: "hit_and_run", "gibbs", "rejection".
-        candidates: points drawn in the selected leaf per proposal.
+        background_from: from this many observations on, a rebuild runs in a background
+            thread and its tree is used from a fixed number of observations later (see
+            `_relearn`): never inside a Propose, and the same tree on replay.
+        sampler: how a leaf's candidates are found: "auto" lists the space when it is small
+            (`enumerate_archs`) and samples its discrete points in the leaf exactly,
+            otherwise draws by hit-and-run; "hit_and_run", "gibbs", "rejection": always
+            draw in the leaf's polytope and decode.
+        leaf_rule: "reject": a decoded candidate outside the leaf is dropped (proposals lie
+            in their leaf); "relabel": it is kept and labelled with the leaf it lies in,
+            backing off to the parent region when a leaf yields nothing (the old rule).
+        candidates: candidates found in the selected leaf per proposal.
         ridge: ridge penalty of the node regressors.
         rank: "leaf" ranks a leaf's candidates by the deepest path regressor fitted on at
             least `rank_min` samples; "none" takes them in sampling order (textbook LaNAS).

@@ -13,11 +13,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from dataclasses import field
+from typing import Iterator
 
 import numpy as np
 
 from archsampler.polytope import Polytope
 from archsampler.spaces.base import LinearConstraints
+
+CHUNK = 8192
+"""Rows routed through a split per step of `LaTree.build_steps`."""
 
 
 def ridge_fit(X: np.ndarray, y: np.ndarray, lam: float) -> tuple[np.ndarray, float]:
@@ -146,26 +150,52 @@ class LaTree:
         `target` (default `y`) is what the regressors fit and the split means are taken
         of, e.g. ranks of `y`; node statistics always use `y`.
         """
-        self.root = self._node("", np.zeros((0, self.dim)), np.zeros(0), None)
-        self._grow(self.root, X, y, y if target is None else target)
+        for _ in self.build_steps(X, y, target):
+            pass
 
-    def _grow(self, node: Node, X: np.ndarray, y: np.ndarray, t: np.ndarray) -> None:
-        node.count = len(y)
-        node.total = float(y.sum())
-        if len(y) < 2:
+    def build_steps(
+        self, X: np.ndarray, y: np.ndarray, target: np.ndarray | None = None
+    ) -> Iterator[None]:
+        """`build` in small steps: a generator that yields after each unit of work (one
+        regressor fit, or routing at most `CHUNK` rows through a split) and puts the new
+        tree in place when exhausted. The tree is the same however the steps are spread."""
+        t = y if target is None else target
+        root = self._node("", np.zeros((0, self.dim)), np.zeros(0), None)
+        stack = [(root, np.arange(len(y)))]
+        while stack:
+            node, rows = stack.pop()
+            yield from self._grow(node, X, y, t, rows, stack)
+        self.root = root
+
+    def _grow(
+        self,
+        node: Node,
+        X: np.ndarray,
+        y: np.ndarray,
+        t: np.ndarray,
+        rows: np.ndarray,
+        stack: list[tuple[Node, np.ndarray]],
+    ) -> Iterator[None]:
+        """Fit `node` on `rows` and, when it splits, push its children with their rows."""
+        n = len(rows)
+        node.count = n
+        node.total = float(y[rows].sum())
+        if n < 2:
             return
-        if len(y) > self.max_fit:
-            rows = np.linspace(0, len(y) - 1, self.max_fit).astype(int)
-            node.w, node.b0 = ridge_fit(X[rows], t[rows], self.ridge)
-        else:
-            node.w, node.b0 = ridge_fit(X, t, self.ridge)
-        node.fit_n = min(len(y), self.max_fit)
-        node.threshold = float(t.mean())
-        if len(node.path) >= self.height or len(y) < 2 * self.min_samples:
+        fit = rows if n <= self.max_fit else rows[np.linspace(0, n - 1, self.max_fit).astype(int)]
+        node.w, node.b0 = ridge_fit(X[fit], t[fit], self.ridge)
+        node.fit_n = min(n, self.max_fit)
+        node.threshold = float(t[rows].mean())
+        if len(node.path) >= self.height or n < 2 * self.min_samples:
             return
-        left = node.goes_left(X)
+        yield
+        left = np.empty(n, dtype=bool)
+        for i in range(0, n, CHUNK):
+            left[i : i + CHUNK] = node.goes_left(X[rows[i : i + CHUNK]])
+            if n > CHUNK:
+                yield
         n_left = int(left.sum())
-        if min(n_left, len(y) - n_left) < self.min_samples:
+        if min(n_left, n - n_left) < self.min_samples:
             return
         w, off = node.w, node.threshold - node.b0
         node.left = self._node(
@@ -174,8 +204,8 @@ class LaTree:
         node.right = self._node(
             node.path + "R", np.vstack([node.A, w]), np.append(node.c, off), node
         )
-        self._grow(node.left, X[left], y[left], t[left])
-        self._grow(node.right, X[~left], y[~left], t[~left])
+        stack.append((node.right, rows[~left]))
+        stack.append((node.left, rows[left]))
 
     # -- routing --------------------------------------------------------------------------
     def route(self, x: np.ndarray) -> Node:
