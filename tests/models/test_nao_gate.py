@@ -11,7 +11,9 @@ from archsampler_models import train_nao
 from archsampler_models.metrics import pairwise_accuracy
 from archsampler_models.metrics import ranking_gate_p_value
 
-TINY = dict(embed_dim=8, hidden_dim=16, mlp_width=16, batch_size=32, epochs=4, min_steps=0)
+TINY = dict(
+    embed_dim=8, hidden_dim=16, mlp_width=16, batch_size=32, epochs=4, min_steps=0, gate_folds=4
+)
 
 
 def test_random_rankers_pass_at_most_alpha_and_the_old_rule_did_not() -> None:
@@ -68,7 +70,13 @@ def test_a_model_with_signal_passes_and_trains_on_every_trial() -> None:
     torch.set_num_threads(1)
     tokens, values = _nb201(40, 3)
     cfg = NAOConfig(
-        embed_dim=16, hidden_dim=32, mlp_width=32, batch_size=32, epochs=40, min_steps=0
+        embed_dim=16,
+        hidden_dim=32,
+        mlp_width=32,
+        batch_size=32,
+        epochs=40,
+        min_steps=0,
+        gate_folds=4,
     )
     model = train_nao(tokens, values, NB201Space().token_spec(), cfg)
     assert model.metrics["gate_passed"] == 1.0 and model.metrics["gate_p_value"] <= 0.05
@@ -77,3 +85,8 @@ def test_a_model_with_signal_passes_and_trains_on_every_trial() -> None:
     # Too few architectures for four folds of two: the gate does not pass.
     few = train_nao(tokens[:7], values[:7], NB201Space().token_spec(), cfg)
     assert few.metrics["gate_passed"] == 0.0 and few.metrics["gate_p_value"] == 1.0
+    # Without a gate (the NAOConfig default; the service and bench search set 4 folds).
+    off = train_nao(
+        tokens, values, NB201Space().token_spec(), NAOConfig(**{**TINY, "gate_folds": 0})
+    )
+    assert "gate_passed" not in off.metrics

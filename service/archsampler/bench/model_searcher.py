@@ -26,7 +26,7 @@ from archsampler.strategies.base import UsesModel
 log = logging.getLogger(__name__)
 FIRST = 40
 EVERY = 60
-CONFIG: dict[str, Any] = {"epochs": 30, "min_steps": 300}
+CONFIG: dict[str, Any] = {"epochs": 30, "min_steps": 300, "gate_folds": 4}  # as the service
 
 
 class ModelSearcher(StrategySearcher):

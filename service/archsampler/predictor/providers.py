@@ -14,6 +14,7 @@ log = logging.getLogger(__name__)
 
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
+CUDA_OPTIONS = {"use_tf32": "0"}
 _QUIET = 4  # FATAL only: a failed CUDA probe logs errors we do not want users to see
 _NORMAL = 3  # ERROR
 
@@ -72,7 +73,10 @@ def make_session(
         opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(str(path), opts, providers=providers or select_providers())
+    chosen = providers or select_providers()
+    # Full float32 on GPUs that would use TF32 (Ampere and later): parity is checked at 1e-5.
+    with_options = [(p, CUDA_OPTIONS) if p == CUDA else p for p in chosen]
+    return ort.InferenceSession(str(path), opts, providers=with_options)
 
 
 def _identity_model() -> bytes:

@@ -15,6 +15,9 @@ import numpy as np
 
 from archsampler.predictor.parity import PARITY_TOL
 
+GATE_FOLDS = 4
+"""Cross-validation folds of the ranking gate (`NAOConfig.gate_folds`) of service models."""
+
 
 def train_and_export(
     tokens: np.ndarray,
@@ -26,7 +29,8 @@ def train_and_export(
 ) -> dict[str, Any]:
     """Train a NAO model on (tokens, values) and export it to `out_dir` after parity.
 
-    `config` holds `NAOConfig` fields, plus optionally `parity_tol` (the export's tolerance).
+    `config` holds `NAOConfig` fields (`gate_folds` defaults to `GATE_FOLDS`), plus
+    optionally `parity_tol` (the export's tolerance).
     Returns the exported metadata plus `training_seconds`. Raises `ParityError` (nothing is
     written) when the ONNX graphs disagree with torch.
     """
@@ -42,6 +46,7 @@ def train_and_export(
     space = make_space(space_spec)
     config = dict(config)
     tol = float(config.pop("parity_tol", PARITY_TOL))
+    config.setdefault("gate_folds", GATE_FOLDS)
     model = train_nao(tokens, values, space.token_spec(), NAOConfig(**config))
     export_nao(model, Path(out_dir), space_spec=space_spec, n_parity=1000, tol=tol)
     path = Path(out_dir) / "metadata.json"
