@@ -126,3 +126,22 @@ def test_virtual_visits_steer_selection_away() -> None:
     root = _two_leaves(good=(10, 0.6), other=(10, 0.5))
     assert select(root, cp=0.5).path == "L"
     assert select(root, cp=0.5, virtual={"": 30, "L": 30}).path == "R"
+
+
+def test_build_in_steps_gives_the_same_tree_however_sliced() -> None:
+    X, y = _data(4, n=20_000)  # more rows than one routing step (CHUNK)
+    whole = _tree(X, y)
+    sliced = LaTree(DIM, height=3, min_samples=5, ridge=1e-3, max_fit=10_000)
+    old_root = sliced.root
+    steps = sliced.build_steps(X, y)
+    next(steps)
+    assert sliced.root is old_root  # nothing replaced until the last step
+    n_steps = 1 + sum(1 for _ in steps)
+    assert n_steps > 2 * 20_000 // 8192  # the root's routing alone takes 3 steps
+    for a, b in zip(whole.nodes(), sliced.nodes(), strict=True):
+        assert (a.path, a.count, a.total, a.threshold, a.fit_n) == (
+            b.path, b.count, b.total, b.threshold, b.fit_n
+        )  # fmt: skip
+        assert (a.w is None) == (b.w is None)
+        if a.w is not None:
+            np.testing.assert_array_equal(a.w, b.w)

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import math
-import threading
 import time
-from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
-from typing import Callable
+from typing import Iterator
 from typing import Sequence
 
 import numpy as np
@@ -75,6 +73,8 @@ polytope; plain linear regression on accuracies; the first sample taken, no rank
 SAMPLERS = ("auto", "hit_and_run", "gibbs", "rejection")
 LEAF_RULES = ("reject", "relabel")
 CP_SCALES = ("range", "max")
+SLICE_S = 0.004
+"""Seconds of a sliced rebuild run per observe call (at least one step)."""
 REDRAWS = 3
 """Extra polytope draws for a region whose first draw decodes to nothing new inside it."""
 UNIFORM_FACTOR = 4
@@ -135,9 +135,9 @@ class LaNASStrategy(UsesModel, Strategy):
             routed into the current leaves.
         relearn_growth: with many observations, rebuild only once the data has grown by
             this fraction since the last rebuild (keeps the amortised cost flat).
-        background_from: from this many observations on, a rebuild runs in a background
-            thread and its tree is used from a fixed number of observations later (see
-            `_relearn`): never inside a Propose, and the same tree on replay.
+        background_from: from this many observations on, a rebuild is spread in slices
+            over the observe calls until its tree is used, a fixed number of observations
+            later (see `_relearn`): no rebuild in one piece, and the same tree on replay.
         sampler: how a leaf's candidates are found: "auto" lists the space when it is small
             (`enumerate_archs`) and samples its discrete points in the leaf exactly,
             otherwise draws by hit-and-run; "hit_and_run", "gibbs", "rejection": always
@@ -177,8 +177,8 @@ class LaNASStrategy(UsesModel, Strategy):
         self.tree = self._new_tree()
         self._pending: PendingBuild | None = None
         self.rebuild_stats: dict[str, float] = {"count": 0, "max_s": 0.0, "waited_s": 0.0}
-        """Rebuilds whose tree was put in use, the longest (seconds, wherever it ran) and
-        the total time observe calls waited for a background rebuild."""
+        """Rebuilds whose tree was put in use, the longest (seconds of work, all slices) and
+        the total time swap-point observe calls spent finishing a sliced rebuild."""
         self._X = np.zeros((64, space.dim))
         self._y = np.zeros(64)
         self._n = 0
@@ -232,11 +232,13 @@ class LaNASStrategy(UsesModel, Strategy):
 
         A rebuild is due at each relearn point k (see `_relearn_gap`); its tree is used from
         the `k + _swap_delay(k)`-th observation on, with every observation from k routed
-        into it. A rebuild with a delay runs in a background thread from a snapshot of the
-        first k rows while proposals keep using the current tree; at the swap point the
-        observe call waits for it if it is not done. The tree in use is therefore a
-        function of the observations only, so one batch (a replay after a restart) and one
-        by one give the same tree and the same proposals.
+        into it. A rebuild with a delay is built in slices (`LaTree.build_steps`) from the
+        first k rows: each observe call runs about `SLICE_S` seconds of it while proposals
+        keep using the current tree, and the call that reaches the swap point finishes what
+        is left. No thread competes with proposals, and since the tree does not depend on
+        how the work was sliced, the tree in use is a function of the observations only:
+        one batch (a replay after a restart) and one by one give the same tree and the same
+        proposals.
         """
         n = self._n
         points = [] if self._pending is None else [self._pending.k]
@@ -249,20 +251,22 @@ class LaNASStrategy(UsesModel, Strategy):
         waiting = [k for k in points if k + self._swap_delay(k) > n]  # at most one
         if due:
             k = due[-1]
-            if self._pending is not None and self._pending.k == k:
+            pending = self._pending
+            if pending is None or pending.k != k:
+                pending = self._start_build(k, centres=False)
+            elif not pending.done:
                 t0 = time.perf_counter()
-                tree, seconds = self._pending.future.result()
+                self._advance(pending, None)
                 self.rebuild_stats["waited_s"] += time.perf_counter() - t0
-            else:
-                tree, seconds = self._build(k)
-            self._count_rebuild(seconds)
-            self.tree, self._pending, start = tree, None, k
+            self._advance(pending, None)
+            self._count_rebuild(pending.seconds)
+            self.tree, self._pending, start = pending.tree, None, k
         for i in range(start, n):
             self.tree.add(self._X[i], float(self._y[i]))
         if waiting and (self._pending is None or self._pending.k != waiting[0]):
-            k = waiting[0]
-            self._listing()  # settled here: the thread reads it
-            self._pending = PendingBuild(k, _in_thread(self._build_with_centres, k))
+            self._pending = self._start_build(waiting[0], centres=True)
+        if self._pending is not None and not self._pending.done:
+            self._advance(self._pending, SLICE_S)
 
     def _relearn_gap(self, n_built: int) -> int:
         """Observations until the next rebuild after one with `n_built` samples."""
@@ -273,33 +277,43 @@ class LaNASStrategy(UsesModel, Strategy):
         """Observations after relearn point `k` before its tree is used (0 = built in line).
 
         Half the gap to the next relearn point (at least 1) once `k >= background_from`,
-        so a rebuild never delays the next one and never runs inside a Propose.
+        so a rebuild is spread over many observe calls and never delays the next one.
         """
         if k < self.options["background_from"]:
             return 0
         return max(1, self._relearn_gap(k) // 2)
 
-    def _build(self, n: int) -> tuple[LaTree, float]:
-        """A new tree from the first `n` rows (safe off-thread: reads rows that never change)."""
-        t0 = time.perf_counter()
-        X, y = self._X[:n], self._y[:n]
+    def _start_build(self, n: int, *, centres: bool) -> PendingBuild:
+        """A rebuild on the first `n` rows, not started yet (see `_advance`)."""
+        tree = self._new_tree()
+        return PendingBuild(n, tree, self._build_steps(tree, n, centres))
+
+    def _build_steps(self, tree: LaTree, n: int, centres: bool) -> Iterator[None]:
+        """The steps of a rebuild: rank targets, the tree, then (`centres`, unlisted spaces)
+        each leaf's interior point, an LP the first proposal from the leaf would pay."""
+        X, y = self._X[:n], self._y[:n]  # views: rows below n never change
         target = None
         if self.options["target"] == "rank":
-            target = (np.argsort(np.argsort(y, kind="stable"), kind="stable") + 1.0) / n
-        tree = self._new_tree()
-        tree.build(X, y, target)
-        return tree, time.perf_counter() - t0
-
-    def _build_with_centres(self, n: int) -> tuple[LaTree, float]:
-        """`_build`, plus every leaf's interior point (an LP each) unless the space is listed:
-        off-thread, so the first proposal from a new leaf does not pay for it."""
-        t0 = time.perf_counter()
-        tree, _ = self._build(n)
-        if self._list is False:
+            target = np.empty(n)
+            target[np.argsort(y, kind="stable")] = np.arange(1.0, n + 1.0) / n
+            yield
+        yield from tree.build_steps(X, y, target)
+        if centres and self._listing() is None:
             for leaf in tree.leaves():
                 leaf.centre = interior_point(region(leaf, self.lower, self.upper, self.user))
                 leaf.centre_known = True
-        return tree, time.perf_counter() - t0
+                yield
+
+    @staticmethod
+    def _advance(pending: PendingBuild, budget_s: float | None) -> None:
+        """Run steps of `pending` for about `budget_s` seconds (at least one), or all."""
+        t0 = time.perf_counter()
+        for _ in pending.steps:
+            if budget_s is not None and time.perf_counter() - t0 >= budget_s:
+                break
+        else:
+            pending.done = True
+        pending.seconds += time.perf_counter() - t0
 
     def _new_tree(self) -> LaTree:
         o = self.options
@@ -553,24 +567,14 @@ class LaNASStrategy(UsesModel, Strategy):
 
 @dataclass
 class PendingBuild:
-    """A rebuild at relearn point `k` running in a background thread."""
+    """A rebuild at relearn point `k`, run in slices: its steps, the tree they fill in, the
+    time spent on it so far and whether it is finished."""
 
     k: int
-    future: Future[tuple[LaTree, float]]
-
-
-def _in_thread(fn: Callable[[int], tuple[LaTree, float]], k: int) -> Future[tuple[LaTree, float]]:
-    """Run `fn(k)` in a new daemon thread; the future holds its result or exception."""
-    future: Future[tuple[LaTree, float]] = Future()
-
-    def run() -> None:
-        try:
-            future.set_result(fn(k))
-        except BaseException as exc:  # noqa: BLE001 - handed to the waiting observe call
-            future.set_exception(exc)
-
-    threading.Thread(target=run, name="lanas-rebuild", daemon=True).start()
-    return future
+    tree: LaTree
+    steps: Iterator[None]
+    seconds: float = 0.0
+    done: bool = False
 
 
 @dataclass
