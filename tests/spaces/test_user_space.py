@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import json
+import re
+import time
 
 import numpy as np
 import pytest
@@ -470,3 +473,190 @@ def test_flat_grid_spaces_sample_uniform_valid_and_reproducible():
         counts[arch] = counts.get(arch, 0) + 1
     assert sorted({d for _, d in (a[1] for a in counts)}) == [2, 6, 10]
     assert len(counts) == 9 and all(800 < n < 1200 for n in counts.values())  # 1000 each
+
+
+# -- listing (enumerate_archs) ------------------------------------------------------------
+LISTABLE = {
+    "params": [
+        {"name": "d", "type": "int", "low": 1, "high": 6},
+        {"name": "op", "type": "categorical", "choices": ["a", "b", "c"]},
+        {
+            "name": "w",
+            "type": "int",
+            "low": 0,
+            "high": 40,
+            "step": 4,
+            "condition": {"param": "d", "op": ">=", "value": 3},
+        },
+        {
+            "name": "k",
+            "type": "categorical",
+            "choices": ["x", "y"],
+            "condition": {"param": "op", "op": "in", "value": ["a", "c"]},
+        },
+        {
+            "name": "z",
+            "type": "int",
+            "low": -3,
+            "high": 3,
+            "condition": {"param": "k", "op": "==", "value": "y"},
+        },
+    ],
+    "constraints": [
+        {"coefficients": {"d": 1, "w": 0.5}, "op": "<=", "bound": 14},
+        {"coefficients": {"z": 1, "d": -1}, "op": ">=", "bound": -4},
+    ],
+}
+
+
+def _brute_force(space: UserSpace) -> set:
+    """Every assignment of the grid (inactive as absent) that `validate` accepts."""
+    params = space.spec()["user"]["params"]
+    grids = []
+    for p in params:
+        if p["type"] == "categorical":
+            grid = list(p["choices"])
+        else:
+            grid = list(range(p["low"], p["high"] + 1, p.get("step", 1)))
+        grids.append(grid + ([None] if "condition" in p else []))
+    found = set()
+    for combo in itertools.product(*grids):
+        arch = tuple((p["name"], v) for p, v in zip(params, combo, strict=True) if v is not None)
+        try:
+            space.validate(arch)
+        except InvalidArchitectureError:
+            continue
+        found.add(arch)
+    return found
+
+
+def test_listing_equals_brute_force_for_conditions_and_constraints():
+    space = UserSpace.from_spec(LISTABLE)
+    listed = space.enumerate_archs()
+    assert len(listed) == len(set(listed)) == space.size()
+    assert set(listed) == _brute_force(space)
+    assert len({space.canonical_hash(a) for a in listed}) == len(listed)
+
+
+def test_listing_prunes_tight_constraints_and_gives_up_on_big_spaces():
+    tight = {
+        "params": [{"name": f"p{i}", "type": "int", "low": 0, "high": 99} for i in range(10)],
+        "constraints": [{"coefficients": {f"p{i}": 1 for i in range(10)}, "op": "<=", "bound": 2}],
+    }
+    assert UserSpace.from_spec(tight).size() == 1 + 10 + 10 * 11 // 2  # of 10^20 grid points
+    tight["constraints"][0]["bound"] = 40
+    assert UserSpace.from_spec(tight).enumerate_archs() is None  # millions feasible
+    flat = {"params": [{"name": f"p{i}", "type": "int", "low": 0, "high": 9} for i in range(6)]}
+    assert UserSpace.from_spec(flat).size() == 10**6  # exact without listing
+    assert UserSpace.from_spec(flat).enumerate_archs() is None
+
+
+# -- limits -----------------------------------------------------------------------------------
+def _choices(n_params: int, n_choices: int, width: int = 1) -> dict:
+    return {
+        "params": [
+            {
+                "name": f"p{i}",
+                "type": "categorical",
+                "choices": [f"c{j:0{width}d}" for j in range(n_choices)],
+            }
+            for i in range(n_params)
+        ]
+    }
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (_choices(256, 1024), "params: 262144 categorical choices in all; the limit is 4096"),
+        (_choices(5, 1000), "5000 categorical choices in all; the limit is 4096"),
+        (_choices(4, 1024, width=100), "the spec is 430,319 bytes as JSON; the limit is 262,144"),
+        (
+            {"params": [{"name": "x", "type": "int", "low": -(2**53) - 1, "high": 0}]},
+            "params[0].low: Input should be greater than or equal to -9007199254740992",
+        ),
+    ],
+)
+def test_space_limits_are_refused_with_the_limit(spec, message):
+    with pytest.raises(InvalidArgumentError, match=re.escape(message)):
+        UserSpace.from_spec(spec)
+
+
+def test_condition_value_lists_are_bounded_in_all():
+    params = [{"name": "a", "type": "int", "low": 0, "high": 2000}]
+    for i in range(5):
+        params.append(
+            {
+                "name": f"b{i}",
+                "type": "int",
+                "low": 0,
+                "high": 1,
+                "condition": {"param": "a", "op": "in", "value": list(range(1000))},
+            }
+        )
+    with pytest.raises(InvalidArgumentError, match="list 5000 values in all; the limit is 4096"):
+        UserSpace.from_spec({"params": params})
+
+
+def test_the_largest_spaces_are_cheap_to_build():
+    start = time.perf_counter()
+    UserSpace.from_spec(_choices(4, 1024, width=50))
+    UserSpace.from_spec(_choices(256, 16, width=50))
+    assert time.perf_counter() - start < 5.0  # generous; ~0.05 s idle (was 3-8 s at 256 x 1,024)
+
+
+# -- huge floats ------------------------------------------------------------------------------
+def test_floats_over_the_whole_double_range_sample_encode_and_decode():
+    big = 1.7976931348623157e308
+    space = UserSpace.from_spec(
+        {"params": [{"name": "x", "type": "float", "low": -big, "high": big}]}
+    )
+    rng = np.random.default_rng(0)
+    xs = np.array([space.sample(rng)[0][1] for _ in range(2000)])
+    assert np.isfinite(xs).all() and xs.min() < -0.9 * big and xs.max() > 0.9 * big
+    assert abs(np.median(xs)) < 0.1 * big
+    for x in (-big, 0.0, 1e300, big):
+        u = space.encode(((("x", x)),))
+        assert 0.0 <= u[0] <= 1.0
+        # features are positions in [0, 1]: precision is relative to the range's width
+        assert space.decode(u)[0][1] == pytest.approx(x, rel=1e-11, abs=1e-15 * big)
+    tiny = UserSpace.from_spec(
+        {"params": [{"name": "x", "type": "float", "low": 1e-300, "high": 1e300, "log": True}]}
+    )
+    exps = [np.log10(tiny.sample(rng)[0][1]) for _ in range(2000)]
+    assert min(exps) < -250 and max(exps) > 250
+
+
+def test_constraints_with_huge_coefficients_are_feasible_and_exact():
+    big = 1e308
+    space = UserSpace.from_spec(
+        {
+            "params": [
+                {"name": "x", "type": "float", "low": -big, "high": big},
+                {"name": "y", "type": "float", "low": -big, "high": big},
+            ],
+            "constraints": [{"coefficients": {"x": big, "y": big}, "op": "<=", "bound": big}],
+        }
+    )
+    space.validate((("x", 0.0), ("y", 0.0)))
+    space.validate((("x", 0.5), ("y", 0.5)))
+    with pytest.raises(InvalidArchitectureError, match="beyond the float range"):
+        space.validate((("x", big), ("y", big)))
+    with pytest.raises(InvalidArchitectureError, match=r"left side is 1\.1e\+308"):
+        space.validate((("x", 0.6), ("y", 0.5)))
+    c = space.constraints()
+    assert np.isfinite(c.A).all() and np.isfinite(c.b).all()
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        arch = space.sample(rng)
+        assert np.all(c.A @ space.encode(arch) <= c.b + 1e-9)
+    with pytest.raises(InvalidArgumentError, match="infeasible|cannot hold"):
+        UserSpace.from_spec(
+            {
+                "params": [{"name": "x", "type": "float", "low": -big, "high": big}],
+                "constraints": [  # feasibility is judged at the precision of the ranges
+                    {"coefficients": {"x": 1.0}, "op": ">=", "bound": 5e307},
+                    {"coefficients": {"x": 2.0}, "op": "<=", "bound": -1e308},
+                ],
+            }
+        )

@@ -81,8 +81,13 @@ def test_bad_options_are_rejected() -> None:
         EvolutionStrategy(space, population=5, sample_size=6)
     with pytest.raises(ValueError, match="population"):
         EvolutionStrategy(space, population=0)
+    with pytest.raises(ValueError, match=r"'population' must be an integer in 1\.\.10000"):
+        EvolutionStrategy(space, population=10_001)
+    with pytest.raises(ValueError, match="'sample_size' must be an integer"):
+        EvolutionStrategy(space, population=10, sample_size=2.0)
     with pytest.raises(ValueError, match="unknown options"):
         EvolutionStrategy(space, mutation_rate=0.5)
+    assert EvolutionStrategy(space, population=10_000, sample_size=10_000).sample_size == 10_000
 
 
 def test_finds_the_last_unseen_architectures_then_exhausts() -> None:

@@ -55,3 +55,30 @@ def test_without_a_model_nao_falls_back_to_random(trained) -> None:
     assert [p.region for p in props] == ["random"] * 5
     with pytest.raises(ValueError, match="unknown options"):
         make_strategy("nao", SPACE, options={"bogus": 1})
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"seeds": 0}, "'seeds' must be an integer in 1..1000, got 0"),
+        ({"seeds": 1001}, "'seeds' must be an integer in 1..1000"),
+        ({"seeds": True}, "'seeds' must be an integer"),
+        ({"seeds": "20"}, "'seeds' must be an integer"),
+        ({"eta": 0.0}, "'eta' must be a number in (0, 1e+06]"),
+        ({"eta": float("nan")}, "'eta' must be a number in (0, 1e+06]"),
+        ({"eta": float("inf")}, "'eta' must be a number in (0, 1e+06]"),
+        ({"max_doublings": -1}, "'max_doublings' must be an integer in 0..30"),
+        ({"max_doublings": 31}, "'max_doublings' must be an integer in 0..30"),
+        ({"steps": 3}, "unknown options ['steps']"),
+    ],
+)
+def test_options_are_bounded(options: dict, message: str) -> None:
+    with pytest.raises(ValueError) as info:
+        make_strategy("nao", SPACE, options=options)
+    assert message in str(info.value)
+
+
+def test_options_at_their_bounds_are_accepted() -> None:
+    low = make_strategy("nao", SPACE, options={"seeds": 1, "eta": 1e-300, "max_doublings": 0})
+    high = make_strategy("nao", SPACE, options={"seeds": 1000, "eta": 1e6, "max_doublings": 30})
+    assert (low.n_seeds, high.n_seeds, high.eta, high.max_doublings) == (1, 1000, 1e6, 30)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 from typing import Sequence
@@ -55,7 +56,7 @@ UserArch = tuple[tuple[str, ParamValue], ...]
 
 MAX_SAMPLE_ATTEMPTS = 10_000
 TOLERANCE = 1e-9
-"""Constraint slack, relative to 2**f >= max(2, |bound|, |coef * value| over the ranges)."""
+"""Constraint slack, relative to max(1, |bound|)."""
 ENCODE_CACHE = 100_000
 MAX_LISTED_CELLS = 1 << 20
 """`enumerate_archs` lists at most this many (param, value) cells (architectures x params)."""
@@ -81,20 +82,14 @@ class UserSpace(SearchSpace):
         self._encoded: dict[UserArch, np.ndarray] = {}
         self._memo: dict[Any, Any] = {}  # enumerations (the space is immutable)
         self._hashes: dict[UserArch, str] = {}
-        # Constraint rows scaled by 2**-f (exact; `Constraint.scale_exponent`) so that no
-        # sum of terms overflows: (terms [(param index, scaled coef)], sign, scaled bound, f).
-        by_name = {p.name: p for p in spec.params}
-        self._rows: list[tuple[list[tuple[int, float]], float, float, int]] = []
-        for con in spec.constraints:
-            f = con.scale_exponent(by_name)
-            self._rows.append(
-                (
-                    [(self._index[n], math.ldexp(c, -f)) for n, c in con.coefficients.items()],
-                    1.0 if con.op == "<=" else -1.0,
-                    math.ldexp(con.bound, -f),
-                    f,
-                )
+        self._rows = [
+            (
+                [(self._index[n], c) for n, c in con.coefficients.items()],
+                1.0 if con.op == "<=" else -1.0,
+                con.bound,
             )
+            for con in spec.constraints
+        ]
         self._normalised = spec.model_dump(mode="json", exclude_none=True)
         size = len(json.dumps(self._normalised, ensure_ascii=False).encode())
         if size > MAX_SPEC_BYTES:
@@ -189,15 +184,21 @@ class UserSpace(SearchSpace):
             return None
         values = [c.all_values() for c in self._codecs]
         n_rows = len(self._rows)
+        # Rows scaled by a power of two that brings their largest coefficient (or bound)
+        # below 1, so no product with an int (<= 2**53) overflows.
+        scale = [
+            math.ldexp(1.0, -max(math.frexp(x)[1] for x in (bound, *(c for _, c in terms))))
+            for terms, _, bound in self._rows
+        ]
         # contrib[i]: (n_rows, n_values_i) scaled, signed contributions of param i's values.
         contrib = []
         for i, vals in enumerate(values):
             table = np.zeros((n_rows, len(vals)))
             if self._codecs[i].kind == "int":
-                for k, (terms, sign, _, _) in enumerate(self._rows):
+                for k, (terms, sign, _) in enumerate(self._rows):
                     for j, c in terms:
                         if j == i:
-                            table[k] += sign * c * np.asarray(vals, dtype=float)
+                            table[k] += sign * c * scale[k] * np.asarray(vals, dtype=float)
             contrib.append(table)
         # rest[i]: the smallest total later params (i..end) can add to each row.
         rest = np.zeros((n_params + 1, n_rows))
@@ -206,7 +207,15 @@ class UserSpace(SearchSpace):
             if self._params[i].condition is not None:
                 low = np.minimum(low, 0.0)
             rest[i] = rest[i + 1] + low
-        bounds = np.array([sign * b for _, sign, b, _ in self._rows])
+        bounds = np.array(
+            [sign * b * f for (_, sign, b), f in zip(self._rows, scale, strict=True)]
+        )
+        # Pruning must never drop a valid row (the exact check comes last): a loose margin.
+        margin = 1e-7 * (
+            np.abs(bounds)
+            + np.array(scale)
+            + sum(np.abs(t).max(axis=1, initial=0) for t in contrib)
+        )
         cols = np.zeros((1, 0), dtype=np.int64)
         sums = np.zeros((1, n_rows))
         for i, p in enumerate(self._params):
@@ -229,7 +238,7 @@ class UserSpace(SearchSpace):
                 [sums[~active], np.repeat(sums[active], m, axis=0) + contrib[i][:, picks].T]
             )
             if n_rows:
-                ok = np.all(sums + rest[i + 1] - bounds <= TOLERANCE, axis=1)
+                ok = np.all(sums + rest[i + 1] - bounds <= margin, axis=1)
                 cols, sums = cols[ok], sums[ok]
             if len(cols) > min(limit, MAX_LISTED_CELLS // n_params):
                 return None
@@ -237,7 +246,7 @@ class UserSpace(SearchSpace):
         pairs = [[(p.name, v) for v in vals] for p, vals in zip(self._params, values, strict=True)]
         for row in cols.tolist():
             arch = tuple(pairs[i][v] for i, v in enumerate(row) if v >= 0)
-            # The table's sums are the same terms as `_violation`'s, added in another order.
+            # The table decides with a margin; `_violation` is the exact rule.
             if not n_rows or self._violation(dict(arch)) is None:
                 archs.append(arch)
         return archs
@@ -249,14 +258,17 @@ class UserSpace(SearchSpace):
         return c is None or (c.param in values and c.holds(values[c.param]))
 
     def _violation(self, values: dict[str, ParamValue]) -> str | None:
-        for k, (terms, sign, bound, f) in enumerate(self._rows):
+        for k, (terms, sign, bound) in enumerate(self._rows):
             lhs = sum(c * values.get(self._params[i].name, 0) for i, c in terms)
-            if sign * (lhs - bound) > TOLERANCE:
+            if math.isfinite(lhs):
+                bad = sign * (lhs - bound) > TOLERANCE * max(1.0, abs(bound))
+                side = f"{lhs:g}"
+            else:  # a term or the sum overflowed: decide in exact arithmetic
+                bad, side = _exact_violation(
+                    [(c, values.get(self._params[i].name, 0)) for i, c in terms], sign, bound
+                )
+            if bad:
                 desc = self._spec.constraints[k].describe()
-                try:
-                    side = f"{math.ldexp(lhs, f):g}"
-                except OverflowError:
-                    side = "beyond the float range"
                 return f"constraint {k} ({desc}) violated: left side is {side}"
         return None
 
@@ -462,18 +474,29 @@ class UserSpace(SearchSpace):
 
     def constraints(self) -> LinearConstraints | None:
         rows, rhs = [], []
-        for terms, sign, bound, _ in self._rows:  # rows stay scaled: no overflow
-            a, b = np.zeros(self.dim), sign * bound
+        for terms, sign, bound in self._rows:
+            # Exact arithmetic, then each row divided by its largest entry: ranges and
+            # coefficients up to the float maximum neither overflow nor underflow.
+            a: dict[int, Fraction] = {}
+            sign_ = 1 if sign > 0 else -1  # an int: a float sign would make floats again
+            b = sign_ * Fraction(bound)
             for i, coef in terms:
-                p, c = self._params[i], sign * coef
+                p, c = self._params[i], sign_ * Fraction(coef)
+                low, high = Fraction(p.low), Fraction(p.high)
                 if p.condition is None and not p.log:
-                    a[self._offsets[i]] += c * p.high - c * p.low
-                    b -= c * p.low
+                    j = int(self._offsets[i])
+                    a[j] = a.get(j, Fraction(0)) + c * (high - low)
+                    b -= c * low
                 else:
-                    b -= min(c * p.low, c * p.high, 0.0 if p.condition else math.inf)
-            if np.any(a):
-                rows.append(a)
-                rhs.append(b)
+                    b -= min(c * low, c * high, *([Fraction(0)] if p.condition else []))
+            if not any(a.values()):
+                continue
+            scale = max(abs(v) for v in (*a.values(), b))
+            row = np.zeros(self.dim)
+            for j, v in a.items():
+                row[j] = float(v / scale)
+            rows.append(row)
+            rhs.append(float(b / scale))
         if not rows:
             return None
         return LinearConstraints(np.array(rows), np.array(rhs))
@@ -508,6 +531,20 @@ class UserSpace(SearchSpace):
         if self._violation(values) is not None:
             return None
         return self._arch(values)
+
+
+def _exact_violation(
+    terms: list[tuple[float, ParamValue]], sign: float, bound: float
+) -> tuple[bool, str]:
+    """`_violation`'s rule in exact rationals (for sums beyond the float range), and the
+    left side as text."""
+    lhs = sum(Fraction(c) * Fraction(v) for c, v in terms)
+    excess = (lhs - Fraction(bound)) * (1 if sign > 0 else -1)
+    bad = excess > Fraction(TOLERANCE) * max(1, abs(Fraction(bound)))
+    try:
+        return bad, f"{float(lhs):g}"
+    except OverflowError:
+        return bad, "beyond the float range"
 
 
 def load_space_file(path: str | Path) -> UserSpace:
