@@ -141,8 +141,10 @@ class Strategy(abc.ABC):
             self._sample_into(out, n, excluded, max_tries or 200 * n + 10_000)
             return out
         if self._universe is False or not self._list_first(len(excluded)):
+            # Short first tries while it is unknown whether the space can list itself.
+            tries = 2 * n + 16 if self._universe is False else 8 * n + 64
             try:
-                self._sample_into(out, n, excluded, max_tries or 8 * n + 64)
+                self._sample_into(out, n, excluded, max_tries or tries)
             except InvalidArgumentError:  # constraints too tight to sample by rejection
                 if self._list_space() is None:
                     raise
