@@ -76,12 +76,13 @@ class NB201Space(SearchSpace):
 
     def enumerate_archs(self, limit: int = ENUMERATE_LIMIT) -> list[NB201Arch] | None:
         """One cell per canonical hash (the first in op-index order), or None over `limit`."""
-        first: dict[str, NB201Arch] = {}
-        for arch in itertools.product(range(len(OPS)), repeat=len(EDGES)):
-            first.setdefault(self.canonical_hash(arch), arch)
-            if len(first) > limit:
-                return None
-        return list(first.values())
+        listed = self.__dict__.get("_listed")
+        if listed is None:  # computed once per space instance (hashes are fixed)
+            first: dict[str, NB201Arch] = {}
+            for arch in itertools.product(range(len(OPS)), repeat=len(EDGES)):
+                first.setdefault(self.canonical_hash(arch), arch)
+            listed = self.__dict__["_listed"] = list(first.values())
+        return None if len(listed) > limit else list(listed)
 
     def sample(self, rng: np.random.Generator) -> NB201Arch:
         return tuple(int(i) for i in rng.integers(0, len(OPS), size=len(EDGES)))
