@@ -194,3 +194,15 @@ def test_floats_over_the_whole_double_range(client: Client) -> None:
         value=1.0,
         match="left side is beyond the float range",
     )
+
+
+def test_exhaustion_bench_measures_every_call(server) -> None:
+    from archsampler.bench.exhaustion import measure
+
+    result = measure(server.target, calls=20, left=50)
+    for kind in ("idle_propose", "constrained_exhausted", "nb201_exhausted"):
+        stats = result[kind]
+        assert stats["n"] == 20
+        assert 0 < stats["p50_ms"] <= stats["p99_ms"] <= stats["p99_9_ms"] <= stats["max_ms"]
+    worst = max(result["constrained_exhausted"]["max_ms"], result["nb201_exhausted"]["max_ms"])
+    assert result["goal_met"] == (worst <= 100.0)
