@@ -229,3 +229,15 @@ def test_beats_random_search_on_nb201(benchmarks: Path) -> None:
     rand = [_best_within("random", s, table, 120) for s in seeds]
     assert np.median(lanas) > np.median(rand)
     assert min(lanas) > np.median(rand) - 0.5
+
+
+def test_sliced_rebuilds_finish_before_their_swap_point() -> None:
+    """One observation at a time, each observe call runs at least its share of the steps
+    left, so the call at the swap point never has work left over (on any machine)."""
+    observed = _observed(120)
+    strategy = LaNASStrategy(SPACE, seed=3, **_fast(relearn_every=10, background_from=20))
+    strategy.observe(observed[:20])
+    for o in observed[20:]:
+        strategy.observe([o])
+    assert strategy.rebuild_stats["count"] >= 10
+    assert strategy.rebuild_stats["waited_s"] == 0.0

@@ -23,6 +23,7 @@ from archsampler.strategies.base import Observation
 from archsampler.strategies.base import Proposal
 from archsampler.strategies.base import Strategy
 from archsampler.strategies.base import UsesModel
+from archsampler.strategies.lanas.tree import CHUNK
 from archsampler.strategies.lanas.tree import LaTree
 from archsampler.strategies.lanas.tree import Node
 from archsampler.strategies.lanas.tree import region
@@ -265,8 +266,12 @@ class LaNASStrategy(UsesModel, Strategy):
             self.tree.add(self._X[i], float(self._y[i]))
         if waiting and (self._pending is None or self._pending.k != waiting[0]):
             self._pending = self._start_build(waiting[0], centres=True)
-        if self._pending is not None and not self._pending.done:
-            self._advance(self._pending, SLICE_S)
+        pending = self._pending
+        if pending is not None and not pending.done:
+            # At least an even share of the steps left over the calls left before the swap,
+            # so a slow machine spreads the work instead of finishing it at the swap point.
+            calls_left = max(1, pending.k + self._swap_delay(pending.k) - n)
+            self._advance(pending, SLICE_S, -(-(pending.bound - pending.taken) // calls_left))
 
     def _relearn_gap(self, n_built: int) -> int:
         """Observations until the next rebuild after one with `n_built` samples."""
@@ -286,7 +291,11 @@ class LaNASStrategy(UsesModel, Strategy):
     def _start_build(self, n: int, *, centres: bool) -> PendingBuild:
         """A rebuild on the first `n` rows, not started yet (see `_advance`)."""
         tree = self._new_tree()
-        return PendingBuild(n, tree, self._build_steps(tree, n, centres))
+        h = int(self.options["height"])
+        # Steps at most: rank targets, a fit per node, routing (per level at most one step
+        # per node plus one per CHUNK rows), a centre per leaf.
+        bound = 1 + 2 ** (h + 1) + (h + 1) * (2**h + n // CHUNK + 1) + 2**h
+        return PendingBuild(n, tree, self._build_steps(tree, n, centres), bound)
 
     def _build_steps(self, tree: LaTree, n: int, centres: bool) -> Iterator[None]:
         """The steps of a rebuild: rank targets, the tree, then (`centres`, unlisted spaces)
@@ -305,14 +314,19 @@ class LaNASStrategy(UsesModel, Strategy):
                 yield
 
     @staticmethod
-    def _advance(pending: PendingBuild, budget_s: float | None) -> None:
-        """Run steps of `pending` for about `budget_s` seconds (at least one), or all."""
+    def _advance(pending: PendingBuild, budget_s: float | None, min_steps: int = 1) -> None:
+        """Run steps of `pending` for about `budget_s` seconds and at least `min_steps`
+        steps, or all of them when `budget_s` is None."""
         t0 = time.perf_counter()
+        ran = 0
         for _ in pending.steps:
-            if budget_s is not None and time.perf_counter() - t0 >= budget_s:
-                break
+            ran += 1
+            if budget_s is not None and ran >= min_steps:
+                if time.perf_counter() - t0 >= budget_s:
+                    break
         else:
             pending.done = True
+        pending.taken += ran
         pending.seconds += time.perf_counter() - t0
 
     def _new_tree(self) -> LaTree:
@@ -567,12 +581,14 @@ class LaNASStrategy(UsesModel, Strategy):
 
 @dataclass
 class PendingBuild:
-    """A rebuild at relearn point `k`, run in slices: its steps, the tree they fill in, the
-    time spent on it so far and whether it is finished."""
+    """A rebuild at relearn point `k`, run in slices: its steps, the tree they fill in, an
+    upper bound on the number of steps, the steps and time spent so far, whether done."""
 
     k: int
     tree: LaTree
     steps: Iterator[None]
+    bound: int
+    taken: int = 0
     seconds: float = 0.0
     done: bool = False
 
