@@ -216,6 +216,7 @@ class UserSpace(SearchSpace):
             + np.array(scale)
             + sum(np.abs(t).max(axis=1, initial=0) for t in contrib)
         )
+        cap = min(limit, MAX_LISTED_CELLS // n_params)
         cols = np.zeros((1, 0), dtype=np.int64)
         sums = np.zeros((1, n_rows))
         for i, p in enumerate(self._params):
@@ -226,6 +227,9 @@ class UserSpace(SearchSpace):
                 holds = [p.condition.holds(v) for v in values[parent]] + [False]
                 active = np.array(holds)[cols[:, parent]]  # index -1: inactive parent
             idle, busy = cols[~active], cols[active]
+            grown_rows = len(idle) + len(busy) * m  # before pruning: bound what is built
+            if grown_rows * (i + 1 + n_rows) > 8 * MAX_LISTED_CELLS:
+                return None
             grown = np.repeat(busy, m, axis=0)
             picks = np.tile(np.arange(m), len(busy))
             cols = np.vstack(
@@ -240,7 +244,7 @@ class UserSpace(SearchSpace):
             if n_rows:
                 ok = np.all(sums + rest[i + 1] - bounds <= margin, axis=1)
                 cols, sums = cols[ok], sums[ok]
-            if len(cols) > min(limit, MAX_LISTED_CELLS // n_params):
+            if len(cols) > cap:
                 return None
         archs = []
         pairs = [[(p.name, v) for v in vals] for p, vals in zip(self._params, values, strict=True)]

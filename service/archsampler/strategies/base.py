@@ -98,7 +98,7 @@ class Strategy(abc.ABC):
         self.rng = np.random.default_rng(seed)
         self.seen: set[str] = set()
         self._universe: tuple[list[str], list[Arch]] | None | bool = False  # False: not yet
-        self._short: tuple[int, int] | None = None  # (unseen left, space size) when listed
+        self._short: int | None = None  # the listed space's size when a draw fell short
 
     def observe(self, observations: Sequence[Observation]) -> None:
         """Learn from newly finished trials (each trial is passed exactly once)."""
@@ -161,7 +161,7 @@ class Strategy(abc.ABC):
             excluded.add(hashes[unseen[i]])
             out.append(archs[unseen[i]])
         if len(out) < n:
-            self._short = (len(unseen) - take, len(hashes))
+            self._short = len(hashes)
         return out
 
     def _sample_into(self, out: list[Arch], n: int, excluded: Excluded, tries: int) -> None:
@@ -196,11 +196,10 @@ class Strategy(abc.ABC):
         """
         if len(proposals) < n:
             if self._short is not None:
-                _, size = self._short
                 raise ExhaustedError(
                     f"only {len(proposals)} of {n} requested architectures remain unseen: the "
-                    f"space has {size:,} distinct architectures and the others are pending or "
-                    "evaluated"
+                    f"space has {self._short:,} distinct architectures and the others are "
+                    "pending or evaluated"
                 )
             raise ExhaustedError(
                 f"only {len(proposals)} of {n} unseen architectures could be found; "
