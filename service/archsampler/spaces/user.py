@@ -46,6 +46,7 @@ from archsampler.spaces.base import SearchSpace
 from archsampler.spaces.base import TokenSpec
 from archsampler.spaces.base import digest
 from archsampler.spaces.user_spec import MAX_SPEC_BYTES
+from archsampler.spaces.user_spec import MAX_TOTAL_CHOICES
 from archsampler.spaces.user_spec import UserSpaceSpec
 from archsampler.spaces.user_spec import render_error
 from archsampler.spaces.user_spec import round_float
@@ -133,6 +134,18 @@ class UserSpace(SearchSpace):
         """
         if not isinstance(spec, dict):
             raise InvalidArgumentError(f"a user space spec is a JSON object, got {spec!r:.80}")
+        params = spec.get("params")
+        if isinstance(params, list):  # refuse a huge space before validating all of it
+            choices = sum(
+                len(p["choices"])
+                for p in params
+                if isinstance(p, dict) and isinstance(p.get("choices"), list)
+            )
+            if choices > MAX_TOTAL_CHOICES:
+                raise InvalidArgumentError(
+                    f"invalid user space: params: {choices} categorical choices in all; the "
+                    f"limit is {MAX_TOTAL_CHOICES}"
+                )
         try:
             return cls(UserSpaceSpec.model_validate(spec))
         except ValidationError as err:
