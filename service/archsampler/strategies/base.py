@@ -84,6 +84,8 @@ class Strategy(abc.ABC):
     Contract:
         * `propose` never returns an architecture already observed, pending, or twice in
           one batch (by canonical hash); it raises `ExhaustedError` when no new one exists.
+          For a space that lists itself (`SearchSpace.enumerate_archs`) that is exact:
+          `random_new` falls back to the list, so sampling never fakes exhaustion.
         * `propose` does not change what the strategy has learned; only `observe` does.
     """
 
