@@ -17,6 +17,7 @@ BENCHES = {
     "fuzz": "random and malformed requests for every RPC; count INTERNAL and crashes",
     "isolation": "Report p99 of one study while another study's Propose is slow (ratio)",
     "optuna": "per-trial overhead of the Optuna sampler vs Optuna's RandomSampler",
+    "exhaustion": "Propose latency of exhausted spaces (constrained int, NB201's last networks)",
 }
 BENCH_MODULES = {"optuna": "optuna_overhead"}
 """Benchmarks whose module is not named after them (`optuna` would shadow the package)."""
