@@ -254,7 +254,7 @@ class LaNASStrategy(UsesModel, Strategy):
             k = due[-1]
             pending = self._pending
             if pending is None or pending.k != k:
-                pending = self._start_build(k, centres=False)
+                pending = self._start_build(k)
             elif not pending.done:
                 t0 = time.perf_counter()
                 self._advance(pending, None)
@@ -265,7 +265,7 @@ class LaNASStrategy(UsesModel, Strategy):
         for i in range(start, n):
             self.tree.add(self._X[i], float(self._y[i]))
         if waiting and (self._pending is None or self._pending.k != waiting[0]):
-            self._pending = self._start_build(waiting[0], centres=True)
+            self._pending = self._start_build(waiting[0])
         pending = self._pending
         if pending is not None and not pending.done:
             # At least an even share of the steps left over the calls left before the swap,
@@ -288,18 +288,18 @@ class LaNASStrategy(UsesModel, Strategy):
             return 0
         return max(1, self._relearn_gap(k) // 2)
 
-    def _start_build(self, n: int, *, centres: bool) -> PendingBuild:
+    def _start_build(self, n: int) -> PendingBuild:
         """A rebuild on the first `n` rows, not started yet (see `_advance`)."""
         tree = self._new_tree()
         h = int(self.options["height"])
         # Steps at most: rank targets, a fit per node, routing (per level at most one step
-        # per node plus one per CHUNK rows), a centre per leaf.
-        bound = 1 + 2 ** (h + 1) + (h + 1) * (2**h + n // CHUNK + 1) + 2**h
-        return PendingBuild(n, tree, self._build_steps(tree, n, centres), bound)
+        # per node plus one per CHUNK rows).
+        bound = 1 + 2 ** (h + 1) + (h + 1) * (2**h + n // CHUNK + 1)
+        return PendingBuild(n, tree, self._build_steps(tree, n), bound)
 
-    def _build_steps(self, tree: LaTree, n: int, centres: bool) -> Iterator[None]:
-        """The steps of a rebuild: rank targets, the tree, then (`centres`, unlisted spaces)
-        each leaf's interior point, an LP the first proposal from the leaf would pay."""
+    def _build_steps(self, tree: LaTree, n: int) -> Iterator[None]:
+        """The steps of a rebuild: rank targets, then the tree's (`LaTree.build_steps`).
+        Leaf centres (an LP each) stay lazy: computed for the leaves UCB selects."""
         X, y = self._X[:n], self._y[:n]  # views: rows below n never change
         target = None
         if self.options["target"] == "rank":
@@ -307,11 +307,6 @@ class LaNASStrategy(UsesModel, Strategy):
             target[np.argsort(y, kind="stable")] = np.arange(1.0, n + 1.0) / n
             yield
         yield from tree.build_steps(X, y, target)
-        if centres and self._listing() is None:
-            for leaf in tree.leaves():
-                leaf.centre = interior_point(region(leaf, self.lower, self.upper, self.user))
-                leaf.centre_known = True
-                yield
 
     @staticmethod
     def _advance(pending: PendingBuild, budget_s: float | None, min_steps: int = 1) -> None:
