@@ -4,10 +4,11 @@ For each history size N the strategy first observes N distinct random architectu
 one batch (as when a study is restored), then runs consecutive propose(1) + observe(1)
 steps: `--steps`, raised for lanas to cover at least `--rebuilds` tree rebuilds at that
 size (the gap between rebuilds grows with N), so periodic relearning is part of what is
-timed. Every step is timed; the JSON gives p50 / p99 / p99.9 / max, how many rebuilds were
-put in use during the timed steps, the longest of them (it runs in a background thread
-from `background_from` observations on, in line below) and how long observe calls waited
-for one.
+timed. Every step is timed; the JSON gives p50 / p99 / p99.9 / max of wall time, the same
+of the step's CPU time (`step_cpu`: what the step itself cost, robust on a busy host), how
+many rebuilds were put in use during the timed steps, the longest of them (seconds of
+work; from `background_from` observations on it is spread in slices over the observe
+calls, in line below) and how long swap-point calls spent finishing one.
 Values are synthetic: a fixed random linear function of the space's features plus
 Gaussian noise. Every size uses one user space built in code with a feature dimension
 like NAS-Bench-201's (6 categoricals x 5 choices, 3 ints, 1 log-float: 34 features,
@@ -124,18 +125,21 @@ def measure(
     before = dict(getattr(strategy, "rebuild_stats", {}))
     if "max_s" in before:
         strategy.rebuild_stats["max_s"] = 0.0  # the longest rebuild among the timed steps
-    propose_s, step_s = [], []
+    propose_s, step_s, cpu_s = [], [], []
     for _ in tqdm(range(steps), desc=f"latency@{history}", file=sys.stderr, disable=not progress):
+        c0 = time.thread_time()
         t0 = time.perf_counter()
         arch = strategy.propose(1, [])[0].arch
         t1 = time.perf_counter()
         strategy.observe([Observation(arch, value(arch))])
         t2 = time.perf_counter()
+        cpu_s.append(time.thread_time() - c0)
         propose_s.append(t1 - t0)
         step_s.append(t2 - t0)
     out = {
         **percentiles_ms(propose_s),
         "step": percentiles_ms(step_s),
+        "step_cpu": percentiles_ms(cpu_s),
         "space": space.name,
         "steps": steps,
     }
@@ -175,11 +179,13 @@ def run(args: argparse.Namespace) -> int:
         return 2
     print(f"{args.strategy}: latency (ms); step = propose(1) + observe(1), rebuilds included")
     cols = ("observed", "steps", "p50", "p99", "step p50", "step p99", "step p99.9", "step max")
+    cols += ("cpu max",)
     print("  ".join(f"{c:>10}" for c in (*cols, "rebuilds", "longest", "waited")))
     for n, r in results.items():
         st, rb = r["step"], r.get("rebuilds", {})
         cells = [n, r["steps"], f"{r['p50']:.2f}", f"{r['p99']:.2f}", f"{st['p50']:.2f}"]
         cells += [f"{st['p99']:.2f}", f"{st['p99.9']:.2f}", f"{st['max']:.2f}"]
+        cells += [f"{r['step_cpu']['max']:.2f}"]
         cells += [rb.get("count", "-"), f"{rb['longest_ms']:.1f}" if rb else "-"]
         cells += [f"{rb['waited_ms']:.1f}" if rb else "-"]
         print("  ".join(f"{c:>10}" for c in cells))
