@@ -120,7 +120,7 @@ class NB201Space(SearchSpace):
             )
         ops: list[int] = []
         for node, part in enumerate(nodes, start=1):
-            if not _NODE.match(part):
+            if not _NODE.fullmatch(part):
                 raise InvalidArchitectureError(
                     f"node {node} {part[:60]!r} is not of the form |op~j|op~j|"
                 )

@@ -118,7 +118,7 @@ class _Param(BaseModel):
     def _name(cls, v: str) -> str:
         if not v or len(v) > MAX_NAME_LEN:
             raise ValueError(f"must be 1..{MAX_NAME_LEN} characters, got {len(v)}")
-        if not _NAME.match(v):
+        if not _NAME.fullmatch(v):
             raise ValueError(f"{v!r} must match [A-Za-z_][A-Za-z0-9_.-]*")
         return v
 

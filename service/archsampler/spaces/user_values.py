@@ -78,7 +78,7 @@ class ValueCodec:
                 )
             return text
         if self.kind == "int":
-            if not _INT.match(text):
+            if not _INT.fullmatch(text):
                 raise InvalidArchitectureError(f"{name}: {text[:64]!r} is not an integer")
             return int(text)
         try:
