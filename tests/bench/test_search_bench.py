@@ -96,7 +96,7 @@ def test_lanas_rows_report_in_leaf_fractions(
     assert "in-leaf" in table.splitlines()[0]
     r = json.loads(out.read_text())["strategies"]
     for name in ("lanas", "lanas@paper"):  # the reject rule: every proposal in its leaf
-        assert r[name]["tree_proposals"] > 100
+        assert r[name]["tree_proposals"] > 20  # runs stop at the best network
         assert r[name]["in_leaf"] == r[name]["in_region"] == 1.0
     # relabel keeps decoded candidates that leave the selected leaf: labelled truthfully
     # (in_region), but not all in the leaf UCB selected.
