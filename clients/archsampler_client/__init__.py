@@ -10,6 +10,8 @@ from archsampler_client.errors import AlreadyExistsError
 from archsampler_client.errors import ArchSamplerError
 from archsampler_client.errors import InvalidArgumentError
 from archsampler_client.errors import NotFoundError
+from archsampler_client.errors import PermissionDeniedError
+from archsampler_client.errors import UnauthenticatedError
 from archsampler_client.errors import UnavailableError
 from archsampler_client.models import StudyInfo
 from archsampler_client.models import Trial
@@ -28,11 +30,13 @@ __all__ = [
     "Client",
     "InvalidArgumentError",
     "NotFoundError",
+    "PermissionDeniedError",
     "Session",
     "Study",
     "StudyInfo",
     "Trial",
     "TrialState",
+    "UnauthenticatedError",
     "UnavailableError",
     "tls_credentials",
 ]

@@ -30,11 +30,22 @@ class UnavailableError(ArchSamplerError):
     """The server could not be reached after all retries (UNAVAILABLE)."""
 
 
+class UnauthenticatedError(ArchSamplerError):
+    """No token, or one the server does not know (UNAUTHENTICATED)."""
+
+
+class PermissionDeniedError(ArchSamplerError):
+    """The caller's role may not make this call, or the study is of another namespace
+    (PERMISSION_DENIED); nothing changed."""
+
+
 _BY_CODE: dict[grpc.StatusCode, type[ArchSamplerError]] = {
     grpc.StatusCode.NOT_FOUND: NotFoundError,
     grpc.StatusCode.INVALID_ARGUMENT: InvalidArgumentError,
     grpc.StatusCode.ALREADY_EXISTS: AlreadyExistsError,
     grpc.StatusCode.UNAVAILABLE: UnavailableError,
+    grpc.StatusCode.UNAUTHENTICATED: UnauthenticatedError,
+    grpc.StatusCode.PERMISSION_DENIED: PermissionDeniedError,
 }
 
 

@@ -72,6 +72,8 @@ def test_metrics_count_rpcs_codes_latency_trials_and_models(tmp_path: Path) -> N
         with Client(srv.target, retries=0) as anonymous:
             expect_code(grpc.StatusCode.UNAUTHENTICATED, anonymous.list_studies)
         metrics.record_model("s", 7, 12.5)
+        metrics.record_refusal("s", "decode differs")
+        metrics.record_refusal("s", "decode differs")
         expected = {
             ("CreateStudy", "OK"): 1,
             ("Propose", "OK"): 2,
@@ -109,6 +111,7 @@ def test_metrics_count_rpcs_codes_latency_trials_and_models(tmp_path: Path) -> N
         assert got[("archsampler_studies", ())] == 1
         assert got[("archsampler_model_version", (("study", "s"),))] == 7
         assert got[("archsampler_training_seconds", (("study", "s"),))] == 12.5
+        assert got[("archsampler_model_export_refusals_total", (("study", "s"),))] == 2
         # the second server has its own registry: it saw no RPCs
         got_other = scrape(other)
         assert not any(name == "archsampler_rpc_requests_total" for name, _ in got_other)
@@ -276,6 +279,7 @@ def test_study_labels_can_be_turned_off(tmp_path: Path, monkeypatch: pytest.Monk
                 trials = study.propose(3)
                 study.report(trials[0].id, value=1.0)
         metrics.record_model("alpha-study", 3, 1.5)
+        metrics.record_refusal("alpha-study", "parity")
         status, body = fetch(srv)
         got = scrape(srv)
     assert status == 200 and "alpha-study" not in body and "beta-study" not in body
@@ -287,6 +291,7 @@ def test_study_labels_can_be_turned_off(tmp_path: Path, monkeypatch: pytest.Monk
     }
     assert trials == {"pending": 4, "completed": 2, "other": 0}
     assert got[("archsampler_studies", ())] == 2
+    assert got[("archsampler_model_export_refusals_total", ())] == 1
     assert not any(
         name.startswith(("archsampler_model_version", "archsampler_training")) for name, _ in got
     )

@@ -30,6 +30,7 @@ from archsampler.server.health import HealthService
 from archsampler.server.metrics import RpcMetricsInterceptor
 from archsampler.server.metrics import ServerMetrics
 from archsampler.server.metrics import record_model
+from archsampler.server.metrics import record_refusal
 from archsampler.server.servicer import ArchSamplerServicer
 from archsampler.server.tls import server_credentials
 from archsampler.storage import SQLStorage
@@ -144,6 +145,7 @@ async def start_server(settings: Settings) -> RunningServer:
         min_trials=settings.model_min_trials,
         config={"epochs": settings.model_epochs, "min_steps": settings.model_min_steps},
         on_model=record_model,
+        on_refused=record_refusal,
     )
     service = StudyService(
         storage,
@@ -172,7 +174,13 @@ async def start_server(settings: Settings) -> RunningServer:
     server = grpc.aio.server(options=options, interceptors=interceptors)
     observe = metrics.observe_rpc if metrics is not None else None
     anonymous = AUTH_OFF if principals is None else None  # auth off: everyone is an admin
-    servicer = ArchSamplerServicer(service, executor, observe, anonymous=anonymous)
+    servicer = ArchSamplerServicer(
+        service,
+        executor,
+        observe,
+        anonymous=anonymous,
+        max_message_bytes=settings.max_message_bytes,
+    )
     pb_grpc.add_ArchSamplerServicer_to_server(servicer, server)
     health_servicer = HealthService()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -160,6 +160,13 @@ class ServerMetrics:
             ["study"],
             registry=self.registry,
         )
+        self.export_refusals = Counter(
+            "archsampler_model_export_refusals_total",
+            "trained predictor exports refused by their ONNX parity check (the previous model "
+            "stays in use), by study",
+            ["study"] if study_labels else [],
+            registry=self.registry,
+        )
         self.registry.register(TrialCollector(list_studies, cache_seconds, study_labels))
         self._http: Any = None
         _LIVE.add(self)
@@ -174,6 +181,11 @@ class ServerMetrics:
         if self.study_labels:
             self.model_version.labels(study).set(version)
             self.training_seconds.labels(study).set(seconds)
+
+    def record_refusal(self, study: str, reason: str) -> None:
+        """A trained export of `study` failed its parity check and was not swapped in."""
+        counter = self.export_refusals.labels(study) if self.study_labels else self.export_refusals
+        counter.inc()
 
     def serve(self, host: str, port: int) -> int:
         """Start the `/metrics` HTTP endpoint (daemon thread); returns the bound port."""
@@ -231,6 +243,12 @@ def record_model(study: str, version: int, seconds: float) -> None:
     """Report a newly trained predictor model to every server running in this process."""
     for metrics in list(_LIVE):
         metrics.record_model(study, version, seconds)
+
+
+def record_refusal(study: str, reason: str) -> None:
+    """Count a refused predictor export on every server running in this process."""
+    for metrics in list(_LIVE):
+        metrics.record_refusal(study, reason)
 
 
 def _final_code(context: grpc.aio.ServicerContext) -> str:

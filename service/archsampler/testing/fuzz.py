@@ -239,9 +239,10 @@ class Fuzzer:
                 problems.append(f"session {kind} answered with {result}")
             elif kind == "report_and_propose":  # checked as its Report and its Propose
                 step, answer = req.report_and_propose, reply.report_and_propose
-                problems += self.check(
-                    "Report", step.report, pb.ReportResponse(trial=answer.reported)
-                )
+                report = pb.ReportRequest()
+                report.CopyFrom(step.report)
+                report.study = report.study or step.propose.study  # an empty one means that
+                problems += self.check("Report", report, pb.ReportResponse(trial=answer.reported))
                 problems += self.check(
                     "Propose", step.propose, pb.ProposeResponse(trials=answer.trials)
                 )
