@@ -36,7 +36,7 @@ from archsampler.trial import TrialState
 
 log = logging.getLogger(__name__)
 
-NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
+NAME_RE = re.compile(r"[A-Za-z0-9_.\-]{1,128}")  # whole name: `fullmatch` (`$` admits "\n")
 MAX_PROPOSE = 1000
 NAMESPACE_TTL = 5.0  # seconds a study's namespace is trusted from the cache
 GOALS = ("maximize", "minimize")
@@ -53,7 +53,7 @@ def check_name(kind: str, name: str) -> str:
         raise InvalidArgumentError(f"{kind} must not be empty")
     if len(name) > 128:
         raise InvalidArgumentError(f"{kind} is {len(name)} characters; the limit is 128")
-    if not NAME_RE.match(name):
+    if not NAME_RE.fullmatch(name):
         raise InvalidArgumentError(f"{kind} {name[:40]!r} may only use [A-Za-z0-9_.-]")
     if len(_VALID_NAMES) >= 100_000:
         _VALID_NAMES.clear()
