@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from archsampler.gcpause import freeze_startup_objects
 from archsampler.spaces import make_space
 from archsampler.spaces.base import SearchSpace
 from archsampler.strategies import Observation
@@ -106,6 +107,8 @@ def measure(
 ) -> dict[str, Any]:
     """Time propose(1)/observe(1) steps after `history` observed trials (see the module)."""
     space = space_for(space_name)
+    make_strategy(strategy_name, space, seed=seed, options=options)  # import its modules
+    freeze_startup_objects()  # as the server does after start-up
     rng = np.random.default_rng(seed)
     weights = rng.normal(size=space.dim)
 
@@ -121,6 +124,7 @@ def measure(
             warm.append(Observation(arch, value(arch)))
     strategy = make_strategy(strategy_name, space, seed=seed, options=options)
     strategy.observe(warm)
+    del warm, keys  # the server keeps no Observation objects after a sync either
     steps = steps_for(strategy, history, steps, rebuilds)
     before = dict(getattr(strategy, "rebuild_stats", {}))
     if "max_s" in before:

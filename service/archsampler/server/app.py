@@ -21,6 +21,7 @@ from grpc_health.v1 import health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from archsampler.config import Settings
+from archsampler.gcpause import freeze_startup_objects
 from archsampler.predictor.manager import ModelManager
 from archsampler.server.access import AUTH_OFF
 from archsampler.server.auth import TokenAuthInterceptor
@@ -224,6 +225,7 @@ async def serve_forever(settings: Settings, ready: asyncio.Event | None = None) 
     """Run until SIGINT/SIGTERM, then shut down within the grace period; a second signal
     exits at once (code 1)."""
     running = await start_server(settings)
+    freeze_startup_objects()  # GC passes skip the modules loaded so far
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
