@@ -149,3 +149,18 @@ def test_out_of_bound_options_are_invalid_argument(client) -> None:  # noqa: ANN
         "ok", space="nb201", strategy="lanas", strategy_options={"candidates": 2000}
     )
     assert len(ok.propose(count=3)) == 3
+
+
+def test_spaces_too_wide_for_lanas_are_refused_at_creation(client) -> None:  # noqa: ANN001
+    def space(n: int, k: int) -> dict:
+        choices = [f"c{j}" for j in range(k)]
+        return {"params": [{"name": f"p{i}", "type": "categorical", "choices": choices}
+                           for i in range(n)]}  # fmt: skip
+
+    with pytest.raises(InvalidArgumentError, match="at most 512 features.*has 1024"):
+        client.create_study("wide", space=space(4, 256), strategy="lanas")
+    assert [s.name for s in client.list_studies()] == []
+    widest = client.create_study("w512", space=space(8, 64), strategy="lanas")
+    assert len(widest.propose(count=2)) == 2
+    other = client.create_study("wide-evo", space=space(4, 256), strategy="evolution")
+    assert len(other.propose(count=2)) == 2

@@ -71,6 +71,9 @@ of height 5 counted in levels (15 internal nodes, 16 leaves: our `height` 4); UC
 `v + 2c sqrt(2 ln n / n_i)` with `c = 0.1 * max(v)` (our `cp` 0.2 of the largest value);
 10 random samples to start, 10 selects per learning phase; Gibbs sampling in the leaf
 polytope; plain linear regression on accuracies; the first sample taken, no ranking."""
+MAX_FEATURES = 512
+"""Widest feature space lanas accepts: a proposal costs ~0.15 s at 512 features and 1.5-4 s
+at 1,024 (polytope walks and d x d ridge fits), so wider spaces are refused at creation."""
 SAMPLERS = ("auto", "hit_and_run", "gibbs", "rejection")
 LEAF_RULES = ("reject", "relabel")
 CP_SCALES = ("range", "max")
@@ -173,6 +176,12 @@ class LaNASStrategy(UsesModel, Strategy):
         super().__init__(space, seed=seed)
         self.options = {**DEFAULTS, **options}
         self._check_options()
+        if space.dim > MAX_FEATURES:
+            raise ValueError(
+                f"strategy 'lanas' handles spaces of at most {MAX_FEATURES} features (one per "
+                f"int or float param, one per categorical choice); this space has {space.dim}: "
+                "use 'evolution' or 'random', or fewer choices"
+            )
         self.lower, self.upper = (np.asarray(b, dtype=float) for b in space.bounds())
         self.user = space.constraints()
         self.tree = self._new_tree()
