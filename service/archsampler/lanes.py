@@ -12,6 +12,7 @@ lane reloads the pending trials and proposes again. Callers are answered after c
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 import time
@@ -38,10 +39,20 @@ log = logging.getLogger(__name__)
 MAX_ROUND = 512  # requests per round
 INSERT_ATTEMPTS = 3
 LANE_WORKERS = 8  # studies proposing at the same time
+LANE_NICENESS = 10  # lane threads yield the CPU to the event loop and the writer
 SWITCH_INTERVAL = 0.0005
 """Seconds a thread may hold the GIL while others wait (Python's default: 0.005). A lane
 running a CPU-bound strategy then delays the writer and the event loop by at most this
 much each time they need the GIL, instead of 5 ms."""
+
+
+def _lower_priority() -> None:
+    """Run this lane thread at niceness +10 (Linux nice is per thread): on a busy host the
+    event loop and the writer, which answer every study, are scheduled first."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LANE_NICENESS)
+    except (AttributeError, OSError):  # not Linux, or not permitted: same priority
+        pass
 
 
 @dataclass
@@ -89,7 +100,9 @@ class Lanes:
         self.conflicts = 0  # inserts that met an architecture made live elsewhere
         self._lanes: dict[str, Lane] = {}
         self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="archsampler-lane")
+        self._pool = ThreadPoolExecutor(
+            workers, thread_name_prefix="archsampler-lane", initializer=_lower_priority
+        )
         if sys.getswitchinterval() > SWITCH_INTERVAL:
             sys.setswitchinterval(SWITCH_INTERVAL)
 
