@@ -4,17 +4,13 @@ with NNI's documented search-space examples, against a real server on loopback."
 from __future__ import annotations
 
 import math
-import os
 from typing import Any
 
 import pytest
 
-try:
-    import nni
-except ImportError as err:  # CI (ARCHSAMPLER_REQUIRE_ALL=1) fails instead of skipping
-    if os.environ.get("ARCHSAMPLER_REQUIRE_ALL") == "1":
-        raise
-    pytest.skip(f"{err}: pip install 'archsampler-client[nni]'", allow_module_level=True)
+from archsampler.testing.optional import import_or_skip
+
+nni = import_or_skip("nni", "pip install 'archsampler-client[nni]'")  # CI: fails
 
 from archsampler_client.integrations._nni_space import NniSpace  # noqa: E402
 from archsampler_client.integrations.nni import ArchSamplerTuner  # noqa: E402

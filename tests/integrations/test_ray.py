@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import math
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-try:
-    import ray
-except ImportError as err:  # CI (ARCHSAMPLER_REQUIRE_ALL=1) fails instead of skipping
-    if os.environ.get("ARCHSAMPLER_REQUIRE_ALL") == "1":
-        raise
-    pytest.skip(f"{err}: pip install 'archsampler-client[ray]'", allow_module_level=True)
+from archsampler.testing.optional import import_or_skip
+
+ray = import_or_skip("ray", "pip install 'archsampler-client[ray]'")  # CI: fails
 
 from ray import tune  # noqa: E402
 from ray.tune.schedulers import FIFOScheduler  # noqa: E402
