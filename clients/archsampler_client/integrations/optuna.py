@@ -34,13 +34,8 @@ trial fails and `study.optimize` stops with it.
 from __future__ import annotations
 
 import math
-import os
 import re
-import socket
-import threading
-import time
 import warnings
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
@@ -54,10 +49,9 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
-from archsampler_client.client import Client
 from archsampler_client.errors import AlreadyExistsError
-from archsampler_client.errors import ArchSamplerError
 from archsampler_client.errors import InvalidArgumentError
+from archsampler_client.integrations._common import Adapter
 from archsampler_client.integrations._optuna_space import UserSpace
 
 SYSTEM_ATTR = "archsampler"
@@ -86,7 +80,7 @@ class _Learned:
     space: UserSpace = field(default_factory=lambda: UserSpace({}))
 
 
-class ArchSamplerSampler(BaseSampler):
+class ArchSamplerSampler(Adapter, BaseSampler):
     """An Optuna sampler backed by an archsampler study (single objective).
 
     Args:
@@ -128,48 +122,26 @@ class ArchSamplerSampler(BaseSampler):
         heartbeat_interval: float | None = 600.0,
         **client_kwargs: Any,
     ) -> None:
-        self._owns_client = isinstance(target_or_client, str)
-        if isinstance(target_or_client, str):
-            self._client: Any = Client(target_or_client, **client_kwargs)
-        elif client_kwargs:
-            raise TypeError(f"client arguments {sorted(client_kwargs)} need a target string")
-        else:
-            self._client = target_or_client
         self._prefix = study
-        self._strategy = strategy
-        self._options = dict(strategy_options or {})
-        self._seed = seed
         self._fixed = UserSpace(search_space) if search_space is not None else None
         if self._fixed is not None and not self._fixed:
             raise ValueError("search_space has no parameter with more than one value")
         self._independent = independent_sampler or RandomSampler()
-        self._client_id = client_id or f"optuna-{socket.gethostname()}-{os.getpid()}"
-        self._heartbeat_interval = heartbeat_interval
-        self._init_state()
+        common = (strategy, strategy_options, seed, client_id, heartbeat_interval)
+        self._setup("optuna", target_or_client, client_kwargs, *common)
 
-    def _init_state(self) -> None:
-        self._lock = threading.Lock()
+    _RUNTIME = (*Adapter._RUNTIME, "_studies", "_proposals", "_inferred", "_learned")
+
+    def _init_runtime(self) -> None:
+        """The lock and the per-process caches (rebuilt after unpickling)."""
+        super()._init_runtime()
         self._studies: dict[str, Any] = {}
         self._proposals: dict[int, _Proposal] = {}
         self._inferred: dict[int, UserSpace] = {}
         self._learned: dict[int, _Learned] = {}
-        self._heartbeats: threading.Thread | None = None
 
-    def __getstate__(self) -> dict[str, Any]:
-        """Picklable: the lock and the per-process caches are rebuilt."""
-        state = dict(self.__dict__)
-        for key in ("_lock", "_studies", "_proposals", "_inferred", "_learned", "_heartbeats"):
-            del state[key]
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._init_state()
-
-    def close(self) -> None:
-        """Close the client the sampler built from a target string (not a passed one)."""
-        if self._owns_client:
-            self._client.close()
+    def _running(self) -> list[tuple[Any, int]]:
+        return [(p.handle, p.trial_id) for p in self._proposals.values()]
 
     def reseed_rng(self) -> None:
         self._independent.reseed_rng()
@@ -213,14 +185,7 @@ class ArchSamplerSampler(BaseSampler):
             handle = self._studies.get(name)
         if handle is None:
             goal = "maximize" if study.direction == StudyDirection.MAXIMIZE else "minimize"
-            handle = self._client.create_study(
-                name,
-                space=space.spec,
-                strategy=self._strategy,
-                strategy_options=self._options,
-                goal=goal,
-                seed=self._seed,
-            )
+            handle = self._create_study(name, space.spec, goal)
             with self._lock:
                 handle = self._studies.setdefault(name, handle)
         return handle
@@ -245,14 +210,7 @@ class ArchSamplerSampler(BaseSampler):
         values = space.decode(proposed.params)
         with self._lock:
             self._proposals[trial._trial_id] = _Proposal(handle, space, proposed.id, values)
-            if self._heartbeat_interval is not None and self._heartbeats is None:
-                self._heartbeats = threading.Thread(
-                    target=_heartbeat_loop,
-                    args=(weakref.ref(self), self._heartbeat_interval),
-                    name="archsampler-heartbeats",
-                    daemon=True,
-                )
-                self._heartbeats.start()
+            self._heartbeat_running()
         return values
 
     def sample_independent(
@@ -327,24 +285,6 @@ class ArchSamplerSampler(BaseSampler):
                 stacklevel=2,
             )
         study._storage.set_trial_system_attr(trial._trial_id, SYSTEM_ATTR, attr)
-
-
-def _heartbeat_loop(ref: weakref.ref[ArchSamplerSampler], interval: float) -> None:
-    """Extend the lease of every running trial's proposal; ends with the sampler, which it
-    holds only weakly."""
-    while True:
-        time.sleep(interval)
-        sampler = ref()
-        if sampler is None:
-            return
-        with sampler._lock:
-            running = list(sampler._proposals.values())
-        del sampler
-        for p in running:
-            try:
-                p.handle.heartbeat(p.trial_id)
-            except ArchSamplerError:
-                pass  # reported meanwhile (FAILED_PRECONDITION), or the server is away
 
 
 def _outcome(trial: FrozenTrial, state: TrialState, values: Sequence[float] | None) -> dict:
