@@ -354,7 +354,9 @@ class LaNASStrategy(UsesModel, Strategy):
         if self._n < max(self.options["init_samples"], 2):
             return self.require([Proposal(a) for a in self.random_new(n, excluded)], n)
         y = self._y[: self._n]
-        spread = float(y.max() - y.min())
+        # Halves first: values near the float limit (±1e308) must not overflow the range.
+        spread = 2.0 * float(y.max() / 2.0 - y.min() / 2.0)
+        spread = min(spread, np.finfo(float).max)
         scale = spread if self.options["cp_scale"] == "range" else float(np.abs(y).max())
         cp = float(self.options["cp"]) * scale
         penalty = float(self.options["virtual_loss"]) * spread
@@ -534,15 +536,21 @@ class LaNASStrategy(UsesModel, Strategy):
 
     def _take(self, pool: CandidatePool, node: Node, excluded: Excluded) -> Proposal | None:
         """The best remaining candidate of a pool (a random one with probability `explore`)."""
-        avail = [i for i, k in enumerate(pool.keys) if k not in excluded]
-        if not avail:
-            return None
-        if pool.order is None:
-            pick = avail[0]
-        elif self.rng.random() < self.options["explore"]:
-            pick = avail[int(self.rng.integers(len(avail)))]
-        else:
-            pick = avail[int(np.argmax(pool.order[avail]))]
+        if pool.alive is None:
+            pool.alive = np.array([k not in excluded for k in pool.keys], dtype=bool)
+        while True:
+            avail = np.flatnonzero(pool.alive)
+            if not len(avail):
+                return None
+            if pool.order is None:
+                pick = int(avail[0])
+            elif self.rng.random() < self.options["explore"]:
+                pick = int(avail[int(self.rng.integers(len(avail)))])
+            else:
+                pick = int(avail[int(np.argmax(pool.order[avail]))])
+            pool.alive[pick] = False
+            if pool.keys[pick] not in excluded:  # else taken through another pool: again
+                break
         excluded.add(pool.keys[pick])
         arch = pool.archs[pick]
         if self.options["leaf_rule"] == "relabel":
@@ -614,3 +622,6 @@ class CandidatePool:
     keys: list[str]
     order: np.ndarray | None
     predicted: list[float | None]
+    alive: np.ndarray | None = None
+    """Candidates not yet excluded (set on the first take; a take clears its pick), so a
+    batch of n proposals from a pool of m candidates costs O(n·m) in numpy, not Python."""
