@@ -241,3 +241,35 @@ def test_sliced_rebuilds_finish_before_their_swap_point() -> None:
         strategy.observe([o])
     assert strategy.rebuild_stats["count"] >= 10
     assert strategy.rebuild_stats["waited_s"] == 0.0
+
+
+@pytest.mark.parametrize("space_spec", ["float", "nb201"])
+def test_values_at_the_float_limit_keep_proposals_coming(space_spec: str) -> None:
+    """Reported values of ±1e308 made the tree's means NaN and UCB re-select a dry leaf for
+    ever (a Propose(1000) that never ended, found by bench fuzz): proposals keep coming,
+    every one new (from the tree, or uniformly once every leaf is dry)."""
+    from archsampler.spaces import make_space
+
+    if space_spec == "float":
+        space = make_space(
+            {
+                "user": {
+                    "params": [
+                        {"name": "width", "type": "float", "low": 1.0, "high": 8.0},
+                        {"name": "op", "type": "categorical", "choices": ["conv", "pool", "id"]},
+                        {"name": "lr", "type": "float", "low": 1e-4, "high": 1e-1, "log": True},
+                    ]
+                }
+            }
+        )
+    else:
+        space = SPACE
+    strategy = make_strategy("lanas", space, seed=3, options={"init_samples": 4})
+    extremes = [1e308, -1e308, 1.7976931348623157e308, 5e-324, 0.0, -1e300]
+    archs = strategy.propose(24, [])
+    strategy.observe(
+        [Observation(p.arch, extremes[i % len(extremes)]) for i, p in enumerate(archs)]
+    )
+    proposals = strategy.propose(300, [p.arch for p in archs])
+    keys = {space.canonical_hash(p.arch) for p in proposals}
+    assert len(keys) == 300 and not keys & {space.canonical_hash(p.arch) for p in archs}

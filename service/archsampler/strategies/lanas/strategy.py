@@ -71,6 +71,8 @@ of height 5 counted in levels (15 internal nodes, 16 leaves: our `height` 4); UC
 `v + 2c sqrt(2 ln n / n_i)` with `c = 0.1 * max(v)` (our `cp` 0.2 of the largest value);
 10 random samples to start, 10 selects per learning phase; Gibbs sampling in the leaf
 polytope; plain linear regression on accuracies; the first sample taken, no ranking."""
+VALUE_LIMIT = 1e300
+"""Reported values beyond ±1e300 reach the tree as ±1e300 (sums of 10⁸ of them stay finite)."""
 MAX_FEATURES = 512
 """Widest feature space lanas accepts: a proposal costs ~0.15 s at 512 features and 1.5-4 s
 at 1,024 (polytope walks and d x d ridge fits), so wider spaces are refused at creation."""
@@ -228,6 +230,9 @@ class LaNASStrategy(UsesModel, Strategy):
             return
         X = self.space.encode_many([o.arch for o in new])
         y = np.array([float(o.value) for o in new])  # type: ignore[arg-type]
+        # Sums and means of values near the float limit overflow to inf/NaN and break UCB:
+        # the tree sees values clipped to ±VALUE_LIMIT (order kept below it).
+        np.clip(y, -VALUE_LIMIT, VALUE_LIMIT, out=y)
         while self._n + len(new) > len(self._y):
             self._X = np.vstack([self._X, np.zeros_like(self._X)])
             self._y = np.concatenate([self._y, np.zeros_like(self._y)])

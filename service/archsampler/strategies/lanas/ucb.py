@@ -48,5 +48,11 @@ def select(
                 k = extra.get(child.path, 0)
                 mean = child.mean - penalty * k / (child.count + k)
                 scores[i] = ucb_score(mean, child.count + k, n_parent, cp)
-        node = left if scores[0] >= scores[1] else right
+        # A NaN score (values beyond the float range) must never beat, or lose to, a dry
+        # child: compare (not dry, score with NaN as -inf).
+        keys = [
+            (not child.dry, -math.inf if math.isnan(score) else score)
+            for child, score in zip((left, right), scores, strict=True)
+        ]
+        node = left if keys[0] >= keys[1] else right
     return node
