@@ -7,7 +7,7 @@ import math
 import grpc
 import pytest
 
-from archsampler_client import ArchSamplerError
+from archsampler.testing.assertions import expect_error
 from archsampler_client import Client
 from archsampler_client._proto import archsampler_pb2 as pb
 
@@ -29,12 +29,7 @@ def seeded(client: Client):
     return study, done, pending
 
 
-def expect(code: grpc.StatusCode, fn, *args, match: str = "", **kwargs) -> ArchSamplerError:
-    with pytest.raises(ArchSamplerError) as info:
-        fn(*args, **kwargs)
-    assert info.value.code == code, info.value
-    assert match.lower() in info.value.details.lower(), info.value.details
-    return info.value
+expect = expect_error
 
 
 def test_each_bad_input_is_rejected_precisely_and_changes_nothing(client, seeded) -> None:

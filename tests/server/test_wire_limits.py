@@ -8,7 +8,7 @@ import math
 import grpc
 import pytest
 
-from archsampler_client import ArchSamplerError
+from archsampler.testing.assertions import expect_error
 from archsampler_client import Client
 from archsampler_client._proto import archsampler_pb2 as pb
 from archsampler_client._proto import archsampler_pb2_grpc as pb_grpc
@@ -21,12 +21,7 @@ XY = {
 }
 
 
-def expect(code: grpc.StatusCode, fn, *args, match: str = "", **kwargs) -> ArchSamplerError:
-    with pytest.raises(ArchSamplerError) as info:
-        fn(*args, **kwargs)
-    assert info.value.code == code, info.value
-    assert match.lower() in info.value.details.lower(), info.value.details
-    return info.value
+expect = expect_error
 
 
 @pytest.fixture()
