@@ -74,6 +74,7 @@ class ModelManager:
         self._failed: set[str] = set()
         self._recheck: set[str] = set()
         self._models: dict[str, ModelHandle | None] = {}
+        self._forgotten: dict[str, int] = {}  # per name: how many times `forget` ran
         self._trained_at: dict[str, int] = {}
         self._training: dict[str, Future[Any]] = {}
         self._lock = threading.Lock()
@@ -87,8 +88,11 @@ class ModelManager:
         with self._lock:
             if study in self._models:
                 return self._models[study]
+            generation = self._forgotten.get(study, 0)
         handle = self._load_latest(study)
         with self._lock:
+            if self._forgotten.get(study, 0) != generation:
+                return None  # deleted while loading: never cache the old incarnation's model
             return self._models.setdefault(study, handle)
 
     def folder(self, study: str) -> Path:
@@ -126,6 +130,9 @@ class ModelManager:
         re-created with the same name starts afresh (a training still running is discarded
         when it ends)."""
         with self._lock:
+            if len(self._forgotten) >= 100_000:  # bounded (names of deleted studies)
+                self._forgotten.clear()
+            self._forgotten[study] = self._forgotten.get(study, 0) + 1
             self._models.pop(study, None)
             self._trained_at.pop(study, None)
             self.refusals.pop(study, None)
