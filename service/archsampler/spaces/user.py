@@ -70,6 +70,7 @@ def _cache_put(cache: dict[Any, Any], key: Any, value: Any) -> None:
             del cache[old]
     cache[key] = value
 
+
 MAX_LISTED_CELLS = 1 << 20
 """`enumerate_archs` lists at most this many (param, value) cells (architectures x params)."""
 
