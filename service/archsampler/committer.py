@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 
+from archsampler.errors import StorageError
 from archsampler.futures import Waiter
 from archsampler.futures import answer_all
 from archsampler.futures import waiter
@@ -80,8 +81,9 @@ class GroupCommitter:
             req = ProposeRequest(study, count, client_id, request_id, future, reported)
             try:
                 self.lanes.submit(req)
-            except RuntimeError as e:  # closing
-                answer_all([(future, e, True)])
+            except RuntimeError:  # closing: the report is committed, the client may retry
+                error = StorageError("the server is shutting down; retry the step elsewhere")
+                answer_all([(future, error, True)])
 
         self.writer.put(ReportOp(study, trial_id, outcome, future, then=propose))
         return future
