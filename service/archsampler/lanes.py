@@ -30,7 +30,6 @@ from archsampler.predictor.manager import ModelManager
 from archsampler.runtime import StudyRuntime
 from archsampler.storage import NewTrial
 from archsampler.storage import SQLStorage
-from archsampler.storage.batch import read_transaction
 from archsampler.strategies.base import UsesModel
 from archsampler.trial import Trial
 from archsampler.writer import Writer
@@ -175,7 +174,7 @@ class Lanes:
                 pass  # closing: finish it here
 
     def _round(self, lane: Lane, reqs: list[ProposeRequest]) -> list[Answer]:
-        with read_transaction(self.storage.read_engine) as rb:
+        with self.storage.read_batch() as rb:
             row = rb.study(lane.study)
             rt = lane.runtime
             if lane.reset or rt is None or rt.created_at != row.created_at:
@@ -294,7 +293,7 @@ class Lanes:
             self.conflicts += 1
             slots = missing
             rt.pending_stale = True
-            with read_transaction(self.storage.read_engine) as rb:
+            with self.storage.read_batch() as rb:
                 rt.sync(rb)
         raise ExhaustedError(
             f"study {rt.name!r}: could not find architectures that are not already pending "

@@ -11,7 +11,6 @@ import pytest
 from archsampler.errors import NotFoundError
 from archsampler.runtime import StudyRuntime
 from archsampler.storage import SQLStorage
-from archsampler.storage.batch import read_transaction
 from archsampler.study import StudyService
 from archsampler.trial import Outcome
 from archsampler.trial import TrialState
@@ -148,7 +147,7 @@ def test_each_round_draws_from_seed_trial_count_and_attempt(service) -> None:
         rt.reseed(next_number)
         return rt.strategy.rng.integers(0, 2**62, size=4).tolist()
 
-    with read_transaction(service.storage.read_engine) as rb:
+    with service.storage.read_batch() as rb:
         first, rebuilt = StudyRuntime.load(rb, "s"), StudyRuntime.load(rb, "s")
     at_8 = draws(first, 8)
     assert draws(first, 8) != at_8  # attempt 1 at the same count: no replay

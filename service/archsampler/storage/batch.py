@@ -4,8 +4,9 @@ The writer's hot path, so it speaks plain SQL over the DBAPI cursor of the trans
 (no ORM, no statement compilation per call); the SQL is portable between SQLite and
 PostgreSQL and only the placeholder style differs. Per-item failures (unknown trial,
 conflicting report, architecture already live) are returned, not raised, so one bad item
-never rolls back the others. `read_transaction` opens the same interface on a read-only
-transaction (no locks taken): what the proposal lanes sync their strategies through.
+never rolls back the others. `SQLStorage.read_batch` opens the same interface on a
+read-only transaction (no locks taken): what the proposal lanes sync their strategies
+through.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from typing import Sequence
 
 from archsampler.errors import AlreadyExistsError
 from archsampler.errors import NotFoundError
-from archsampler.errors import StorageError
 from archsampler.storage.base import NewTrial
 from archsampler.trial import Outcome
 from archsampler.trial import Trial
@@ -136,7 +136,7 @@ class FinishedRow(NamedTuple):
 class SQLBatch:
     """Writes inside one open transaction of `SQLStorage.batch()`, on its DBAPI cursor.
 
-    With `read_only` (see `read_transaction`) rows are read without locks; write nothing.
+    With `read_only` (see `SQLStorage.read_batch`) rows are read without locks; write nothing.
     """
 
     def __init__(self, cursor: Any, dialect: str, read_only: bool = False) -> None:
@@ -395,28 +395,3 @@ class SQLBatch:
             (int(TrialState.STALE), int(TrialState.PENDING), now),
         )
         return max(int(self.cur.rowcount or 0), 0)
-
-
-@contextlib.contextmanager
-def read_transaction(engine: Any) -> Iterator[SQLBatch]:
-    """A read-only `SQLBatch` on a pooled connection of `engine`; always rolled back.
-
-    SQLite: a deferred transaction (a snapshot from its first read; it never waits for the
-    writer). A driver error becomes `StorageError` and the connection is discarded.
-    """
-    dialect = engine.dialect
-    conn = engine.raw_connection()
-    try:
-        cursor = conn.cursor()
-        if dialect.name == "sqlite":
-            cursor.execute("BEGIN")
-        yield SQLBatch(cursor, dialect.name, read_only=True)
-    except dialect.dbapi.Error as e:
-        with contextlib.suppress(Exception):
-            conn.rollback()
-        conn.invalidate()
-        raise StorageError(f"storage error: {type(e).__name__}: {e}") from e
-    finally:
-        with contextlib.suppress(Exception):
-            conn.rollback()  # nothing was written: end the snapshot
-        conn.close()

@@ -82,6 +82,35 @@ def _rollback(conn: Any) -> None:
         conn.rollback()
 
 
+@contextlib.contextmanager
+def _dbapi_batch(engine: Engine, *, write: bool) -> Iterator[SQLBatch]:
+    """An `SQLBatch` on a pooled DBAPI connection of `engine`: committed when the block
+    exits (`write`), else rolled back. A driver error rolls back, discards the connection
+    and becomes `StorageError`."""
+    dialect = engine.dialect
+    conn = engine.raw_connection()
+    try:
+        cursor = conn.cursor()
+        if dialect.name == "sqlite":
+            cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        batch = SQLBatch(cursor, dialect.name, read_only=not write)
+        yield batch
+        if write:
+            batch.write_studies()
+            conn.commit()
+    except dialect.dbapi.Error as e:
+        _rollback(conn)
+        conn.invalidate()
+        raise StorageError(f"storage error: {type(e).__name__}: {e}") from e
+    except BaseException:
+        _rollback(conn)
+        raise
+    finally:
+        if not write:
+            _rollback(conn)  # nothing was written: end the snapshot
+        conn.close()  # back to the pool
+
+
 class SQLStorage(Storage):
     """`Storage` over SQLAlchemy 2. See `Storage` for the contract."""
 
@@ -128,32 +157,19 @@ class SQLStorage(Storage):
         finally:
             session.close()
 
-    @contextlib.contextmanager
-    def batch(self) -> Iterator[SQLBatch]:
+    def batch(self) -> contextlib.AbstractContextManager[SQLBatch]:
         """One transaction for many writes (group commit); commits when the block exits.
 
         It runs on a pooled DBAPI connection (the writer's hot path skips the ORM); a
         driver error rolls back, discards the connection and becomes `StorageError`.
         """
-        dialect = self.engine.dialect
-        conn = self.engine.raw_connection()
-        try:
-            cursor = conn.cursor()
-            if dialect.name == "sqlite":
-                cursor.execute("BEGIN IMMEDIATE")
-            batch = SQLBatch(cursor, dialect.name)
-            yield batch
-            batch.write_studies()
-            conn.commit()
-        except dialect.dbapi.Error as e:
-            _rollback(conn)
-            conn.invalidate()
-            raise StorageError(f"storage error: {type(e).__name__}: {e}") from e
-        except BaseException:
-            _rollback(conn)
-            raise
-        finally:
-            conn.close()  # back to the pool
+        return _dbapi_batch(self.engine, write=True)
+
+    def read_batch(self) -> contextlib.AbstractContextManager[SQLBatch]:
+        """The `SQLBatch` reads on a read-only transaction (no locks taken; always rolled
+        back): what the proposal lanes sync their strategies through. SQLite: a deferred
+        transaction, a snapshot from its first read that never waits for the writer."""
+        return _dbapi_batch(self.read_engine, write=False)
 
     # -- studies ------------------------------------------------------------------------
     @staticmethod
