@@ -189,10 +189,9 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
     async def _report_and_propose(
         self, request: pb.ReportAndProposeRequest
     ) -> pb.ReportAndProposeResponse:
-        """Report, then propose in the same transaction: a trainer's step in one message."""
+        """Report, then propose once the report committed: a trainer's step in one message."""
         report, propose = request.report, request.propose
-        if report.study or not propose.study:
-            _trial_study(report.study, propose.study)
+        _trial_study(report.study or propose.study, propose.study)  # empty: the proposing one
         await self._allow("ReportAndPropose", propose.study)
         reported, trials = await self.service.report_and_propose(
             report.trial_id,
