@@ -414,10 +414,7 @@ class LaNASStrategy(UsesModel, Strategy):
             self.selected.append(leaf.path)
             if self.options["leaf_rule"] == "relabel":
                 return self._from_node(leaf, excluded, pools)
-            key = (leaf.path, leaf.path)
-            if key not in pools:
-                pools[key] = self._sample_region(leaf, leaf, excluded)
-            proposal = self._take(pools[key], leaf, excluded)
+            proposal = self._take_from(leaf, leaf, excluded, pools)
             if proposal is not None:
                 return proposal
             self.selected.pop()
@@ -429,14 +426,24 @@ class LaNASStrategy(UsesModel, Strategy):
         """Best new candidate from `leaf`'s region, backing off towards the root."""
         node: Node | None = leaf
         while node is not None:
-            key = (node.path, leaf.path)
-            if key not in pools:
-                pools[key] = self._sample_region(node, leaf, excluded)
-            proposal = self._take(pools[key], node, excluded)
+            proposal = self._take_from(node, leaf, excluded, pools)
             if proposal is not None:
                 return proposal
             node = node.parent
         return None
+
+    def _take_from(
+        self,
+        node: Node,
+        leaf: Node,
+        excluded: Excluded,
+        pools: dict[tuple[str, str], CandidatePool],
+    ) -> Proposal | None:
+        """The best new candidate of `node`'s region (its pool drawn once per batch)."""
+        key = (node.path, leaf.path)
+        if key not in pools:
+            pools[key] = self._sample_region(node, leaf, excluded)
+        return self._take(pools[key], node, excluded)
 
     def _sample_region(self, node: Node, leaf: Node, excluded: Excluded) -> CandidatePool:
         """New candidates in `node`'s region, ranked by `leaf`'s path regressors.
