@@ -13,6 +13,7 @@ from archsampler.spaces.nb201 import NB201Space
 from archsampler.strategies.base import Observation
 from archsampler.strategies.lanas import LaNASStrategy
 from archsampler.testing import ServerProcess
+from archsampler.testing.spaces import categorical_space
 from archsampler_client import Client
 from archsampler_client import InvalidArgumentError
 
@@ -152,11 +153,7 @@ def test_out_of_bound_options_are_invalid_argument(client) -> None:  # noqa: ANN
 
 
 def test_spaces_too_wide_for_lanas_are_refused_at_creation(client) -> None:  # noqa: ANN001
-    def space(n: int, k: int) -> dict:
-        choices = [f"c{j}" for j in range(k)]
-        return {"params": [{"name": f"p{i}", "type": "categorical", "choices": choices}
-                           for i in range(n)]}  # fmt: skip
-
+    space = categorical_space
     with pytest.raises(InvalidArgumentError, match="at most 512 features.*has 1024"):
         client.create_study("wide", space=space(4, 256), strategy="lanas")
     assert [s.name for s in client.list_studies()] == []

@@ -12,32 +12,16 @@ import pytest
 from archsampler.spaces.user_spec import MAX_SPEC_BYTES
 from archsampler.spaces.user_spec import MAX_TOTAL_CHOICES
 from archsampler.testing import ServerThread
-from archsampler_client import ArchSamplerError
+from archsampler.testing.assertions import expect_error
+from archsampler.testing.spaces import categorical_space
 from archsampler_client import Client
 
 NB201_NETWORKS = 6_466
 BIG = 1e308
 
 
-def expect(code: grpc.StatusCode, fn, *args, match: str = "", **kwargs) -> str:
-    with pytest.raises(ArchSamplerError) as info:
-        fn(*args, **kwargs)
-    assert info.value.code == code, info.value
-    assert match.lower() in info.value.details.lower(), info.value.details
-    return info.value.details
-
-
-def categorical(n_params: int, n_choices: int, width: int = 1) -> dict:
-    return {
-        "params": [
-            {
-                "name": f"p{i}",
-                "type": "categorical",
-                "choices": [f"c{j:0{width}d}" for j in range(n_choices)],
-            }
-            for i in range(n_params)
-        ]
-    }
+expect = expect_error
+categorical = categorical_space
 
 
 def test_oversized_spaces_are_refused_naming_the_limit(client: Client) -> None:

@@ -17,6 +17,7 @@ from archsampler.spaces import make_space
 from archsampler.spaces.user import UserSpace
 from archsampler.spaces.user import load_space_file
 from archsampler.spaces.user import parse_row
+from archsampler.testing.spaces import categorical_space
 
 EXAMPLE_JSON = """
 {"params": [{"name": "depth", "type": "int", "low": 1, "high": 8},
@@ -552,17 +553,7 @@ def test_listing_prunes_tight_constraints_and_gives_up_on_big_spaces():
 
 
 # -- limits -----------------------------------------------------------------------------------
-def _choices(n_params: int, n_choices: int, width: int = 1) -> dict:
-    return {
-        "params": [
-            {
-                "name": f"p{i}",
-                "type": "categorical",
-                "choices": [f"c{j:0{width}d}" for j in range(n_choices)],
-            }
-            for i in range(n_params)
-        ]
-    }
+_choices = categorical_space
 
 
 @pytest.mark.parametrize(
