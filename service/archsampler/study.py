@@ -28,7 +28,7 @@ from archsampler.spaces.base import ParamValue
 from archsampler.storage import NewTrial
 from archsampler.storage import SQLStorage
 from archsampler.storage import StudyRecord
-from archsampler.storage.models import DEFAULT_NAMESPACE
+from archsampler.storage.base import DEFAULT_NAMESPACE
 from archsampler.strategies import make_strategy
 from archsampler.trial import Outcome
 from archsampler.trial import Trial

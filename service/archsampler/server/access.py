@@ -14,7 +14,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 
 from archsampler.errors import PermissionDeniedError
-from archsampler.storage.models import DEFAULT_NAMESPACE
+from archsampler.storage.base import DEFAULT_NAMESPACE
 
 ROLES = ("read", "write", "admin")
 NAMESPACE_RE = re.compile(r"[A-Za-z0-9_.\-]{1,128}")  # as study names

@@ -12,6 +12,9 @@ from archsampler.trial import Outcome
 from archsampler.trial import Trial
 from archsampler.trial import TrialState
 
+DEFAULT_NAMESPACE = "default"
+"""The namespace of studies created with auth off (and of studies older than namespaces)."""
+
 
 @dataclass(frozen=True)
 class StudyRecord:
@@ -23,7 +26,7 @@ class StudyRecord:
     trial_count: int = 0
     completed_count: int = 0
     pending_count: int = 0
-    namespace: str = "default"  # the tenant that owns the study
+    namespace: str = DEFAULT_NAMESPACE  # the tenant that owns the study
     id: int = 0  # storage id: list pages follow it
 
 
@@ -65,7 +68,7 @@ class Storage(abc.ABC):
         self,
         name: str,
         config: dict[str, Any],
-        namespace: str = "default",
+        namespace: str = DEFAULT_NAMESPACE,
         *,
         check_existing: Callable[[str], None] | None = None,
     ) -> tuple[StudyRecord, bool]:

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.engine import Engine
 
 from archsampler.errors import StorageError
-from archsampler.storage.models import DEFAULT_NAMESPACE
+from archsampler.storage.base import DEFAULT_NAMESPACE
 from archsampler.storage.models import SCHEMA_VERSION
 from archsampler.storage.models import SchemaVersionModel
 

@@ -13,8 +13,9 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 
+from archsampler.storage.base import DEFAULT_NAMESPACE
+
 SCHEMA_VERSION = 2  # v2: studies.namespace (see `archsampler.storage.migrations`)
-DEFAULT_NAMESPACE = "default"
 
 
 class Base(DeclarativeBase):

@@ -25,6 +25,7 @@ from archsampler.errors import AlreadyExistsError
 from archsampler.errors import FailedPreconditionError
 from archsampler.errors import NotFoundError
 from archsampler.errors import StorageError
+from archsampler.storage.base import DEFAULT_NAMESPACE
 from archsampler.storage.base import NewTrial
 from archsampler.storage.base import Storage
 from archsampler.storage.base import StudyRecord
@@ -33,7 +34,6 @@ from archsampler.storage.batch import to_trial as _to_trial
 from archsampler.storage.batch import trial_not_found
 from archsampler.storage.config_diff import first_difference
 from archsampler.storage.migrations import upgrade
-from archsampler.storage.models import DEFAULT_NAMESPACE
 from archsampler.storage.models import Base
 from archsampler.storage.models import StudyModel
 from archsampler.storage.models import TrialModel
