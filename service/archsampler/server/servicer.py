@@ -1,9 +1,9 @@
-"""The gRPC servicer: proto in → `StudyService` (in a worker thread) → proto out."""
+"""The gRPC servicer: auth, metrics and sessions around `rpc` (proto in → `StudyService`
+(in a worker thread) → proto out), the request handling it shares with the `Engine`."""
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import functools
 import time
 from collections.abc import AsyncIterator
@@ -14,9 +14,9 @@ from typing import TypeVar
 
 import grpc
 
+from archsampler import rpc
 from archsampler.errors import InvalidArgumentError
 from archsampler.errors import PermissionDeniedError
-from archsampler.server import converters as conv
 from archsampler.server.access import AUTH_OFF
 from archsampler.server.access import CURRENT
 from archsampler.server.access import Principal
@@ -30,54 +30,6 @@ from archsampler_client._proto import archsampler_pb2_grpc as pb_grpc
 
 T = TypeVar("T")
 Ctx = grpc.aio.ServicerContext
-PAGE_BYTES = 3 * 1024 * 1024  # a list page ends before this many bytes (or 3/4 of the limit)
-
-
-def _page_token(after_id: int) -> str:
-    return base64.urlsafe_b64encode(f"after:{after_id}".encode()).decode()
-
-
-def _page_size(requested: int) -> int:
-    size = requested or 100
-    if not 1 <= size <= 1000:
-        raise InvalidArgumentError(f"page_size must be in 1..1000, got {requested}")
-    return size
-
-
-def _fill_page(items: list[Any], size: int, budget: int) -> tuple[list[Any], bool]:
-    """The longest prefix of `items` (protos) with at most `size` items and `budget` bytes
-    (always at least one item), and whether more remain."""
-    page: list[Any] = []
-    used = 0
-    for item in items[:size]:
-        used += item.ByteSize() + 8  # the field tag and length of a repeated message
-        if page and used > budget:
-            break
-        page.append(item)
-    return page, len(items) > len(page)
-
-
-def _trial_study(report_study: str, study: str) -> str:
-    """The study a report names: required, and the proposing study in a loop step."""
-    if not report_study:
-        raise InvalidArgumentError("study is required: name the study of the trial")
-    if study and report_study != study:
-        raise InvalidArgumentError(
-            f"report.study {report_study[:128]!r} differs from propose.study {study[:128]!r}"
-        )
-    return report_study
-
-
-def _parse_page_token(token: str) -> int:
-    if not token:
-        return 0
-    try:
-        kind, _, value = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
-        if kind == "after" and value.isdigit() and len(value) <= 18:
-            return int(value)
-    except (ValueError, UnicodeDecodeError):
-        pass
-    raise InvalidArgumentError("page_token is not one this server returned")
 
 
 class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
@@ -94,7 +46,7 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
         self.service = service
         self.anonymous = anonymous  # who a call without a principal is (None: refused)
         self.executor = executor
-        self.page_bytes = min(PAGE_BYTES, max_message_bytes * 3 // 4)
+        self.page_bytes = min(rpc.PAGE_BYTES, max_message_bytes * 3 // 4)
         self.observe = observe  # (rpc, code, seconds) of each session call, for metrics
         self._session_calls = {
             "propose": self._propose,
@@ -124,94 +76,53 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
     @handle_errors
     async def CreateStudy(self, request: pb.CreateStudyRequest, context: Ctx) -> Any:
         principal = await self._allow("CreateStudy")
-        config = conv.config_from_proto(request.config)
-        record, created = await self._run(
-            self.service.create_study,
-            request.name,
-            config,
+        return await self._run(
+            rpc.create_study,
+            self.service,
+            request,
             principal.namespace,
             functools.partial(authorize, principal, "CreateStudy", study=request.name),
         )
-        return pb.CreateStudyResponse(study=conv.study_to_proto(record), created=created)
 
     @handle_errors
     async def GetStudy(self, request: pb.GetStudyRequest, context: Ctx) -> Any:
         await self._allow("GetStudy", request.name)
-        record = await self._run(self.service.get_study, request.name)
-        return pb.GetStudyResponse(study=conv.study_to_proto(record))
+        return await self._run(rpc.get_study, self.service, request)
 
     @handle_errors
     async def ListStudies(self, request: pb.ListStudiesRequest, context: Ctx) -> Any:
         principal = await self._allow("ListStudies")
-        size = _page_size(request.page_size)
-        after = _parse_page_token(request.page_token)
-        records = await self._run(
-            self.service.list_studies,
-            namespace=None if principal.is_admin else principal.namespace,
-            after_id=after,
-            limit=size + 1,
-        )
-        studies, more = _fill_page(
-            [conv.study_to_proto(r) for r in records], size, self.page_bytes
-        )
-        last = records[len(studies) - 1].id if studies else after
-        return pb.ListStudiesResponse(
-            studies=studies, next_page_token=_page_token(last) if more else ""
-        )
+        namespace = None if principal.is_admin else principal.namespace
+        return await self._run(rpc.list_studies, self.service, request, namespace, self.page_bytes)
 
     @handle_errors
     async def DeleteStudy(self, request: pb.DeleteStudyRequest, context: Ctx) -> Any:
         principal = await self._allow("DeleteStudy", request.name)
         check = functools.partial(authorize, principal, "DeleteStudy", study=request.name)
-        await self._run(self.service.delete_study, request.name, check)  # checked again, locked
-        return pb.DeleteStudyResponse()
+        return await self._run(rpc.delete_study, self.service, request, check)  # locked check
 
     async def _propose(self, request: pb.ProposeRequest) -> pb.ProposeResponse:
         await self._allow("Propose", request.study)
-        trials = await self.service.propose(
-            request.study,
-            request.count,
-            request.client_id,
-            request.request_id,
-            asyncio.get_running_loop(),
-        )
-        return pb.ProposeResponse(trials=[conv.trial_to_proto(t) for t in trials])
+        trials = await rpc.propose(self.service, request, asyncio.get_running_loop())
+        return rpc.propose_answer(trials)
 
     async def _report(self, request: pb.ReportRequest) -> pb.ReportResponse:
-        outcome = conv.outcome_from_proto(request)
-        study = _trial_study(request.study, "")
-        await self._allow("Report", study)
-        trial = await self.service.report(
-            study, request.trial_id, outcome, asyncio.get_running_loop()
-        )
-        return pb.ReportResponse(trial=conv.trial_to_proto(trial))
+        args = rpc.report_args(request)
+        await self._allow("Report", args.study)
+        trial = await rpc.report(self.service, request, args, asyncio.get_running_loop())
+        return rpc.report_answer(trial)
 
     async def _report_and_propose(
         self, request: pb.ReportAndProposeRequest
     ) -> pb.ReportAndProposeResponse:
         """Report, then propose once the report committed: a trainer's step in one message."""
-        report, propose = request.report, request.propose
-        _trial_study(report.study or propose.study, propose.study)  # empty: the proposing one
-        await self._allow("ReportAndPropose", propose.study)
-        reported, trials = await self.service.report_and_propose(
-            report.trial_id,
-            conv.outcome_from_proto(report),
-            propose.study,
-            propose.count,
-            propose.client_id,
-            propose.request_id,
-            asyncio.get_running_loop(),
-        )
-        return pb.ReportAndProposeResponse(
-            reported=conv.trial_to_proto(reported),
-            trials=[conv.trial_to_proto(t) for t in trials],
-        )
+        await self._allow("ReportAndPropose", rpc.step_study(request))
+        result = await rpc.report_and_propose(self.service, request, asyncio.get_running_loop())
+        return rpc.report_and_propose_answer(result)
 
     async def _heartbeat(self, request: pb.HeartbeatRequest) -> pb.HeartbeatResponse:
-        study = _trial_study(request.study, "")
-        await self._allow("Heartbeat", study)
-        trial = await self._run(self.service.heartbeat, study, request.trial_id)
-        return pb.HeartbeatResponse(trial=conv.trial_to_proto(trial))
+        await self._allow("Heartbeat", rpc.heartbeat_study(request))
+        return await self._run(rpc.heartbeat, self.service, request)
 
     @handle_errors
     async def Propose(self, request: pb.ProposeRequest, context: Ctx) -> Any:
@@ -253,47 +164,19 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
     @handle_errors
     async def Tell(self, request: pb.TellRequest, context: Ctx) -> Any:
         await self._allow("Tell", request.study)
-        outcome = conv.outcome_from_proto(request)
-        params = conv.params_from_proto(request.architecture.params)
-        if len(request.architecture.text) > conv.MAX_TEXT:
-            raise InvalidArgumentError(f"architecture text is longer than {conv.MAX_TEXT}")
-        trial = await self._run(
-            self.service.tell, request.study, request.architecture.text, params, outcome
-        )
-        return pb.TellResponse(trial=conv.trial_to_proto(trial))
+        return await self._run(rpc.tell, self.service, request)
 
     @handle_errors
     async def ListTrials(self, request: pb.ListTrialsRequest, context: Ctx) -> Any:
         await self._allow("ListTrials", request.study)
-        size = _page_size(request.page_size)
-        after = _parse_page_token(request.page_token)
-        states = conv.states_from_proto(request.states)
-        trials = await self._run(
-            self.service.list_trials,
-            request.study,
-            states=states,
-            after_id=after,
-            limit=size + 1,
-        )
-        page, more = _fill_page([conv.trial_to_proto(t) for t in trials], size, self.page_bytes)
-        return pb.ListTrialsResponse(
-            trials=page, next_page_token=_page_token(page[-1].id) if more else ""
-        )
+        return await self._run(rpc.list_trials, self.service, request, self.page_bytes)
 
     @handle_errors
     async def GetBest(self, request: pb.GetBestRequest, context: Ctx) -> Any:
         await self._allow("GetBest", request.study)
-        trial = await self._run(self.service.best, request.study)
-        return pb.GetBestResponse(trial=conv.trial_to_proto(trial))
+        return await self._run(rpc.get_best, self.service, request)
 
     @handle_errors
     async def Predict(self, request: pb.PredictRequest, context: Ctx) -> Any:
         await self._allow("Predict", request.study)
-        archs = [
-            (a.text[: conv.MAX_TEXT + 1], conv.params_from_proto(a.params))
-            for a in request.architectures
-        ]
-        if any(len(text) > conv.MAX_TEXT for text, _ in archs):
-            raise InvalidArgumentError(f"architecture text is longer than {conv.MAX_TEXT}")
-        values, version = await self._run(self.service.predict, request.study, archs)
-        return pb.PredictResponse(values=values, model_version=f"v{version}")
+        return await self._run(rpc.predict, self.service, request)
