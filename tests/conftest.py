@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -81,3 +83,41 @@ def db_url(request, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return str(tmp_path / "archsampler.db")
     return request.getfixturevalue("postgres_url")
+
+
+EC_KEY = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+
+
+def _openssl(*args: str | Path, cwd: Path) -> None:
+    subprocess.run(["openssl", *map(str, args)], cwd=cwd, check=True, capture_output=True)
+
+
+def _make_ca(d: Path, name: str) -> None:
+    _openssl("req", "-x509", *EC_KEY, "-keyout", f"{name}.key", "-out", f"{name}.pem", "-days",
+             "2", "-subj", f"/CN={name}", "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign", cwd=d)  # fmt: skip
+
+
+def _make_leaf(d: Path, name: str, ca: str, extensions: str) -> None:
+    (d / f"{name}.ext").write_text(extensions)
+    _openssl("req", *EC_KEY, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj",
+             f"/CN={name}", cwd=d)  # fmt: skip
+    _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key",
+             "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext",
+             cwd=d)  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """CA, server cert (127.0.0.1, localhost), client cert, client cert of a rogue CA."""
+    if shutil.which("openssl") is None:
+        skip_or_fail("the openssl command line tool is needed to make test certificates")
+    d = tmp_path_factory.mktemp("certs")
+    _make_ca(d, "ca")
+    _make_ca(d, "rogue-ca")
+    leaf = "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\n"
+    server_ext = leaf + "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n"
+    _make_leaf(d, "server", "ca", server_ext)
+    _make_leaf(d, "client", "ca", leaf + "extendedKeyUsage=clientAuth\n")
+    _make_leaf(d, "rogue", "rogue-ca", leaf + "extendedKeyUsage=clientAuth\n")
+    return d

@@ -12,6 +12,7 @@ import grpc
 
 from archsampler_client import _requests as req
 from archsampler_client import _retry
+from archsampler_client import export
 from archsampler_client._base import ClientBase
 from archsampler_client._proto import archsampler_pb2 as pb
 from archsampler_client._study import StudyOps
@@ -40,6 +41,10 @@ class Study(StudyOps):
             yield from page
             if not token:
                 return
+
+    def to_dataframe(self, states: list[str] | None = None) -> Any:
+        """All trials as a pandas DataFrame (see `archsampler_client.export`)."""
+        return export.to_dataframe(self.trials(states))
 
 
 class Client(ClientBase):

@@ -1,8 +1,9 @@
-"""Command line: `archsampler serve | demo | bench <name>`."""
+"""Command line: `archsampler serve | demo | studies | trials | best | export | bench <name>`."""
 
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import os
 import sys
@@ -131,6 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--batch", type=int, default=4, help="architectures per Propose call")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=_demo)
+
+    from archsampler_client import cli as results
+
+    for name, help_text in results.COMMANDS.items():
+        results.add_arguments(sub.add_parser(name, help=help_text), name)
+        sub.choices[name].set_defaults(func=functools.partial(results.run, name))
 
     train = sub.add_parser("train", help="train and export a NAO model (study or table)")
     train.set_defaults(func=None, module="archsampler.training")
