@@ -1,0 +1,82 @@
+"""What only an Engine has: its lifecycle, pickling, threads, replicas and lease sweeping."""
+
+from __future__ import annotations
+
+import pickle
+import threading
+import time
+from pathlib import Path
+
+import grpc
+import pydantic
+import pytest
+
+import archsampler
+from archsampler.testing.assertions import expect_error
+from archsampler.testing.spaces import categorical_space
+from archsampler_client.models import TrialState
+
+SPACE = categorical_space(2, 4)  # 16 architectures
+
+
+def test_engine_is_exported_and_closes(tmp_path: Path) -> None:
+    with archsampler.Engine(tmp_path / "a.db") as engine:
+        study = engine.create_study("s", SPACE, "random")
+        (trial,) = study.propose()
+    assert (tmp_path / "a.db").is_file()
+    expect_error(grpc.StatusCode.FAILED_PRECONDITION, study.best, match="closed")
+    engine.close()  # idempotent
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        archsampler.Nope  # noqa: B018
+
+
+def test_a_bad_setting_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(pydantic.ValidationError, match="lease_seconds"):
+        archsampler.Engine(tmp_path / "a.db", lease_seconds=-1)
+
+
+def test_pickled_engine_reopens_the_same_database(tmp_path: Path) -> None:
+    with archsampler.Engine(tmp_path / "a.db") as engine:
+        study = engine.create_study("s", SPACE, "random")
+        pending = study.propose(2)
+        copy = pickle.loads(pickle.dumps(engine))  # a replica, opened on first use
+        try:
+            assert copy._service is None
+            theirs = copy.study("s").propose(2)
+            assert not {t.arch for t in theirs} & {t.arch for t in pending}
+            copy.study("s").report(pending[0].id, 0.5)  # a trial of the other replica
+        finally:
+            copy.close()
+        assert study.best().id == pending[0].id
+
+
+def test_threads_get_distinct_proposals(tmp_path: Path) -> None:
+    with archsampler.Engine(tmp_path / "a.db") as engine:
+        study = engine.create_study("s", SPACE, "random")
+        got: list[str] = []
+
+        def work() -> None:
+            for _ in range(3):
+                (trial,) = study.propose()
+                got.append(trial.arch)
+                study.report(trial.id, 1.0)
+
+        threads = [threading.Thread(target=work) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(got) == 12 and len(set(got)) == 12
+        assert study.info().completed_count == 12
+
+
+def test_expired_leases_are_swept_as_on_a_server(tmp_path: Path) -> None:
+    db = tmp_path / "a.db"
+    with archsampler.Engine(db, lease_seconds=0.3, lease_sweep_seconds=0.1) as engine:
+        study = engine.create_study("s", SPACE, "random")
+        (trial,) = study.propose()
+        deadline = time.monotonic() + 20
+        while study.info().pending_count and time.monotonic() < deadline:
+            time.sleep(0.1)
+        (stale,) = list(study.trials())
+        assert stale.id == trial.id and stale.state is TrialState.STALE
