@@ -16,7 +16,8 @@ Space = str | dict[str, Any] | Path
 
 
 def space_spec(space: Space) -> pb.SpaceSpec:
-    """`"nb201"` / `"nb101"`, a user-space dict, or a path to a user-space JSON file."""
+    """A built-in name (`"nb201"`, `"nb101"`, `"darts"`, `"darts_rnn"`, `"mlp"`), a user-space
+    dict, or a path to a user-space JSON file."""
     if isinstance(space, Path) or (isinstance(space, str) and space.endswith(".json")):
         space = json.loads(Path(space).read_text())
     if isinstance(space, str):
@@ -33,6 +34,7 @@ def create_study(
     strategy_options: dict[str, Any] | None,
     goal: str,
     seed: int,
+    seed_from: str = "",
 ) -> pb.CreateStudyRequest:
     goals = {"maximize": pb.MAXIMIZE, "minimize": pb.MINIMIZE}
     if goal not in goals:
@@ -41,7 +43,7 @@ def create_study(
         space=space_spec(space), strategy=strategy, goal=goals[goal], seed=seed
     )
     config.strategy_options.update(strategy_options or {})
-    return pb.CreateStudyRequest(name=name, config=config)
+    return pb.CreateStudyRequest(name=name, config=config, seed_from=seed_from)
 
 
 def propose(study: str, count: int, client_id: str, request_id: str | None) -> pb.ProposeRequest:

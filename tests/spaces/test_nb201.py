@@ -114,4 +114,4 @@ def test_bad_strings_say_what_is_wrong(text: str, message: str) -> None:
 def test_make_space_rejects_unknown_builtin() -> None:
     assert isinstance(make_space({"builtin": "nb201"}), NB201Space)
     with pytest.raises(ValueError, match="unknown built-in space"):
-        make_space({"builtin": "darts"})
+        make_space({"builtin": "nb301"})

@@ -10,7 +10,7 @@ from archsampler.spaces.base import LinearConstraints
 from archsampler.spaces.base import SearchSpace
 from archsampler.spaces.base import TokenSpec
 
-BUILTIN_SPACES = ("nb201", "nb101")
+BUILTIN_SPACES = ("nb201", "nb101", "darts", "darts_rnn", "mlp")
 
 
 def make_space(spec: dict[str, Any]) -> SearchSpace:
@@ -29,6 +29,18 @@ def make_space(spec: dict[str, Any]) -> SearchSpace:
             from archsampler.spaces.nb101 import NB101Space
 
             return NB101Space()
+        if name == "darts":
+            from archsampler.spaces.darts import DartsSpace
+
+            return DartsSpace()
+        if name == "darts_rnn":
+            from archsampler.spaces.darts_rnn import DartsRNNSpace
+
+            return DartsRNNSpace()
+        if name == "mlp":
+            from archsampler.spaces.mlp import MLPSpace
+
+            return MLPSpace()
         raise InvalidArgumentError(
             f"unknown built-in space {name!r}; choose one of {list(BUILTIN_SPACES)} "
             "or declare a user space"
