@@ -17,8 +17,9 @@ validation, limits and messages are the server's; Propose and Report return afte
 as on a server. Expired leases are swept as a server sweeps them.
 
 An Engine is thread-safe; several Engines (processes) on one database behave as server
-replicas. Pickled, it travels as its arguments and opens the database again on first use
-(Ray Tune pickles its searcher).
+replicas. Pickled, it travels as its arguments (Ray Tune pickles and copies its searcher):
+in a process that has an open Engine with the same arguments it is that Engine, elsewhere
+a new one that opens the database on first use.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import concurrent.futures
 import logging
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 from typing import Callable
@@ -138,6 +140,7 @@ _CALLS: dict[str, Call] = {
     "Report": _report,
     "ReportAndPropose": _step,
     "Heartbeat": lambda e, s, r: rpc.heartbeat(s, r),
+    "Release": lambda e, s, r: rpc.release(s, r),
     "Tell": lambda e, s, r: rpc.tell(s, r),
     "ListTrials": lambda e, s, r: rpc.list_trials(s, r),
     "GetBest": lambda e, s, r: rpc.get_best(s, r),
@@ -177,12 +180,13 @@ class Engine:
         self.settings = Settings(db=str(db), **settings)
         self.timeout = timeout
         self.retries = retries
-        self._args = (str(db), timeout, retries, settings)
+        self._args = (str(db), timeout, retries, dict(settings))
         self._lock = threading.Lock()
         self._service: StudyService | None = None
         self._closed = False
         self._stop = threading.Event()
         self._open()
+        _LIVE[_key(self._args)] = self
 
     # -- lifecycle ----------------------------------------------------------------------
     def _open(self) -> StudyService:
@@ -224,18 +228,23 @@ class Engine:
     def __repr__(self) -> str:
         return f"Engine({self._args[0]!r})"
 
-    def __getstate__(self) -> dict[str, Any]:
-        """Pickled as its arguments; the copy opens the database on first use."""
-        return {"args": self._args}
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its arguments: unpickled in a process where an open Engine has the
+        same arguments, it is that Engine; elsewhere a new one, opened on first use."""
+        return (_reopen, (self._args,))
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        db, timeout, retries, settings = state["args"]
-        self.settings = Settings(db=db, **settings)
-        self.timeout, self.retries, self._args = timeout, retries, state["args"]
-        self._lock = threading.Lock()
-        self._service = None
-        self._closed = False
-        self._stop = threading.Event()
+    @classmethod
+    def _unopened(cls, args: tuple[str, float, int, dict[str, Any]]) -> Engine:
+        engine = cls.__new__(cls)
+        db, timeout, retries, settings = args
+        engine.settings = Settings(db=db, **settings)
+        engine.timeout, engine.retries, engine._args = timeout, retries, args
+        engine._lock = threading.Lock()
+        engine._service = None
+        engine._closed = False
+        engine._stop = threading.Event()
+        _LIVE[_key(args)] = engine
+        return engine
 
     # -- the SDK client's surface -------------------------------------------------------
     def create_study(
@@ -301,6 +310,22 @@ class Engine:
                 grpc.StatusCode.DEADLINE_EXCEEDED,
                 f"no commit within {self.timeout} s; the call stays queued",
             ) from None
+
+
+# Open Engines of this process by their arguments: what an unpickled copy resolves to.
+_LIVE: weakref.WeakValueDictionary[str, Engine] = weakref.WeakValueDictionary()
+
+
+def _key(args: tuple[str, float, int, dict[str, Any]]) -> str:
+    return repr((args[0], args[1], args[2], sorted(args[3].items())))
+
+
+def _reopen(args: tuple[str, float, int, dict[str, Any]]) -> Engine:
+    """The open Engine of this process with these arguments, else a new one (unopened)."""
+    live = _LIVE.get(_key(args))
+    if live is not None and not live._closed:
+        return live
+    return Engine._unopened(args)
 
 
 def _sweep(service: StudyService, stop: threading.Event, every: float) -> None:

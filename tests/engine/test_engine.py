@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import pickle
 import threading
 import time
@@ -35,19 +36,27 @@ def test_a_bad_setting_is_refused(tmp_path: Path) -> None:
         archsampler.Engine(tmp_path / "a.db", lease_seconds=-1)
 
 
-def test_pickled_engine_reopens_the_same_database(tmp_path: Path) -> None:
+def test_pickled_engine_is_the_open_one_here_and_a_replica_elsewhere(tmp_path: Path) -> None:
     with archsampler.Engine(tmp_path / "a.db") as engine:
         study = engine.create_study("s", SPACE, "random")
         pending = study.propose(2)
-        copy = pickle.loads(pickle.dumps(engine))  # a replica, opened on first use
+        data = pickle.dumps(engine)
+        assert pickle.loads(data) is engine and copy.deepcopy(engine) is engine
+        # another process (here: a second Engine with other arguments) is a replica
+        other = archsampler.Engine(tmp_path / "a.db", timeout=10.0)
         try:
-            assert copy._service is None
-            theirs = copy.study("s").propose(2)
+            theirs = other.study("s").propose(2)
             assert not {t.arch for t in theirs} & {t.arch for t in pending}
-            copy.study("s").report(pending[0].id, 0.5)  # a trial of the other replica
+            other.study("s").report(pending[0].id, 0.5)  # a trial of the other replica
         finally:
-            copy.close()
+            other.close()
         assert study.best().id == pending[0].id
+    reopened = pickle.loads(data)  # the original is closed: a new Engine, opened on use
+    try:
+        assert reopened is not engine and reopened._service is None
+        assert reopened.study("s").best().id == pending[0].id
+    finally:
+        reopened.close()
 
 
 def test_threads_get_distinct_proposals(tmp_path: Path) -> None:

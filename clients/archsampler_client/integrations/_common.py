@@ -1,9 +1,11 @@
 """What every platform adapter shares: the study API it talks to, and heartbeats.
 
-An adapter takes `target_or_client`: a `"host:port"` string (a `Client` is built and owned)
+An adapter takes `target_or_engine`: a `"host:port"` string (a `Client` is built and owned)
 or any object with the SDK's study API (`create_study(name, space=, strategy=,
 strategy_options=, goal=, seed=)` and `study(name)`, each giving a study with `propose`,
-`report`, `tell` and `heartbeat`): a `Client`, or the in-process Engine.
+`report`, `tell` and `heartbeat`): a `Client`, or the in-process `archsampler.Engine`
+(no server: `ArchSamplerSampler(Engine("studies.db"), ...)`). A passed object is not
+closed by the adapter.
 """
 
 from __future__ import annotations
@@ -20,15 +22,17 @@ from typing import Any
 from archsampler_client.client import Client
 from archsampler_client.errors import ArchSamplerError
 
+STUDY_API = ("create_study", "study")  # what a passed object needs (a Client, an Engine)
+
 
 class Adapter:
     """What every adapter holds: the study API, the study's settings, a lock, heartbeats.
 
     The arguments every adapter takes, besides its own:
 
-    - `target_or_client`: `"host:port"` of an archsampler server (a `Client` is built with
+    - `target_or_engine`: `"host:port"` of an archsampler server (a `Client` is built with
       `client_kwargs`), or any object with the SDK's study API (a `Client`, or the
-      in-process Engine);
+      in-process `archsampler.Engine`);
     - `strategy`: archsampler strategy (`lanas`, `nao`, `evolution`, `random`; "" = the
       server's default), `strategy_options`: its options;
     - `seed`: seed of the archsampler study (part of its config: every process must pass
@@ -38,7 +42,7 @@ class Adapter:
       from a daemon thread, so a trial longer than the server's lease (default 1 h) never
       goes STALE (None: no heartbeats);
     - `**client_kwargs`: `Client` arguments (`timeout`, `retries`, `token`,
-      `credentials`, …) when `target_or_client` is a string.
+      `credentials`, …) when `target_or_engine` is a string.
 
     Pickle-safe: the attributes named in `_RUNTIME` (lock, caches, threads) are dropped
     and rebuilt by `_init_runtime`, which a subclass extends.
@@ -110,17 +114,25 @@ def _running(adapter: Adapter) -> list[tuple[Any, int]]:
         return adapter._running()
 
 
-def connect(target_or_client: Any, client_kwargs: dict[str, Any]) -> tuple[Any, bool]:
-    """`(study API, owned)`: a `Client` built from a target string (owned), or the object.
+def connect(target_or_engine: Any, client_kwargs: dict[str, Any]) -> tuple[Any, bool]:
+    """`(study API, owned)`: a `Client` built from a target string (owned), or the object
+    (a `Client` or an `archsampler.Engine`; not owned).
 
     Raises:
-        TypeError: `client_kwargs` given with an object (they only configure a `Client`).
+        TypeError: `client_kwargs` given with an object (they only configure a `Client`),
+            or an object without the study API (`create_study` and `study`).
     """
-    if isinstance(target_or_client, str):
-        return Client(target_or_client, **client_kwargs), True
+    if isinstance(target_or_engine, str):
+        return Client(target_or_engine, **client_kwargs), True
     if client_kwargs:
         raise TypeError(f"client arguments {sorted(client_kwargs)} need a target string")
-    return target_or_client, False
+    missing = [m for m in STUDY_API if not callable(getattr(target_or_engine, m, None))]
+    if missing:
+        raise TypeError(
+            "target_or_engine must be 'host:port', a Client or an archsampler.Engine; "
+            f"a {type(target_or_engine).__name__} has no {', '.join(missing)}"
+        )
+    return target_or_engine, False
 
 
 def default_client_id(platform: str) -> str:
