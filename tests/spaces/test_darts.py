@@ -15,6 +15,8 @@ from archsampler.spaces import make_space
 from archsampler.spaces.darts import OPS
 from archsampler.spaces.darts import DartsArch
 from archsampler.spaces.darts import DartsSpace
+from archsampler.spaces.darts import _canonical
+from archsampler.spaces.darts import _canonical_exhaustive
 from archsampler.spaces.darts import cell_classes
 
 SPACE = DartsSpace()
@@ -221,3 +223,13 @@ def test_bad_params_say_what_is_wrong() -> None:
         SPACE.from_params({k: v for k, v in params.items() if k != "normal_0_op"})
     with pytest.raises(InvalidArchitectureError, match="reduce\\[3\\]: node 3 takes inputs"):
         SPACE.from_params({**params, "reduce_3_input": 7})
+
+
+@pytest.mark.parametrize("n_ops", [1, 2, len(OPS)])
+def test_pruned_canonical_form_equals_trying_every_relabelling(n_ops: int) -> None:
+    """Few ops make nodes with equal inputs and ops (the ties the search must branch on)."""
+    space = DartsSpace(ops=OPS[:n_ops])
+    rng = np.random.default_rng(n_ops)
+    for _ in range(1000):
+        coded = space._coded(space.sample(rng).normal)
+        assert _canonical(coded, 4) == _canonical_exhaustive(coded, 4)
