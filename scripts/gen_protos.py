@@ -19,6 +19,10 @@ that suits the installed runtime:
 version check (newer ones demand grpcio >= their own version) and runs on any grpcio since.
 The type stub `archsampler_pb2.pyi` comes from the newer one.
 
+Katib's suggestion API (`protos/katib/v1beta1/api.proto`, vendored from kubeflow/katib) is
+generated the same way, with both generators, into `service/archsampler/katib/_proto/`
+(`api_pb2.py` selects the copy; `api_pb2_grpc.py` from 1.51.3): only the server imports it.
+
 The pinned grpcio-tools wheels are fetched with pip (no dependencies) into
 `build/gen_protos/` once and run in a subprocess, so the dev environment's own grpcio-tools
 and protobuf play no part. grpcio-tools 1.51.3 has wheels for CPython 3.7 - 3.11 only: run
@@ -41,6 +45,9 @@ ROOT = Path(__file__).resolve().parents[1]
 PROTOS = ROOT / "protos"
 OUT = ROOT / "clients" / "archsampler_client" / "_proto"
 PACKAGE = "archsampler_client._proto"
+KATIB_SOURCE = "katib/v1beta1/api.proto"  # under PROTOS; generated apart from the rest
+KATIB_OUT = ROOT / "service" / "archsampler" / "katib" / "_proto"
+KATIB_PACKAGE = "archsampler.katib._proto"
 TOOLS = ROOT / "build" / "gen_protos"
 
 # stub set (a subpackage of PACKAGE) -> (grpcio-tools version, protobuf runtimes it serves)
@@ -60,7 +67,7 @@ _RUN_PROTOC = (
 )
 
 SELECTOR = '''\
-"""Generated protobuf module for archsampler/v1/archsampler.proto. Do not edit.
+"""Generated protobuf module for {source}. Do not edit.
 
 Written by scripts/gen_protos.py: re-exports the generated copy that suits the installed
 protobuf runtime (protobuf supports gencode of major V on runtimes V and V+1).
@@ -71,12 +78,12 @@ from google.protobuf import __version__ as _runtime
 
 _major = int(_runtime.split(".")[0])
 if _major < 6:
-    from {package}._protobuf4.archsampler_pb2 import *  # noqa: F403
+    from {package}._protobuf4.{module} import *  # noqa: F403
 elif _major < 8:
-    from {package}._protobuf6.archsampler_pb2 import *  # noqa: F403
+    from {package}._protobuf6.{module} import *  # noqa: F403
 else:
     raise ImportError(
-        f"archsampler-client supports protobuf 4.21.6 - 7.x; protobuf {{_runtime}} is installed"
+        f"{owner} supports protobuf 4.21.6 - 7.x; protobuf {{_runtime}} is installed"
     )
 '''
 
@@ -112,11 +119,17 @@ def _tool(version: str) -> Path:
     return dest
 
 
-def _protoc(version: str, out: Path) -> None:
-    """Run protoc (python, pyi and grpc_python outputs) of grpcio-tools `version` into `out`."""
+def _protoc(version: str, out: Path, sources: list[str] | None = None) -> None:
+    """Run protoc (python, pyi and grpc_python outputs) of grpcio-tools `version` into `out`,
+    on `sources` (paths under PROTOS; default: every proto but Katib's)."""
     tool = _tool(version)
     include = tool / "grpc_tools" / "_proto"
-    sources = sorted(str(p.relative_to(PROTOS)) for p in PROTOS.rglob("*.proto"))
+    if sources is None:
+        sources = sorted(
+            str(p.relative_to(PROTOS))
+            for p in PROTOS.rglob("*.proto")
+            if not str(p.relative_to(PROTOS)).startswith("katib/")
+        )
     args = [
         "protoc",
         f"-I{PROTOS}",
@@ -148,7 +161,15 @@ def generate(dest: Path) -> None:
     )
     dest.mkdir(parents=True, exist_ok=True)
     (dest / "__init__.py").write_text('"""Generated protobuf/gRPC stubs. Do not edit."""\n')
-    (dest / "archsampler_pb2.py").write_text(SELECTOR.format(table=table, package=PACKAGE))
+    (dest / "archsampler_pb2.py").write_text(
+        SELECTOR.format(
+            source="archsampler/v1/archsampler.proto",
+            table=table,
+            package=PACKAGE,
+            module="archsampler_pb2",
+            owner="archsampler-client",
+        )
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for name, (version, runtimes) in GENERATORS.items():
             out = Path(tmp) / name
@@ -169,6 +190,55 @@ def generate(dest: Path) -> None:
                 (dest / "archsampler_pb2.pyi").write_text(_rewrite_imports(text))
 
 
+def _rewrite_katib_imports(text: str) -> str:
+    return re.sub(
+        r"^from katib\.v1beta1 import", f"from {KATIB_PACKAGE} import", text, flags=re.M
+    )
+
+
+def generate_katib(dest: Path) -> None:
+    """Katib's api.proto into `dest` (the layout of `generate`: a selector, two copies)."""
+    table = "\n".join(
+        f"  {name}/: grpcio-tools {version} for {runtimes}"
+        for name, (version, runtimes) in GENERATORS.items()
+    )
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / "__init__.py").write_text(
+        '"""Generated stubs of Katib\'s api.proto (protos/katib/v1beta1). Do not edit."""\n'
+    )
+    (dest / "api_pb2.py").write_text(
+        SELECTOR.format(
+            source=KATIB_SOURCE,
+            table=table,
+            package=KATIB_PACKAGE,
+            module="api_pb2",
+            owner="archsampler's Katib service",
+        )
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, (version, runtimes) in GENERATORS.items():
+            out = Path(tmp) / name
+            out.mkdir()
+            _protoc(version, out, [KATIB_SOURCE])
+            generated = out / "katib" / "v1beta1"
+            sub = dest / name
+            sub.mkdir()
+            (sub / "__init__.py").write_text(
+                f'"""api_pb2 by grpcio-tools {version}, for {runtimes}. Do not edit."""\n'
+            )
+            (sub / "api_pb2.py").write_text((generated / "api_pb2.py").read_text())
+            if name == GRPC_FROM:
+                text = (generated / "api_pb2_grpc.py").read_text()
+                (dest / "api_pb2_grpc.py").write_text(_rewrite_katib_imports(text))
+            if name == PYI_FROM:
+                text = (generated / "api_pb2.pyi").read_text()
+                (dest / "api_pb2.pyi").write_text(_rewrite_katib_imports(text))
+
+
+# (generator, committed output): every stub set this script writes and checks
+TARGETS = ((generate, OUT), (generate_katib, KATIB_OUT))
+
+
 def _files(root: Path) -> set[str]:
     return {
         str(p.relative_to(root))
@@ -184,27 +254,31 @@ def main() -> int:
     try:
         if not args.check:
             with tempfile.TemporaryDirectory() as tmp:
-                fresh = Path(tmp) / "_proto"
-                generate(fresh)  # all generators ran: only now replace the committed stubs
-                shutil.rmtree(OUT, ignore_errors=True)
-                shutil.copytree(fresh, OUT)
+                fresh = [Path(tmp) / str(i) / "_proto" for i in range(len(TARGETS))]
+                for (gen, _), where in zip(TARGETS, fresh):
+                    gen(where)
+                for (_, out), where in zip(TARGETS, fresh):  # all ran: only now replace
+                    shutil.rmtree(out, ignore_errors=True)
+                    shutil.copytree(where, out)
             return 0
-        with tempfile.TemporaryDirectory() as tmp:
-            fresh = Path(tmp) / "_proto"
-            generate(fresh)
-            new, old = _files(fresh), _files(OUT)
-            stale = sorted(
-                f
-                for f in new
-                if f not in old or not filecmp.cmp(fresh / f, OUT / f, shallow=False)
-            )
-            extra = sorted(old - new)
-            if stale or extra:
-                print(
-                    f"generated stubs are stale: {stale + extra}; run scripts/gen_protos.py",
-                    file=sys.stderr,
+        for gen, out in TARGETS:
+            with tempfile.TemporaryDirectory() as tmp:
+                fresh = Path(tmp) / "_proto"
+                gen(fresh)
+                new, old = _files(fresh), _files(out) if out.is_dir() else set()
+                stale = sorted(
+                    f
+                    for f in new
+                    if f not in old or not filecmp.cmp(fresh / f, out / f, shallow=False)
                 )
-                return 1
+                extra = sorted(old - new)
+                if stale or extra:
+                    print(
+                        f"generated stubs in {out.relative_to(ROOT)} are stale: "
+                        f"{stale + extra}; run scripts/gen_protos.py",
+                        file=sys.stderr,
+                    )
+                    return 1
     except GeneratorUnavailable as err:
         print(f"generator unavailable: {err}", file=sys.stderr)
         return UNAVAILABLE

@@ -79,6 +79,13 @@ class Settings(BaseSettings):
     metrics_port: int | None = Field(
         None, ge=0, le=65535, description="Prometheus /metrics port (unset = off, 0 = any free)"
     )
+    katib_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="also serve Katib's suggestion API (api.v1.beta1.Suggestion) and gRPC "
+        "health on this port, no TLS or tokens (unset = off, 0 = any free)",
+    )
     metrics_require_token: bool = Field(
         False, description="/metrics answers 401 without a valid bearer token (needs auth on)"
     )

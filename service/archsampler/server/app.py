@@ -22,6 +22,8 @@ from grpc_reflection.v1alpha import reflection
 
 from archsampler.config import Settings
 from archsampler.gcpause import freeze_startup_objects
+from archsampler.katib.server import KatibServer
+from archsampler.katib.server import start_katib_server
 from archsampler.predictor.manager import ModelManager
 from archsampler.server.access import AUTH_OFF
 from archsampler.server.auth import TokenAuthInterceptor
@@ -58,6 +60,7 @@ class RunningServer:
     sweeper: asyncio.Task[None]
     metrics: ServerMetrics | None = None
     metrics_port: int | None = None
+    katib: KatibServer | None = None  # the Katib suggestion port (ARCHSAMPLER_KATIB_PORT)
 
     async def stop(self, grace: float | None = 5.0) -> None:
         """Stop within `grace` seconds, plus at most `DRAIN_SECONDS` for the writer.
@@ -73,7 +76,10 @@ class RunningServer:
         self.health.enter_graceful_shutdown()
         self.sweeper.cancel()
         try:
-            await self.server.stop(grace)
+            if self.katib is not None:
+                await asyncio.gather(self.katib.stop(grace), self.server.stop(grace))
+            else:
+                await self.server.stop(grace)
             budget = max(deadline - loop.time(), DRAIN_SECONDS)
             if not await _finish_within(budget, self.service.close):
                 log.warning(
@@ -204,6 +210,17 @@ async def start_server(settings: Settings) -> RunningServer:
             storage.close()
             raise
         log.info("metrics on http://%s:%d/metrics", settings.host, metrics_port)
+    katib = None
+    if settings.katib_port is not None:
+        try:
+            katib = await start_katib_server(
+                service, executor, settings.host, settings.katib_port, settings.max_message_bytes
+            )
+        except OSError:
+            if metrics is not None:
+                metrics.close()
+            storage.close()
+            raise
     await server.start()
     for name in ("", SERVICE_NAME):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -217,7 +234,16 @@ async def start_server(settings: Settings) -> RunningServer:
         "off" if principals is None else f"on, {len(principals)} token(s)",
     )
     return RunningServer(
-        server, port, service, storage, executor, health_servicer, sweeper, metrics, metrics_port
+        server,
+        port,
+        service,
+        storage,
+        executor,
+        health_servicer,
+        sweeper,
+        metrics,
+        metrics_port,
+        katib,
     )
 
 
@@ -236,6 +262,8 @@ async def serve_forever(settings: Settings, ready: asyncio.Event | None = None) 
     if ready is not None:
         ready.set()
     await stop.wait()
+    if running.katib is not None:
+        print(f"katib suggestion service on {settings.host}:{running.katib.port}", flush=True)
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, _exit_now)
     log.info("shutting down (grace %.1f s)", settings.shutdown_grace_seconds)
