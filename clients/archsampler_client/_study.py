@@ -6,8 +6,11 @@ the parsed result (sync client) or an awaitable of it (async client).
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
+from typing import Iterable
 
+from archsampler_client import _import
 from archsampler_client import _requests as req
 from archsampler_client._proto import archsampler_pb2 as pb
 from archsampler_client.models import StudyInfo
@@ -71,6 +74,12 @@ class StudyOps:
         msg = pb.HeartbeatRequest(study=self.name, trial_id=trial_id)
         return self.client._invoke("Heartbeat", msg, _trial)
 
+    def release(self, trial_id: int) -> Any:
+        """Give back a pending trial you will not finish: it turns STALE now and its
+        architecture may be proposed again (FAILED_PRECONDITION when it is not PENDING)."""
+        msg = pb.ReleaseRequest(study=self.name, trial_id=trial_id)
+        return self.client._invoke("Release", msg, _trial)
+
     def tell(
         self,
         arch: str | dict[str, Any],
@@ -84,6 +93,55 @@ class StudyOps:
         """Import a result for an architecture (canonical string or params dict)."""
         msg = req.tell(self.name, arch, value, failed, infeasible, checkpoint_uri, metadata)
         return self.client._invoke("Tell", msg, _trial)
+
+    def tell_many(
+        self,
+        rows: Iterable[dict[str, Any]],
+        *,
+        chunk_rows: int = _import.CHUNK_ROWS,
+        validate: bool = True,
+    ) -> Any:
+        """Import many results: each row a dict with `study.tell`'s keywords (`arch`, one of
+        `value` / `failed` / `infeasible`, `checkpoint_uri`, `metadata`) and an optional
+        `line` named in errors. Returns an `ImportSummary` (created, unchanged, trials).
+
+        Rows go in `TellMany` requests of at most `chunk_rows` rows and 1 MiB. With
+        `validate` every request is first checked by the server (nothing written) and all
+        bad rows raise `TellManyError` with their lines; then each request commits in one
+        transaction. Idempotent: rows already evaluated with the same outcome are left
+        unchanged, so an interrupted import is finished by calling it again.
+        """
+        parts = _import.chunks(_import.row_messages(rows), chunk_rows)
+        if not parts:
+            raise ValueError("no rows to import")
+        if inspect.iscoroutinefunction(self.client._invoke):
+            return self._tell_many_async(parts, validate)
+        summary = _import.ImportSummary()
+        if validate:
+            errors = []
+            for part in parts:
+                msg = _import.validate_request(self.name, part)
+                errors += self.client._invoke("TellMany", msg, _import.row_errors)
+            if errors:
+                raise _import.TellManyError(errors)
+        for part in parts:
+            msg = _import.import_request(self.name, part)
+            self.client._invoke("TellMany", msg, lambda r: _import.add_results(summary, r))
+        return summary
+
+    async def _tell_many_async(self, parts: list[Any], validate: bool) -> Any:
+        summary = _import.ImportSummary()
+        if validate:
+            errors = []
+            for part in parts:
+                msg = _import.validate_request(self.name, part)
+                errors += await self.client._invoke("TellMany", msg, _import.row_errors)
+            if errors:
+                raise _import.TellManyError(errors)
+        for part in parts:
+            msg = _import.import_request(self.name, part)
+            await self.client._invoke("TellMany", msg, lambda r: _import.add_results(summary, r))
+        return summary
 
     def predict(self, archs: list[str | dict[str, Any]]) -> Any:
         """Predicted values of architectures from the study's model: `(values, version)`.

@@ -18,6 +18,7 @@ from archsampler_client._proto import archsampler_pb2 as pb
 from archsampler_client._study import StudyOps
 from archsampler_client._study import studies_page as _studies_page
 from archsampler_client.errors import from_rpc_error
+from archsampler_client.keepalive import AsyncKeepAlive
 from archsampler_client.models import StudyInfo
 from archsampler_client.models import Trial
 from archsampler_client.session import AsyncSession
@@ -39,6 +40,11 @@ class AsyncStudy(StudyOps):
                 yield trial
             if not token:
                 return
+
+    def keep_alive(self, trial: Trial | int, every: float | None = None) -> AsyncKeepAlive:
+        """`async with study.keep_alive(trial):` heartbeats the trial from an asyncio task
+        while the block runs (every `every` s; default a third of the server's lease)."""
+        return AsyncKeepAlive(self, trial, every)
 
     async def to_dataframe(self, states: list[str] | None = None) -> Any:
         """All trials as a pandas DataFrame (see `archsampler_client.export`)."""
@@ -72,8 +78,9 @@ class AsyncClient(ClientBase):
         strategy_options: dict[str, Any] | None = None,
         goal: str = "maximize",
         seed: int = 0,
+        seed_from: str = "",
     ) -> AsyncStudy:
-        msg = req.create_study(name, space, strategy, strategy_options, goal, seed)
+        msg = req.create_study(name, space, strategy, strategy_options, goal, seed, seed_from)
         await self._invoke("CreateStudy", msg, lambda r: r)
         return AsyncStudy(self, name)
 

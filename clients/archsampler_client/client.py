@@ -18,6 +18,7 @@ from archsampler_client._proto import archsampler_pb2 as pb
 from archsampler_client._study import StudyOps
 from archsampler_client._study import studies_page as _studies_page
 from archsampler_client.errors import from_rpc_error
+from archsampler_client.keepalive import KeepAlive
 from archsampler_client.models import StudyInfo
 from archsampler_client.models import Trial
 from archsampler_client.session import Session
@@ -41,6 +42,11 @@ class Study(StudyOps):
             yield from page
             if not token:
                 return
+
+    def keep_alive(self, trial: Trial | int, every: float | None = None) -> KeepAlive:
+        """`with study.keep_alive(trial):` heartbeats the trial from a background thread
+        while the block runs (every `every` s; default a third of the server's lease)."""
+        return KeepAlive(self, trial, every)
 
     def to_dataframe(self, states: list[str] | None = None) -> Any:
         """All trials as a pandas DataFrame (see `archsampler_client.export`)."""
@@ -75,9 +81,11 @@ class Client(ClientBase):
         strategy_options: dict[str, Any] | None = None,
         goal: str = "maximize",
         seed: int = 0,
+        seed_from: str = "",
     ) -> Study:
-        """Create a study, or load it when it exists with the same config."""
-        msg = req.create_study(name, space, strategy, strategy_options, goal, seed)
+        """Create a study, or load it when it exists with the same config. `seed_from`:
+        copy that study's finished trials into it (same space and goal; idempotent)."""
+        msg = req.create_study(name, space, strategy, strategy_options, goal, seed, seed_from)
         self._invoke("CreateStudy", msg, lambda r: r)
         return Study(self, name)
 

@@ -23,8 +23,38 @@ class TrialState(enum.StrEnum):
 _STATES = {pb.TrialState.Value(s.value): s for s in TrialState}
 
 
+class WarmStart(BaseModel):
+    """A warm-start hint on a proposed trial: the study's COMPLETED trial nearest to it
+    (fewest differing decisions; ties: better value, then lower id) and the checkpoint that
+    was reported with it ("" when none was)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    trial_id: int
+    arch: str
+    distance: int
+    checkpoint_uri: str
+    value: float
+
+    @classmethod
+    def from_proto(cls, msg: pb.WarmStart) -> WarmStart:
+        return cls.model_construct(
+            trial_id=msg.trial_id,
+            arch=msg.architecture,
+            distance=msg.distance,
+            checkpoint_uri=msg.checkpoint_uri,
+            value=msg.value,
+        )
+
+
+def _warm_start(msg: pb.Trial) -> WarmStart | None:
+    return WarmStart.from_proto(msg.warm_start) if msg.HasField("warm_start") else None
+
+
 class Trial(BaseModel):
-    """A proposed or told architecture and its outcome. `arch` is the canonical string."""
+    """A proposed or told architecture and its outcome. `arch` is the canonical string.
+    `warm_start`: on proposals, the nearest evaluated trial to start training from (None
+    while the study has none)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -44,6 +74,7 @@ class Trial(BaseModel):
     created_at: float = 0.0
     finished_at: float | None = None
     lease_expires_at: float | None = None
+    warm_start: WarmStart | None = None
 
     @classmethod
     def from_proto(cls, msg: pb.Trial) -> Trial:
@@ -72,6 +103,7 @@ class Trial(BaseModel):
             checkpoint_uri=msg.checkpoint_uri,
             metadata=dict(msg.metadata),
             created_at=msg.created_at,
+            warm_start=_warm_start(msg),
             **optional,
         )
 

@@ -143,6 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
         results.add_arguments(sub.add_parser(name, help=help_text), name)
         sub.choices[name].set_defaults(func=functools.partial(results.run, name))
 
+    from archsampler_client import _import as importing
+
+    bulk = sub.add_parser("import", help="import results from a CSV / JSON Lines file")
+    importing.add_arguments(bulk)
+    bulk.set_defaults(func=importing.run)
+
     train = sub.add_parser("train", help="train and export a NAO model (study or table)")
     train.set_defaults(func=None, module="archsampler.training")
 

@@ -33,7 +33,7 @@ class Settings(BaseSettings):
         3600.0, gt=0, description="how long a proposed trial stays PENDING without a heartbeat"
     )
     lease_sweep_seconds: float = Field(
-        5.0, gt=0, description="how often expired leases are looked for"
+        5.0, gt=0, description="how often expired leases are looked for (at most lease/20)"
     )
     models_dir: str | None = Field(
         None,

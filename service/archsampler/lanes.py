@@ -32,6 +32,7 @@ from archsampler.storage import NewTrial
 from archsampler.storage import SQLStorage
 from archsampler.strategies.base import UsesModel
 from archsampler.trial import Trial
+from archsampler.warmstart import WarmStarts
 from archsampler.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,7 @@ class Lanes:
         self.models = models
         self.stale_generation = 0
         self.conflicts = 0  # inserts that met an architecture made live elsewhere
+        self.warm = WarmStarts()  # warm-start hints on proposed trials
         self._lanes: dict[str, Lane] = {}
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(
@@ -155,6 +157,7 @@ class Lanes:
                 reqs, lane.queue = lane.queue[:MAX_ROUND], lane.queue[MAX_ROUND:]
             try:
                 answers = self._round(lane, reqs)
+                answers = self.warm.attach(lane.runtime, answers)
             except Exception as e:  # noqa: BLE001 - only this study's callers get the error
                 if not isinstance(e, ArchSamplerError):
                     log.exception("proposing for study %s failed", lane.study)
@@ -184,6 +187,7 @@ class Lanes:
             keyed = sorted({r.request_id for r in reqs if r.request_id})
             previous = rb.by_request(lane.study, keyed) if keyed else {}
             rt.sync(rb, self.stale_generation)
+            self.warm.sync(rb, rt)
             lane.runtime = rt
             next_number = row.next_number
         answers: list[Answer] = []

@@ -83,7 +83,9 @@ def create_study(
     check_existing: Callable[[str], None] | None = None,
 ) -> pb.CreateStudyResponse:
     config = conv.config_from_proto(request.config)
-    record, created = service.create_study(request.name, config, namespace, check_existing)
+    record, created = service.create_study(
+        request.name, config, namespace, check_existing, seed_from=request.seed_from
+    )
     return pb.CreateStudyResponse(study=conv.study_to_proto(record), created=created)
 
 
@@ -201,7 +203,18 @@ def heartbeat_study(request: pb.HeartbeatRequest) -> str:
 
 def heartbeat(service: StudyService, request: pb.HeartbeatRequest) -> pb.HeartbeatResponse:
     trial = service.heartbeat(heartbeat_study(request), request.trial_id)
-    return pb.HeartbeatResponse(trial=conv.trial_to_proto(trial))
+    return pb.HeartbeatResponse(
+        trial=conv.trial_to_proto(trial), lease_seconds=service.lease_seconds
+    )
+
+
+def release_study(request: pb.ReleaseRequest) -> str:
+    return trial_study(request.study, "")
+
+
+def release(service: StudyService, request: pb.ReleaseRequest) -> pb.ReleaseResponse:
+    trial = service.release(release_study(request), request.trial_id)
+    return pb.ReleaseResponse(trial=conv.trial_to_proto(trial))
 
 
 def tell(service: StudyService, request: pb.TellRequest) -> pb.TellResponse:
@@ -211,6 +224,13 @@ def tell(service: StudyService, request: pb.TellRequest) -> pb.TellResponse:
         raise InvalidArgumentError(f"architecture text is longer than {conv.MAX_TEXT}")
     trial = service.tell(request.study, request.architecture.text, params, outcome)
     return pb.TellResponse(trial=conv.trial_to_proto(trial))
+
+
+def tell_many(service: StudyService, request: pb.TellManyRequest) -> pb.TellManyResponse:
+    """Bulk import (`importer.import_rows`): all rows validated, then one transaction."""
+    rows = conv.tell_rows_from_proto(request.rows)
+    results = service.tell_many(request.study, rows, request.validate_only)
+    return pb.TellManyResponse(results=[conv.tell_result_to_proto(r) for r in results])
 
 
 def list_trials(

@@ -14,12 +14,14 @@ from typing import Any
 from typing import Callable
 from typing import Sequence
 
+from archsampler import importer
 from archsampler.committer import GroupCommitter
 from archsampler.committer import Waiter
 from archsampler.errors import AlreadyExistsError
 from archsampler.errors import FailedPreconditionError
 from archsampler.errors import InvalidArchitectureError
 from archsampler.errors import InvalidArgumentError
+from archsampler.errors import NotFoundError
 from archsampler.predictor.manager import ModelManager
 from archsampler.spaces import SearchSpace
 from archsampler.spaces import make_space
@@ -29,6 +31,7 @@ from archsampler.storage import NewTrial
 from archsampler.storage import SQLStorage
 from archsampler.storage import StudyRecord
 from archsampler.storage.base import DEFAULT_NAMESPACE
+from archsampler.storage.config_diff import first_difference
 from archsampler.strategies import make_strategy
 from archsampler.trial import Outcome
 from archsampler.trial import Trial
@@ -125,15 +128,50 @@ class StudyService:
         config: dict[str, Any],
         namespace: str = DEFAULT_NAMESPACE,
         check_existing: Callable[[str], None] | None = None,
+        seed_from: str = "",
     ) -> tuple[StudyRecord, bool]:
-        """Create `name` in `namespace`, or load it (`Storage.create_study`)."""
+        """Create `name` in `namespace`, or load it (`Storage.create_study`); then, with
+        `seed_from`, copy that study's finished trials into it (`importer.seed`: same space
+        and goal, idempotent). The caller checks that `seed_from` may be read."""
         check_name("study name", name)
         config = normalise_config(config, self.default_strategy)
+        if seed_from:
+            self._check_seed(name, config, seed_from)
         record, created = self.storage.create_study(
             name, config, namespace, check_existing=check_existing
         )
         self._remember_namespace(name, record.namespace)
+        if seed_from and importer.seed(self.storage, seed_from, name):
+            record = self.storage.get_study(name)
         return record, created
+
+    def _check_seed(self, name: str, config: dict[str, Any], source: str) -> None:
+        """Refuse a seed source that is missing, the study itself, too big, or of another
+        space or goal (before anything is created)."""
+        check_name("seed_from", source)
+        if source == name:
+            raise InvalidArgumentError(f"seed_from names the study itself ({name!r})")
+        try:
+            record = self.storage.get_study(source)
+        except NotFoundError:
+            raise NotFoundError(f"seed_from: study {source!r} not found") from None
+        diff = first_difference(record.config["space"], config["space"], "space")
+        if diff is not None:
+            raise FailedPreconditionError(
+                f"seed_from: study {source!r} searches another space ({diff[:300]}); a seed "
+                "needs the same space"
+            )
+        if record.config["goal"] != config["goal"]:
+            raise FailedPreconditionError(
+                f"seed_from: study {source!r} has goal {record.config['goal']} and this study "
+                f"{config['goal']}; a seed needs the same goal"
+            )
+        if record.trial_count > importer.MAX_SEED:
+            raise FailedPreconditionError(
+                f"seed_from: study {source!r} has {record.trial_count} trials; a seed source "
+                f"may hold at most {importer.MAX_SEED}"
+            )
+
 
     def get_study(self, name: str) -> StudyRecord:
         return self.storage.get_study(check_name("study name", name))
@@ -252,6 +290,13 @@ class StudyService:
     def heartbeat(self, study: str, trial_id: int) -> Trial:
         check_name("study name", study)
         return self.storage.heartbeat(study, trial_id, self.lease_seconds)
+    def release(self, study: str, trial_id: int) -> Trial:
+        """Give back a PENDING trial: STALE now, its architecture proposable again."""
+        check_name("study name", study)
+        trial = self.storage.release(study, trial_id)
+        self.committer.mark_pending_stale()
+        return trial
+
 
     def tell(
         self, study: str, text: str, params: dict[str, ParamValue], outcome: Outcome
@@ -275,6 +320,20 @@ class StudyService:
                 f"architecture {trial.arch[:120]!r} is already pending or evaluated in study "
                 f"{study!r}"
             ) from None
+
+    def tell_many(
+        self, study: str, rows: Sequence[importer.Row], validate_only: bool = False
+    ) -> list[importer.RowResult]:
+        """Import finished results in bulk (`importer.import_rows`: all rows validated, then
+        one transaction; idempotent)."""
+        return importer.import_rows(
+            self.storage,
+            self.space(study),
+            study,
+            rows,
+            self.architecture,
+            validate_only=validate_only,
+        )
 
     @staticmethod
     def architecture(space: SearchSpace, text: str, params: dict[str, ParamValue]) -> Arch:

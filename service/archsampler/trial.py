@@ -24,6 +24,17 @@ class TrialState(enum.IntEnum):
         return self in (TrialState.COMPLETED, TrialState.FAILED, TrialState.INFEASIBLE)
 
 
+@dataclass(frozen=True, slots=True)
+class WarmStart:
+    """A warm-start hint: the COMPLETED trial nearest to a proposed architecture."""
+
+    trial_id: int
+    arch: str
+    distance: int  # decisions (token positions) that differ
+    checkpoint_uri: str
+    value: float
+
+
 @dataclass(frozen=True)
 class Trial:
     """One architecture proposed to (or told by) a trainer, and its outcome.
@@ -48,6 +59,8 @@ class Trial:
     created_at: float = 0.0
     finished_at: float | None = None
     lease_expires_at: float | None = None
+    # Proposals only: the nearest evaluated architecture (`archsampler.warmstart`).
+    warm_start: WarmStart | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.value is not None and not math.isfinite(self.value):

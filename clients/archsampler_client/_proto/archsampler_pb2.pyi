@@ -155,7 +155,7 @@ class Architecture(_message.Message):
     def __init__(self, text: _Optional[str] = ..., params: _Optional[_Mapping[str, ParamValue]] = ...) -> None: ...
 
 class Trial(_message.Message):
-    __slots__ = ("id", "study", "number", "state", "architecture", "arch_hash", "value", "predicted_value", "region", "client_id", "checkpoint_uri", "metadata", "created_at", "finished_at", "lease_expires_at")
+    __slots__ = ("id", "study", "number", "state", "architecture", "arch_hash", "value", "predicted_value", "region", "client_id", "checkpoint_uri", "metadata", "created_at", "finished_at", "lease_expires_at", "warm_start")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -178,6 +178,7 @@ class Trial(_message.Message):
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
     LEASE_EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    WARM_START_FIELD_NUMBER: _ClassVar[int]
     id: int
     study: str
     number: int
@@ -193,15 +194,32 @@ class Trial(_message.Message):
     created_at: float
     finished_at: float
     lease_expires_at: float
-    def __init__(self, id: _Optional[int] = ..., study: _Optional[str] = ..., number: _Optional[int] = ..., state: _Optional[_Union[TrialState, str]] = ..., architecture: _Optional[_Union[Architecture, _Mapping]] = ..., arch_hash: _Optional[str] = ..., value: _Optional[float] = ..., predicted_value: _Optional[float] = ..., region: _Optional[str] = ..., client_id: _Optional[str] = ..., checkpoint_uri: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., created_at: _Optional[float] = ..., finished_at: _Optional[float] = ..., lease_expires_at: _Optional[float] = ...) -> None: ...
+    warm_start: WarmStart
+    def __init__(self, id: _Optional[int] = ..., study: _Optional[str] = ..., number: _Optional[int] = ..., state: _Optional[_Union[TrialState, str]] = ..., architecture: _Optional[_Union[Architecture, _Mapping]] = ..., arch_hash: _Optional[str] = ..., value: _Optional[float] = ..., predicted_value: _Optional[float] = ..., region: _Optional[str] = ..., client_id: _Optional[str] = ..., checkpoint_uri: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., created_at: _Optional[float] = ..., finished_at: _Optional[float] = ..., lease_expires_at: _Optional[float] = ..., warm_start: _Optional[_Union[WarmStart, _Mapping]] = ...) -> None: ...
+
+class WarmStart(_message.Message):
+    __slots__ = ("trial_id", "architecture", "distance", "checkpoint_uri", "value")
+    TRIAL_ID_FIELD_NUMBER: _ClassVar[int]
+    ARCHITECTURE_FIELD_NUMBER: _ClassVar[int]
+    DISTANCE_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_URI_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    trial_id: int
+    architecture: str
+    distance: int
+    checkpoint_uri: str
+    value: float
+    def __init__(self, trial_id: _Optional[int] = ..., architecture: _Optional[str] = ..., distance: _Optional[int] = ..., checkpoint_uri: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
 
 class CreateStudyRequest(_message.Message):
-    __slots__ = ("name", "config")
+    __slots__ = ("name", "config", "seed_from")
     NAME_FIELD_NUMBER: _ClassVar[int]
     CONFIG_FIELD_NUMBER: _ClassVar[int]
+    SEED_FROM_FIELD_NUMBER: _ClassVar[int]
     name: str
     config: StudyConfig
-    def __init__(self, name: _Optional[str] = ..., config: _Optional[_Union[StudyConfig, _Mapping]] = ...) -> None: ...
+    seed_from: str
+    def __init__(self, name: _Optional[str] = ..., config: _Optional[_Union[StudyConfig, _Mapping]] = ..., seed_from: _Optional[str] = ...) -> None: ...
 
 class CreateStudyResponse(_message.Message):
     __slots__ = ("study", "created")
@@ -319,6 +337,22 @@ class HeartbeatRequest(_message.Message):
     def __init__(self, study: _Optional[str] = ..., trial_id: _Optional[int] = ...) -> None: ...
 
 class HeartbeatResponse(_message.Message):
+    __slots__ = ("trial", "lease_seconds")
+    TRIAL_FIELD_NUMBER: _ClassVar[int]
+    LEASE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    trial: Trial
+    lease_seconds: float
+    def __init__(self, trial: _Optional[_Union[Trial, _Mapping]] = ..., lease_seconds: _Optional[float] = ...) -> None: ...
+
+class ReleaseRequest(_message.Message):
+    __slots__ = ("study", "trial_id")
+    STUDY_FIELD_NUMBER: _ClassVar[int]
+    TRIAL_ID_FIELD_NUMBER: _ClassVar[int]
+    study: str
+    trial_id: int
+    def __init__(self, study: _Optional[str] = ..., trial_id: _Optional[int] = ...) -> None: ...
+
+class ReleaseResponse(_message.Message):
     __slots__ = ("trial",)
     TRIAL_FIELD_NUMBER: _ClassVar[int]
     trial: Trial
@@ -404,6 +438,59 @@ class TellResponse(_message.Message):
     TRIAL_FIELD_NUMBER: _ClassVar[int]
     trial: Trial
     def __init__(self, trial: _Optional[_Union[Trial, _Mapping]] = ...) -> None: ...
+
+class TellRow(_message.Message):
+    __slots__ = ("architecture", "value", "failed", "infeasible", "checkpoint_uri", "metadata", "line")
+    class MetadataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    ARCHITECTURE_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    INFEASIBLE_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_URI_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    LINE_FIELD_NUMBER: _ClassVar[int]
+    architecture: Architecture
+    value: float
+    failed: Failure
+    infeasible: Infeasible
+    checkpoint_uri: str
+    metadata: _containers.ScalarMap[str, str]
+    line: int
+    def __init__(self, architecture: _Optional[_Union[Architecture, _Mapping]] = ..., value: _Optional[float] = ..., failed: _Optional[_Union[Failure, _Mapping]] = ..., infeasible: _Optional[_Union[Infeasible, _Mapping]] = ..., checkpoint_uri: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., line: _Optional[int] = ...) -> None: ...
+
+class TellManyRequest(_message.Message):
+    __slots__ = ("study", "rows", "validate_only")
+    STUDY_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    VALIDATE_ONLY_FIELD_NUMBER: _ClassVar[int]
+    study: str
+    rows: _containers.RepeatedCompositeFieldContainer[TellRow]
+    validate_only: bool
+    def __init__(self, study: _Optional[str] = ..., rows: _Optional[_Iterable[_Union[TellRow, _Mapping]]] = ..., validate_only: bool = ...) -> None: ...
+
+class TellManyResult(_message.Message):
+    __slots__ = ("line", "created", "trial", "error")
+    LINE_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    TRIAL_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    line: int
+    created: bool
+    trial: Trial
+    error: str
+    def __init__(self, line: _Optional[int] = ..., created: bool = ..., trial: _Optional[_Union[Trial, _Mapping]] = ..., error: _Optional[str] = ...) -> None: ...
+
+class TellManyResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[TellManyResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[TellManyResult, _Mapping]]] = ...) -> None: ...
 
 class ListTrialsRequest(_message.Message):
     __slots__ = ("study", "page_size", "page_token", "states")

@@ -49,10 +49,20 @@ class ArchSamplerStub(object):
                 request_serializer=archsampler_dot_v1_dot_archsampler__pb2.HeartbeatRequest.SerializeToString,
                 response_deserializer=archsampler_dot_v1_dot_archsampler__pb2.HeartbeatResponse.FromString,
                 )
+        self.Release = channel.unary_unary(
+                '/archsampler.v1.ArchSampler/Release',
+                request_serializer=archsampler_dot_v1_dot_archsampler__pb2.ReleaseRequest.SerializeToString,
+                response_deserializer=archsampler_dot_v1_dot_archsampler__pb2.ReleaseResponse.FromString,
+                )
         self.Tell = channel.unary_unary(
                 '/archsampler.v1.ArchSampler/Tell',
                 request_serializer=archsampler_dot_v1_dot_archsampler__pb2.TellRequest.SerializeToString,
                 response_deserializer=archsampler_dot_v1_dot_archsampler__pb2.TellResponse.FromString,
+                )
+        self.TellMany = channel.unary_unary(
+                '/archsampler.v1.ArchSampler/TellMany',
+                request_serializer=archsampler_dot_v1_dot_archsampler__pb2.TellManyRequest.SerializeToString,
+                response_deserializer=archsampler_dot_v1_dot_archsampler__pb2.TellManyResponse.FromString,
                 )
         self.ListTrials = channel.unary_unary(
                 '/archsampler.v1.ArchSampler/ListTrials',
@@ -129,8 +139,29 @@ class ArchSamplerServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Release(self, request, context):
+        """Give back a pending trial the caller will not finish: it turns STALE at once and its
+        architecture may be proposed again. FAILED_PRECONDITION when the trial is not PENDING.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Tell(self, request, context):
         """Import a result the service never proposed (warm start).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TellMany(self, request, context):
+        """Import up to 1,000 results at once (bulk import, e.g. `archsampler import`): every row
+        is validated first; any bad row fails the whole request (INVALID_ARGUMENT, or
+        ALREADY_EXISTS when the only problems are architectures already live with another
+        outcome; the message lists the first 20 bad rows by line) and nothing is imported; else
+        all rows commit in one transaction. `validate_only` imports nothing and answers every
+        row's problem in band. Idempotent: a row whose architecture is already evaluated with
+        the same outcome is left unchanged (re-importing a file changes nothing).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -208,10 +239,20 @@ def add_ArchSamplerServicer_to_server(servicer, server):
                     request_deserializer=archsampler_dot_v1_dot_archsampler__pb2.HeartbeatRequest.FromString,
                     response_serializer=archsampler_dot_v1_dot_archsampler__pb2.HeartbeatResponse.SerializeToString,
             ),
+            'Release': grpc.unary_unary_rpc_method_handler(
+                    servicer.Release,
+                    request_deserializer=archsampler_dot_v1_dot_archsampler__pb2.ReleaseRequest.FromString,
+                    response_serializer=archsampler_dot_v1_dot_archsampler__pb2.ReleaseResponse.SerializeToString,
+            ),
             'Tell': grpc.unary_unary_rpc_method_handler(
                     servicer.Tell,
                     request_deserializer=archsampler_dot_v1_dot_archsampler__pb2.TellRequest.FromString,
                     response_serializer=archsampler_dot_v1_dot_archsampler__pb2.TellResponse.SerializeToString,
+            ),
+            'TellMany': grpc.unary_unary_rpc_method_handler(
+                    servicer.TellMany,
+                    request_deserializer=archsampler_dot_v1_dot_archsampler__pb2.TellManyRequest.FromString,
+                    response_serializer=archsampler_dot_v1_dot_archsampler__pb2.TellManyResponse.SerializeToString,
             ),
             'ListTrials': grpc.unary_unary_rpc_method_handler(
                     servicer.ListTrials,
@@ -363,6 +404,23 @@ class ArchSampler(object):
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
 
     @staticmethod
+    def Release(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/archsampler.v1.ArchSampler/Release',
+            archsampler_dot_v1_dot_archsampler__pb2.ReleaseRequest.SerializeToString,
+            archsampler_dot_v1_dot_archsampler__pb2.ReleaseResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
     def Tell(request,
             target,
             options=(),
@@ -376,6 +434,23 @@ class ArchSampler(object):
         return grpc.experimental.unary_unary(request, target, '/archsampler.v1.ArchSampler/Tell',
             archsampler_dot_v1_dot_archsampler__pb2.TellRequest.SerializeToString,
             archsampler_dot_v1_dot_archsampler__pb2.TellResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def TellMany(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/archsampler.v1.ArchSampler/TellMany',
+            archsampler_dot_v1_dot_archsampler__pb2.TellManyRequest.SerializeToString,
+            archsampler_dot_v1_dot_archsampler__pb2.TellManyResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
 

@@ -1,10 +1,10 @@
 """Who may do what: principals (a role and a namespace) and the one rule that decides a call.
 
 A principal with role `read` may look (GetStudy, ListStudies, ListTrials, GetBest, Predict),
-`write` may also change (CreateStudy, Propose, Report, Heartbeat, Tell, DeleteStudy and every
-Session call), both only on studies of their own namespace; `admin` may do everything in every
-namespace. The auth interceptor puts the caller's principal in `CURRENT` for the handler; with
-auth off every caller is `AUTH_OFF`, an admin of the default namespace.
+`write` may also change (CreateStudy, Propose, Report, Heartbeat, Release, Tell, DeleteStudy
+and every Session call), both only on studies of their own namespace; `admin` may do
+everything in every namespace. The auth interceptor puts the caller's principal in `CURRENT`
+for the handler; with auth off every caller is `AUTH_OFF`, an admin of the default namespace.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ WRITE_ACTIONS = READ_ACTIONS | {
     "Propose",
     "Report",
     "Heartbeat",
+    "Release",
     "ReportAndPropose",
     "Tell",
     "DeleteStudy",

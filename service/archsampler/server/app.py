@@ -224,7 +224,10 @@ async def start_server(settings: Settings) -> RunningServer:
     await server.start()
     for name in ("", SERVICE_NAME):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    sweeper = asyncio.create_task(_sweep_leases(service, executor, settings.lease_sweep_seconds))
+    # a twentieth of the lease at most: a dead trainer's trial turns STALE at most 5 % of a
+    # lease after its lease ends (one lease after its last heartbeat)
+    every = min(settings.lease_sweep_seconds, settings.lease_seconds / 20)
+    sweeper = asyncio.create_task(_sweep_leases(service, executor, every))
     log.info(
         "archsampler serving on %s:%d (db %s, tls %s, auth %s)",
         settings.host,

@@ -8,6 +8,9 @@ from typing import Any
 from google.protobuf import json_format
 
 from archsampler.errors import InvalidArgumentError
+from archsampler.importer import MAX_ROWS
+from archsampler.importer import Row
+from archsampler.importer import RowResult
 from archsampler.spaces.base import ParamValue
 from archsampler.storage import StudyRecord
 from archsampler.trial import Outcome
@@ -144,6 +147,13 @@ def trial_to_proto(trial: Trial) -> pb.Trial:
         lease_expires_at=trial.lease_expires_at,
     )
     msg.architecture.text = trial.arch
+    if trial.warm_start is not None:
+        w = trial.warm_start
+        msg.warm_start.trial_id = w.trial_id
+        msg.warm_start.architecture = w.arch
+        msg.warm_start.distance = w.distance
+        msg.warm_start.checkpoint_uri = w.checkpoint_uri
+        msg.warm_start.value = w.value
     params = msg.architecture.params
     for name, value in trial.params.items():
         field = _PARAM_FIELDS.get(type(value))
@@ -154,7 +164,7 @@ def trial_to_proto(trial: Trial) -> pb.Trial:
     return msg
 
 
-def outcome_from_proto(msg: pb.ReportRequest | pb.TellRequest) -> Outcome:
+def outcome_from_proto(msg: pb.ReportRequest | pb.TellRequest | pb.TellRow) -> Outcome:
     """The outcome fields of a Report or Tell request, validated."""
     kind = msg.WhichOneof("outcome")
     if kind is None:
@@ -173,6 +183,31 @@ def outcome_from_proto(msg: pb.ReportRequest | pb.TellRequest) -> Outcome:
     metadata.setdefault("reason", reason)
     state = TrialState.FAILED if kind == "failed" else TrialState.INFEASIBLE
     return Outcome(state, None, msg.checkpoint_uri, metadata)
+
+
+def tell_rows_from_proto(rows: Any) -> list[Row]:
+    """The rows of a TellMany request; a row whose fields are out of bounds carries its
+    error (reported with its line number)."""
+    if not 1 <= len(rows) <= MAX_ROWS:
+        raise InvalidArgumentError(f"give 1..{MAX_ROWS} rows per request, got {len(rows)}")
+    out = []
+    for i, row in enumerate(rows, 1):
+        line = row.line or i
+        try:
+            if len(row.architecture.text) > MAX_TEXT:
+                raise InvalidArgumentError(f"architecture text is longer than {MAX_TEXT}")
+            params = params_from_proto(row.architecture.params)
+            out.append(Row(line, row.architecture.text, params, outcome_from_proto(row)))
+        except InvalidArgumentError as e:
+            out.append(Row(line, error=str(e)))
+    return out
+
+
+def tell_result_to_proto(result: RowResult) -> pb.TellManyResult:
+    msg = pb.TellManyResult(line=result.line, created=result.created, error=result.error)
+    if result.trial is not None:
+        msg.trial.CopyFrom(trial_to_proto(result.trial))
+    return msg
 
 
 def metadata_from_proto(metadata: Any) -> dict[str, str]:

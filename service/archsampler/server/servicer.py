@@ -76,6 +76,8 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
     @handle_errors
     async def CreateStudy(self, request: pb.CreateStudyRequest, context: Ctx) -> Any:
         principal = await self._allow("CreateStudy")
+        if request.seed_from:  # a transfer: the caller must be allowed to read the source
+            await self._allow("ListTrials", request.seed_from)
         return await self._run(
             rpc.create_study,
             self.service,
@@ -152,6 +154,11 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
                     )
                 answer = await self._session_calls[kind](getattr(request, kind))
                 response = pb.SessionResponse(**{kind: answer})
+    @handle_errors
+    async def Release(self, request: pb.ReleaseRequest, context: Ctx) -> Any:
+        await self._allow("Release", rpc.release_study(request))
+        return await self._run(rpc.release, self.service, request)
+
             except Exception as exc:  # noqa: BLE001 - mapped like every unary error
                 code, message = status_for(exc, f"Session.{kind}")
                 response = pb.SessionResponse(
@@ -165,6 +172,11 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
     async def Tell(self, request: pb.TellRequest, context: Ctx) -> Any:
         await self._allow("Tell", request.study)
         return await self._run(rpc.tell, self.service, request)
+
+    @handle_errors
+    async def TellMany(self, request: pb.TellManyRequest, context: Ctx) -> Any:
+        await self._allow("Tell", request.study)  # a bulk Tell: the same permission
+        return await self._run(rpc.tell_many, self.service, request)
 
     @handle_errors
     async def ListTrials(self, request: pb.ListTrialsRequest, context: Ctx) -> Any:

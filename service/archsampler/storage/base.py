@@ -132,6 +132,12 @@ class Storage(abc.ABC):
         """
 
     @abc.abstractmethod
+    def release(self, study: str, trial_id: int) -> Trial:
+        """Turn a PENDING trial STALE now (its architecture may be proposed again).
+
+        Raises FailedPreconditionError when it is not PENDING."""
+
+    @abc.abstractmethod
     def expire_leases(self, now: float | None = None) -> int:
         """Mark PENDING trials whose lease ran out as STALE; returns how many."""
 

@@ -289,6 +289,36 @@ class SQLBatch:
         ).fetchall()
         return [FinishedRow(*r) for r in rows], study.revision
 
+    def completed_rows(
+        self, name: str, seq: int, limit: int
+    ) -> tuple[list[tuple[int, str, float, str]], int]:
+        """(id, arch, value, checkpoint_uri) of the at most `limit` COMPLETED trials finished
+        most recently after revision `seq` (up to the study's revision as read here, oldest
+        first), and that revision. For warm-start hints."""
+        study = self.study(name)
+        rows = self._execute(
+            "SELECT id, arch, value, checkpoint_uri FROM trials WHERE study_id = ? "
+            "AND finished_seq > ? AND finished_seq <= ? AND state = ? "
+            "ORDER BY finished_seq DESC, id DESC LIMIT ?",
+            (study.id, seq, study.revision, int(TrialState.COMPLETED), limit),
+        ).fetchall()
+        return [tuple(r) for r in reversed(rows)], study.revision
+
+    def live_by_hash(self, name: str, hashes: Sequence[str]) -> dict[str, Trial]:
+        """The live (pending or finished) trials of `name` with these canonical hashes."""
+        study = self.study(name)
+        out: dict[str, Trial] = {}
+        unique = sorted(set(hashes))
+        for start in range(0, len(unique), INSERT_CHUNK):
+            chunk = unique[start : start + INSERT_CHUNK]
+            rows = self._execute(
+                f"SELECT {TRIAL_COLUMNS} FROM trials WHERE study_id = ? "
+                f"AND dedup_key IN ({', '.join('?' * len(chunk))})",
+                (study.id, *chunk),
+            ).fetchall()
+            out.update((r[4], _trial(r, name)) for r in rows)
+        return out
+
     def pending(self, name: str) -> list[Trial]:
         study = self.study(name)
         rows = self._execute(

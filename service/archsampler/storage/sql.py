@@ -328,6 +328,20 @@ class SQLStorage(Storage):
             s.flush()
             return _to_trial(row, name)
 
+    def release(self, study: str, trial_id: int) -> Trial:
+        with self._session() as s:
+            row, name = self._trial_row(s, study, trial_id, lock=True)
+            if row.state != TrialState.PENDING:
+                raise FailedPreconditionError(
+                    f"trial {trial_id} is {TrialState(row.state).name}; only PENDING trials "
+                    "can be released"
+                )
+            row.state = int(TrialState.STALE)
+            row.dedup_key = None
+            row.lease_expires_at = time.time()
+            s.flush()
+            return _to_trial(row, name)
+
     def expire_leases(self, now: float | None = None) -> int:
         with self.batch() as b:
             return b.expire(time.time() if now is None else now)

@@ -379,6 +379,16 @@ class RequestGen:
         self.outcome(req)
         return req
 
+    def TellMany(self) -> pb.TellManyRequest:
+        """0..3 rows (sometimes 1,001: over the limit), random line numbers."""
+        study = self.name()
+        n = self.r.choice((0, 1, 2, 3)) if self.p(0.95) else 1001
+        req = pb.TellManyRequest(study=study, validate_only=self.p(0.2))
+        for _ in range(n):
+            row = req.rows.add(architecture=self.architecture(study), line=self.int64())
+            self.outcome(row)
+        return req
+
     def ListTrials(self) -> pb.ListTrialsRequest:
         r = self.r
         req = pb.ListTrialsRequest(study=self.name(), page_size=r.choice((0, 1, 2, self.int32())))
