@@ -4,3 +4,6 @@
 ArchSampler API: `server.start_katib_server`; the Experiment mapping is in `experiment`
 (hyperparameters) and `enas` (nas_config, answered in the format of Katib's ENAS).
 """
+
+PROBE_SERVICE = "manager.v1beta1.Suggestion"
+"""The service Katib's gRPC readiness / liveness probe names (its DefaultGRPCService)."""

@@ -13,7 +13,7 @@ import grpc
 from grpc_health.v1 import health_pb2
 from grpc_health.v1 import health_pb2_grpc
 
-from archsampler.katib.server import PROBE_SERVICE
+from archsampler.katib import PROBE_SERVICE
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,6 +17,7 @@ import grpc
 from grpc_health.v1 import health_pb2
 from grpc_health.v1 import health_pb2_grpc
 
+from archsampler.katib import PROBE_SERVICE
 from archsampler.katib._proto import api_pb2 as kpb
 from archsampler.katib._proto import api_pb2_grpc as kpb_grpc
 from archsampler.katib.backend import StudyBackend
@@ -26,7 +27,6 @@ from archsampler.study import StudyService
 
 log = logging.getLogger(__name__)
 SUGGESTION_SERVICE = kpb.DESCRIPTOR.services_by_name["Suggestion"].full_name
-PROBE_SERVICE = "manager.v1beta1.Suggestion"  # Katib's DefaultGRPCService
 HEALTH_NAMES = ("", PROBE_SERVICE, SUGGESTION_SERVICE)
 
 
