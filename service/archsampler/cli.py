@@ -47,6 +47,7 @@ def _serve(args: argparse.Namespace) -> int:
             ("default_strategy", args.default_strategy),
             ("metrics_port", args.metrics_port),
             ("katib_port", args.katib_port),
+            ("dashboard_port", args.dashboard_port),
             ("tls_cert_file", args.tls_cert),
             ("tls_key_file", args.tls_key),
             ("tls_client_ca_file", args.tls_client_ca),
@@ -115,6 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--metrics-port", type=int, help="Prometheus /metrics port (0 = any)")
     serve.add_argument(
         "--katib-port", type=int, help="also serve Katib's suggestion API on this port (0 = any)"
+    )
+    serve.add_argument(
+        "--dashboard-port", type=int, help="serve the read-only web dashboard here (0 = any)"
     )
     serve.add_argument("--tls-cert", help="server certificate chain (PEM): enables TLS")
     serve.add_argument("--tls-key", help="server private key (PEM)")

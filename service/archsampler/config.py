@@ -90,6 +90,13 @@ class Settings(BaseSettings):
         False, description="/metrics answers 401 without a valid bearer token (needs auth on)"
     )
     metrics_study_labels: bool = Field(
+    dashboard_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="serve the read-only web dashboard on this port (unset = off, 0 = any "
+        "free); HTTPS with the server's certificate when TLS is on; same tokens as gRPC",
+    )
         True, description="label metrics by study name (off: totals only, no study names)"
     )
 

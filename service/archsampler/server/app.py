@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import signal
+import ssl
 import sys
 import threading
 import time
@@ -21,6 +22,7 @@ from grpc_health.v1 import health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from archsampler.config import Settings
+from archsampler.dashboard import Dashboard
 from archsampler.gcpause import freeze_startup_objects
 from archsampler.katib.server import KatibServer
 from archsampler.katib.server import start_katib_server
@@ -61,6 +63,7 @@ class RunningServer:
     metrics: ServerMetrics | None = None
     metrics_port: int | None = None
     katib: KatibServer | None = None  # the Katib suggestion port (ARCHSAMPLER_KATIB_PORT)
+    dashboard: Dashboard | None = None  # the web dashboard (ARCHSAMPLER_DASHBOARD_PORT)
 
     async def stop(self, grace: float | None = 5.0) -> None:
         """Stop within `grace` seconds, plus at most `DRAIN_SECONDS` for the writer.
@@ -75,6 +78,8 @@ class RunningServer:
         deadline = loop.time() + (grace or 0.0)
         self.health.enter_graceful_shutdown()
         self.sweeper.cancel()
+        if self.dashboard is not None:
+            self.dashboard.close()
         try:
             if self.katib is not None:
                 await asyncio.gather(self.katib.stop(grace), self.server.stop(grace))
@@ -210,6 +215,17 @@ async def start_server(settings: Settings) -> RunningServer:
             storage.close()
             raise
         log.info("metrics on http://%s:%d/metrics", settings.host, metrics_port)
+    dashboard = None
+    if settings.dashboard_port is not None:
+        dashboard = Dashboard(service, storage, models, principals)
+        try:
+            dashboard.serve(settings.host, settings.dashboard_port, _dashboard_tls(settings))
+        except OSError:
+            if metrics is not None:
+                metrics.close()
+            storage.close()
+            raise
+        log.info("dashboard on port %d", dashboard.port)
     katib = None
     if settings.katib_port is not None:
         try:
@@ -219,6 +235,8 @@ async def start_server(settings: Settings) -> RunningServer:
         except OSError:
             if metrics is not None:
                 metrics.close()
+            if dashboard is not None:
+                dashboard.close()
             storage.close()
             raise
     await server.start()
@@ -247,7 +265,21 @@ async def start_server(settings: Settings) -> RunningServer:
         metrics,
         metrics_port,
         katib,
+        dashboard,
     )
+
+
+def _dashboard_tls(settings: Settings) -> ssl.SSLContext | None:
+    """HTTPS with the gRPC server's certificate when TLS is on (tokens never in clear), and
+    client certificates required when gRPC requires them (mutual TLS)."""
+    if not settings.tls_cert_file:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(settings.tls_cert_file, settings.tls_key_file)
+    if settings.tls_client_ca_file:
+        context.load_verify_locations(settings.tls_client_ca_file)
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context
 
 
 async def serve_forever(settings: Settings, ready: asyncio.Event | None = None) -> None:
@@ -262,11 +294,14 @@ async def serve_forever(settings: Settings, ready: asyncio.Event | None = None) 
     print(f"archsampler listening on {settings.host}:{running.port}", flush=True)
     if running.metrics_port is not None:
         print(f"metrics on http://{settings.host}:{running.metrics_port}/metrics", flush=True)
+    if running.katib is not None:
+        print(f"katib suggestion service on {settings.host}:{running.katib.port}", flush=True)
+    if running.dashboard is not None:
+        scheme = "https" if settings.tls_cert_file else "http"
+        print(f"dashboard on {scheme}://{settings.host}:{running.dashboard.port}/", flush=True)
     if ready is not None:
         ready.set()
     await stop.wait()
-    if running.katib is not None:
-        print(f"katib suggestion service on {settings.host}:{running.katib.port}", flush=True)
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, _exit_now)
     log.info("shutting down (grace %.1f s)", settings.shutdown_grace_seconds)

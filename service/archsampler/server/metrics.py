@@ -12,17 +12,12 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import socket
 import threading
 import time
 import weakref
 from collections.abc import Callable
 from collections.abc import Iterator
-from socketserver import ThreadingMixIn
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler
-from wsgiref.simple_server import WSGIServer
-from wsgiref.simple_server import make_server
 
 import grpc
 from prometheus_client import CollectorRegistry
@@ -36,6 +31,7 @@ from prometheus_client.registry import Collector
 from archsampler.server.auth import Continuation
 from archsampler.server.auth import PrincipalTable
 from archsampler.server.auth import bearer_token
+from archsampler.server.httpd import serve_wsgi
 from archsampler.storage.base import StudyRecord
 
 log = logging.getLogger(__name__)
@@ -192,9 +188,7 @@ class ServerMetrics:
         app = make_wsgi_app(self.registry)
         if self.principals is not None:
             app = _bearer_only(app, self.principals)
-        kind = _ThreadingWSGIServer6 if ":" in host else _ThreadingWSGIServer
-        server = make_server(host, port, app, kind, handler_class=_QuietHandler)
-        threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+        server = serve_wsgi(app, host, port, "metrics")
         self._http = server
         return int(server.server_port)
 
@@ -205,19 +199,6 @@ class ServerMetrics:
             self._http.shutdown()
             self._http.server_close()
             self._http = None
-
-
-class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
-class _ThreadingWSGIServer6(_ThreadingWSGIServer):
-    address_family = socket.AF_INET6
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
-        """Scrapes are not logged."""
 
 
 def _bearer_only(app: Any, principals: PrincipalTable) -> Any:

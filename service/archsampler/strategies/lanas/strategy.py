@@ -28,6 +28,7 @@ from archsampler.strategies.lanas.tree import LaTree
 from archsampler.strategies.lanas.tree import Node
 from archsampler.strategies.lanas.tree import region
 from archsampler.strategies.lanas.ucb import select
+from archsampler.strategies.lanas.ucb import ucb_score
 
 DEFAULTS: dict[str, Any] = {
     "height": 5,
@@ -358,13 +359,7 @@ class LaNASStrategy(UsesModel, Strategy):
         excluded = self.excluded(pending)
         if self._n < max(self.options["init_samples"], 2):
             return self.require([Proposal(a) for a in self.random_new(n, excluded)], n)
-        y = self._y[: self._n]
-        # Halves first: values near the float limit (±1e308) must not overflow the range.
-        spread = 2.0 * float(y.max() / 2.0 - y.min() / 2.0)
-        spread = min(spread, np.finfo(float).max)
-        scale = spread if self.options["cp_scale"] == "range" else float(np.abs(y).max())
-        cp = float(self.options["cp"]) * scale
-        penalty = float(self.options["virtual_loss"]) * spread
+        cp, penalty = self._exploration()
         virtual: dict[str, int] = {}
         for arch in pending:
             self._visit(virtual, self.tree.route(self.space.encode(arch)))
@@ -382,6 +377,40 @@ class LaNASStrategy(UsesModel, Strategy):
             out.append(proposal)
             self._visit(virtual, self.tree.route(self.space.encode(proposal.arch)))
         return self.require(out, n)
+
+    def _exploration(self) -> tuple[float, float]:
+        """UCB's absolute `cp` and the virtual loss of a pending visit, from the values."""
+        y = self._y[: self._n]
+        # Halves first: values near the float limit (±1e308) must not overflow the range.
+        spread = 2.0 * float(y.max() / 2.0 - y.min() / 2.0)
+        spread = min(spread, np.finfo(float).max)
+        scale = spread if self.options["cp_scale"] == "range" else float(np.abs(y).max())
+        return float(self.options["cp"]) * scale, float(self.options["virtual_loss"]) * spread
+
+    def describe(self) -> list[dict[str, Any]]:
+        """The tree in use, node by node (depth first, good side first): region path,
+        samples, mean value and the UCB score compared at its parent (None at the root;
+        values in the strategy's maximising sign)."""
+        if self._n == 0:
+            return []
+        cp, _ = self._exploration()
+        out = []
+        for node in self.tree.nodes():
+            ucb = None
+            if node.parent is not None:
+                score = ucb_score(node.mean, node.count, node.parent.count, cp)
+                ucb = score if np.isfinite(score) else None
+            out.append(
+                {
+                    "path": node.path,
+                    "count": node.count,
+                    "mean": node.mean if node.count else None,
+                    "ucb": ucb,
+                    "leaf": node.is_leaf,
+                    "dry": node.dry,
+                }
+            )
+        return out
 
     @property
     def uses_tree(self) -> bool:

@@ -1,0 +1,188 @@
+"""The read-only dashboard (issue 14 item 6) against a real server with token auth: its JSON
+API (auth fails closed, namespaces, bounds, read-only) and the page in headless Chromium
+(Debian's `chromium`) while a search runs; a screenshot is saved."""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import os
+import re
+import shutil
+import ssl
+import subprocess
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import skip_or_fail
+
+from archsampler.testing import ServerThread
+from archsampler_client import Client
+
+ADMIN, READER, OTHER = "dash-admin-tok", "dash-reader-tok", "dash-other-tok"
+SPACE = {
+    "params": [
+        {"name": "a", "type": "int", "low": 0, "high": 15},
+        {"name": "b", "type": "int", "low": 0, "high": 15},
+        {"name": "act", "type": "categorical", "choices": ["relu", "tanh", "gelu"]},
+    ]
+}
+
+
+def _objective(params: dict) -> float:
+    return (
+        1.0
+        - ((params["a"] - 11) ** 2 + (params["b"] - 4) ** 2) / 450
+        - (0.05 if params["act"] == "tanh" else 0.0)
+    )
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _auth_file(path: Path) -> str:
+    entries = [("admin", "admin", "default", ADMIN), ("reader", "read", "default", READER),
+               ("other", "write", "elsewhere", OTHER)]  # fmt: skip
+    principals = [
+        {"name": n, "role": r, "namespace": ns, "token_sha256": _sha256(t)}
+        for n, r, ns, t in entries
+    ]
+    path.write_text(json.dumps({"principals": principals}))
+    return str(path)
+
+
+def _search(client: Client, name: str, trials: int, batch: int = 4) -> None:
+    study = client.study(name)
+    for _ in range(trials // batch):
+        for t in study.propose(batch):
+            study.report(t.id, _objective(t.params))
+
+
+def _get(url: str, token: str | None = None, method: str = "GET", context=None):
+    req = urllib.request.Request(url, method=method)
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=30, context=context) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+@pytest.fixture()
+def dash(tmp_path: Path):
+    auth = _auth_file(tmp_path / "auth.json")
+    with ServerThread(tmp_path / "d.db", auth_file=auth, dashboard_port=0) as srv:
+        with Client(srv.target, token=ADMIN) as admin:
+            admin.create_study("search", SPACE, "lanas", seed=1)
+            _search(admin, "search", 40)
+        yield srv, f"http://127.0.0.1:{srv.running.dashboard.port}"
+
+
+def test_api_fails_closed_and_shows_the_study(dash) -> None:
+    srv, base = dash
+    status, headers, body = _get(base + "/")
+    assert status == 200 and b"archsampler" in body  # the page itself holds no data
+    assert "script-src 'self'" in headers["Content-Security-Policy"]
+    for token in (None, "wrong-token"):
+        status, _, body = _get(base + "/api/studies", token)
+        assert status == 401 and b"bearer token" in body
+    assert _get(base + "/api/studies", ADMIN, method="POST")[0] == 405
+
+    status, _, body = _get(base + "/api/study?name=search", READER)
+    assert status == 200
+    data = json.loads(body)
+    with Client(srv.target, token=ADMIN) as client:
+        best = client.study("search").best()
+        trials = list(client.study("search").trials())
+    assert data["best"]["id"] == best.id and data["best"]["value"] == pytest.approx(best.value)
+    assert data["trial_count"] == len(trials) == 40 and data["counts"]["COMPLETED"] == 40
+    curve = data["curve"]
+    assert [p[0] for p in curve] == list(range(1, 41))
+    assert all(b >= a for (_, a), (_, b) in zip(curve, curve[1:], strict=False))
+    assert curve[-1][1] == pytest.approx(best.value)
+    assert [t["id"] for t in data["trials"]] == sorted((t.id for t in trials), reverse=True)
+    tree = data["tree"]  # lanas: the tree a restart rebuilds from these 40 trials
+    leaves = [n for n in tree if n["leaf"]]
+    assert tree[0]["path"] == "" and tree[0]["count"] == 40 and tree[0]["ucb"] is None
+    assert len(leaves) >= 2 and sum(n["count"] for n in leaves) == 40
+    assert all(n["ucb"] is not None for n in tree[1:] if n["count"])
+    means = {n["path"]: n["mean"] for n in tree}
+    assert means[""] == pytest.approx(sum(t.value for t in trials) / 40)
+    regions = {t.region for t in trials if t.region}
+    assert regions <= set(means)  # every proposal's region is a node of the tree
+
+    assert _get(base + "/api/study?name=search", OTHER)[0] == 403  # another namespace
+    status, _, body = _get(base + "/api/studies", OTHER)
+    assert status == 200 and json.loads(body)["studies"] == []
+    assert _get(base + "/api/study?name=nope", ADMIN)[0] == 404
+    assert _get(base + "/api/study?name=a%0Ab", ADMIN)[0] == 400
+    assert _get(base + "/api/study", ADMIN)[0] == 400
+    assert _get(base + "/api/study?name=" + "x" * 2000, ADMIN)[0] == 400
+    assert _get(base + "/api/nothing", ADMIN)[0] == 404
+
+
+def test_dashboard_over_tls(tmp_path: Path, certs: Path) -> None:
+    tls = {"tls_cert_file": str(certs / "server.pem"), "tls_key_file": str(certs / "server.key")}
+    with ServerThread(tmp_path / "t.db", dashboard_port=0, **tls) as srv:
+        port = srv.running.dashboard.port
+        context = ssl.create_default_context(cafile=str(certs / "ca.pem"))
+        status, _, body = _get(f"https://127.0.0.1:{port}/api/studies", context=context)
+        assert status == 200 and json.loads(body) == {"studies": []}
+        plain_http_fails = (urllib.error.URLError, ConnectionError, http.client.HTTPException)
+        with pytest.raises(plain_http_fails):  # plain HTTP is not served
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=10)
+
+
+def _chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        skip_or_fail("Debian's chromium is needed for the browser test (.ci/run installs it)")
+    return found
+
+
+def test_page_in_headless_chromium_while_a_search_runs(dash, tmp_path: Path) -> None:
+    srv, base = dash
+    browser = _chromium()
+    stop = threading.Event()
+
+    def search() -> None:  # the search keeps running while the browser loads and refreshes
+        with Client(srv.target, token=ADMIN) as client:
+            while not stop.is_set():
+                _search(client, "search", 4)
+
+    runner = threading.Thread(target=search, daemon=True)
+    runner.start()
+    url = f"{base}/?study=search&refresh=1#token={ADMIN}"
+    flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+             "--no-first-run", "--virtual-time-budget=6000", "--window-size=1280,2000",
+             f"--user-data-dir={tmp_path / 'profile'}"]  # fmt: skip
+    try:
+        dom = subprocess.run(
+            [*flags, "--dump-dom", url], capture_output=True, text=True, timeout=180
+        ).stdout
+        shot = tmp_path / "dashboard.png"
+        subprocess.run([*flags, f"--screenshot={shot}", url], capture_output=True, timeout=180)
+    finally:
+        stop.set()
+        runner.join(60)
+    assert 'data-state="ok"' in dom, dom[-2000:]
+    refreshes = int(re.search(r'data-refreshes="(\d+)"', dom).group(1))
+    assert refreshes >= 2  # the page refreshed itself (every second here)
+    assert "Study search" in dom and "lanas on user space" in dom
+    points = int(re.search(r'data-points="(\d+)"', dom).group(1))
+    assert points >= 40  # the best-so-far curve, with the trials added while loading
+    tree_rows = re.search(r'<table id="tree">(.*?)</table>', dom, re.S).group(1)
+    assert tree_rows.count("<tr>") >= 4 and "leaf" in tree_rows
+    trial_rows = re.search(r'<table id="trials">(.*?)</table>', dom, re.S).group(1)
+    assert trial_rows.count("COMPLETED") >= 40
+    assert "single objective" in dom
+    assert shot.stat().st_size > 10_000 and shot.read_bytes()[:4] == b"\x89PNG"
+    keep = os.environ.get("ARCHSAMPLER_SCREENSHOT")
+    if keep:  # README's screenshot: ARCHSAMPLER_SCREENSHOT=docs/dashboard.png pytest ...
+        shutil.copy(shot, keep)
