@@ -1,0 +1,132 @@
+"""`archsampler bench warmstart`: what warm-start hints add to Propose latency.
+
+A server runs in this process (so the hint index can be switched off between calls). Per
+case (a categorical user space of `params` × 8 choices; `trials` COMPLETED trials imported
+with `tell_many`; strategy `random`, the cheapest, so the hint's share is the largest),
+Propose(`count`) is timed in alternating blocks of 25 calls with hints on and off, side by
+side in one run; every call is kept. Prints p50 / p99 / p99.9 / max per mode and the on/off
+ratios, plus the index build after a restart (the first Propose of a fresh server).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from archsampler.testing import ServerThread
+from archsampler.testing.spaces import categorical_space
+from archsampler_client import Client
+
+BLOCK = 25
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--trials", type=int, nargs="+", default=[1000, 10000])
+    p.add_argument("--params", type=int, nargs="+", default=[8, 64], help="decisions per arch")
+    p.add_argument("--count", type=int, nargs="+", default=[1, 100], help="Propose(count)")
+    p.add_argument("--calls", type=int, default=200, help="timed calls per mode and case")
+    p.add_argument("--json", type=Path, help="write the results here")
+
+
+def _stats(seconds: list[float]) -> dict[str, float]:
+    ms = np.array(seconds) * 1000.0
+    return {
+        "n": len(ms),
+        "p50_ms": float(np.percentile(ms, 50)),
+        "p99_ms": float(np.percentile(ms, 99)),
+        "p99_9_ms": float(np.percentile(ms, 99.9)),
+        "max_ms": float(ms.max()),
+    }
+
+
+def _rows(params: int, n: int, seed: int) -> list[dict[str, Any]]:
+    """`n` distinct random architectures with values."""
+    rng = random.Random(seed)
+    seen: set[tuple[int, ...]] = set()
+    while len(seen) < n:
+        seen.add(tuple(rng.randrange(8) for _ in range(params)))
+    return [
+        {"arch": {f"p{i}": f"c{c}" for i, c in enumerate(a)}, "value": rng.random()}
+        for a in sorted(seen)
+    ]
+
+
+def _case(srv: ServerThread, client: Client, params: int, n: int, args: Any) -> dict[str, Any]:
+    name = f"warm-{params}-{n}"
+    study = client.create_study(name, space=categorical_space(params, 8), strategy="random")
+    study.tell_many(_rows(params, n, seed=params * 7919 + n), chunk_rows=1000)
+    warm = srv.running.service.committer.lanes.warm  # type: ignore[union-attr]
+    limit = warm.limit
+    out: dict[str, Any] = {"params": params, "trials": n}
+    try:
+        for count in args.count:
+            times: dict[str, list[float]] = {"on": [], "off": []}
+            study.propose(count)  # index built (untimed)
+            bar = tqdm(total=2 * args.calls, desc=f"{name} Propose({count})", leave=False)
+            while len(times["off"]) < args.calls:
+                for mode in ("on", "off"):
+                    warm.limit = limit if mode == "on" else 0
+                    for _ in range(min(BLOCK, args.calls - len(times[mode]))):
+                        start = time.perf_counter()
+                        trials = study.propose(count)
+                        times[mode].append(time.perf_counter() - start)
+                        assert (trials[0].warm_start is not None) == (mode == "on")
+                        bar.update()
+            bar.close()
+            on, off = _stats(times["on"]), _stats(times["off"])
+            out[f"count_{count}"] = {
+                "on": on,
+                "off": off,
+                "p50_ratio": on["p50_ms"] / off["p50_ms"],
+                "p99_ratio": on["p99_ms"] / off["p99_ms"],
+            }
+    finally:
+        warm.limit = limit
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    results: dict[str, Any] = {"cases": []}
+    with tempfile.TemporaryDirectory(prefix="archsampler-bench-warm-") as tmp:
+        db = Path(tmp) / "bench.db"
+        with ServerThread(db) as srv, Client(srv.target, timeout=600) as client:
+            for params in args.params:
+                for n in args.trials:
+                    case = _case(srv, client, params, n, args)
+                    results["cases"].append(case)
+                    for key, got in case.items():
+                        if not key.startswith("count_"):
+                            continue
+                        on, off = got["on"], got["off"]
+                        print(
+                            f"{params:3d} decisions, {n:6d} completed, Propose({key[6:]}): "
+                            f"hints on p50 {on['p50_ms']:.2f} p99 {on['p99_ms']:.2f} "
+                            f"p99.9 {on['p99_9_ms']:.2f} max {on['max_ms']:.2f} ms | off p50 "
+                            f"{off['p50_ms']:.2f} p99 {off['p99_ms']:.2f} p99.9 "
+                            f"{off['p99_9_ms']:.2f} max {off['max_ms']:.2f} ms | ratio p50 "
+                            f"{got['p50_ratio']:.2f} p99 {got['p99_ratio']:.2f}",
+                            flush=True,
+                        )
+        # a fresh server builds each index on its study's first Propose
+        with ServerThread(db) as srv, Client(srv.target, timeout=600) as client:
+            for case in results["cases"]:
+                name = f"warm-{case['params']}-{case['trials']}"
+                start = time.perf_counter()
+                client.study(name).propose(1)
+                case["first_propose_after_restart_ms"] = (time.perf_counter() - start) * 1000
+                print(
+                    f"{case['params']:3d} decisions, {case['trials']:6d} completed: first "
+                    f"Propose after a restart (strategy replay + index build) "
+                    f"{case['first_propose_after_restart_ms']:.1f} ms"
+                )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+    return 0
