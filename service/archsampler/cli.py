@@ -20,7 +20,6 @@ BENCHES = {
     "optuna": "per-trial overhead of the Optuna sampler vs Optuna's RandomSampler",
     "exhaustion": "Propose latency of exhausted spaces (constrained int, NB201's last networks)",
     "warmstart": "Propose latency with warm-start hints on vs off (1k / 10k completed trials)",
-    "mlp": "MLPNAS on sklearn digits with real torch training: best accuracy per strategy",
 }
 BENCH_MODULES = {"optuna": "optuna_overhead"}
 """Benchmarks whose module is not named after them (`optuna` would shadow the package)."""
