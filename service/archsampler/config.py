@@ -1,8 +1,12 @@
-"""Service settings, read from `ARCHSAMPLER_*` environment variables (pydantic-settings)."""
+"""Service settings (`Settings`, from `ARCHSAMPLER_*` environment variables) and a study's
+config (`StudyConfig`, frozen)."""
 
 from __future__ import annotations
 
+import copy
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Annotated
 from typing import Any
 from typing import Literal
@@ -119,3 +123,52 @@ class Settings(BaseSettings):
         if isinstance(value, (list, tuple)):
             return [str(v).strip() for v in value if str(v).strip()]
         return value
+
+
+GOALS = ("maximize", "minimize")
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """A study's validated config: what is stored, compared on create and read everywhere.
+
+    Built by `study.normalise_config` (the one validation) or read back from storage with
+    `from_dict`; `to_dict` is the stored JSON form. Attributes are read, never changed (the
+    dataclass is frozen; `to_dict` returns copies of the nested dicts).
+    """
+
+    space: Mapping[str, Any]  # {"builtin": name} or {"user": spec}, as `SearchSpace.spec()`
+    strategy: str
+    strategy_options: Mapping[str, Any]
+    goal: str  # one of GOALS
+    seed: int
+
+    @property
+    def maximize(self) -> bool:
+        return self.goal == "maximize"
+
+    @property
+    def sign(self) -> float:
+        """+1 when maximizing, -1 when minimizing: values times sign are "higher is better"."""
+        return 1.0 if self.maximize else -1.0
+
+    @classmethod
+    def from_dict(cls, stored: Mapping[str, Any]) -> StudyConfig:
+        """The config of a stored (already normalised) dict."""
+        return cls(
+            space=stored["space"],
+            strategy=stored["strategy"],
+            strategy_options=stored["strategy_options"],
+            goal=stored["goal"],
+            seed=int(stored["seed"]),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stored form (plain, JSON-serialisable, a copy)."""
+        return {
+            "space": copy.deepcopy(dict(self.space)),
+            "strategy": self.strategy,
+            "strategy_options": copy.deepcopy(dict(self.strategy_options)),
+            "goal": self.goal,
+            "seed": self.seed,
+        }

@@ -8,8 +8,9 @@
         study.report(trial.id, value=0.93)
 
 The same studies, strategies, predictor and storage as a server, without one: a study
-handle is the SDK's own (`propose`, `report`, `tell`, `heartbeat`, `best`, `trials`,
-`info`, `delete`, `predict`, `session`, plus `report_and_propose`), results are the SDK's
+handle is the SDK's own (`propose`, `report`, `tell`, `tell_many`, `heartbeat`,
+`keep_alive`, `release`, `best`, `trials`, `info`, `delete`, `predict`, `session`, plus
+`report_and_propose`), results are the SDK's
 models (`archsampler_client.models.Trial` / `StudyInfo`) and errors the SDK's classes
 (`archsampler_client.errors`) with the status code a server answers. Each call hands its
 request message to the request handling the gRPC servicer uses (`archsampler.rpc`), so
@@ -142,6 +143,7 @@ _CALLS: dict[str, Call] = {
     "Heartbeat": lambda e, s, r: rpc.heartbeat(s, r),
     "Release": lambda e, s, r: rpc.release(s, r),
     "Tell": lambda e, s, r: rpc.tell(s, r),
+    "TellMany": lambda e, s, r: rpc.tell_many(s, r),
     "ListTrials": lambda e, s, r: rpc.list_trials(s, r),
     "GetBest": lambda e, s, r: rpc.get_best(s, r),
     "Predict": lambda e, s, r: rpc.predict(s, r),
@@ -284,7 +286,9 @@ class Engine:
     def _invoke(self, method: str, request: Any, parse: Callable[[Any], T]) -> T:
         """Run one RPC's request handling here; domain errors become the SDK's errors with
         the server's code and message (UNAVAILABLE retried as the SDK client retries)."""
-        call = _CALLS[method]
+        call = _CALLS.get(method)
+        if call is None:
+            raise error_for(grpc.StatusCode.UNIMPLEMENTED, f"an Engine does not serve {method}")
         attempt = 0
         while True:
             service = self._open()

@@ -17,6 +17,8 @@ from typing import Sequence
 from archsampler import importer
 from archsampler.committer import GroupCommitter
 from archsampler.committer import Waiter
+from archsampler.config import GOALS
+from archsampler.config import StudyConfig
 from archsampler.errors import AlreadyExistsError
 from archsampler.errors import FailedPreconditionError
 from archsampler.errors import InvalidArchitectureError
@@ -42,7 +44,6 @@ log = logging.getLogger(__name__)
 NAME_RE = re.compile(r"[A-Za-z0-9_.\-]{1,128}")  # whole name: `fullmatch` (`$` admits "\n")
 MAX_PROPOSE = 1000
 NAMESPACE_TTL = 5.0  # seconds a study's namespace is trusted from the cache
-GOALS = ("maximize", "minimize")
 
 
 _VALID_NAMES: set[str] = set()  # names seen valid (a bounded cache: every Propose checks 3)
@@ -64,8 +65,9 @@ def check_name(kind: str, name: str) -> str:
     return name
 
 
-def normalise_config(config: dict[str, Any], default_strategy: str) -> dict[str, Any]:
-    """Validate a study config and return its canonical form (what is stored and compared).
+def normalise_config(config: dict[str, Any], default_strategy: str) -> StudyConfig:
+    """Validate a raw study config (a request's) and return its canonical form (stored as
+    `to_dict()` and compared on create).
 
     Raises:
         InvalidArgumentError: unknown space, strategy, option or goal.
@@ -86,13 +88,9 @@ def normalise_config(config: dict[str, Any], default_strategy: str) -> dict[str,
         make_strategy(name, space, seed=seed, options=options)
     except (TypeError, ValueError) as e:
         raise InvalidArgumentError(f"config.strategy: {e}") from None
-    return {
-        "space": space.spec(),
-        "strategy": name,
-        "strategy_options": options,
-        "goal": goal,
-        "seed": seed,
-    }
+    return StudyConfig(
+        space=space.spec(), strategy=name, strategy_options=options, goal=goal, seed=seed
+    )
 
 
 class StudyService:
@@ -134,18 +132,18 @@ class StudyService:
         `seed_from`, copy that study's finished trials into it (`importer.seed`: same space
         and goal, idempotent). The caller checks that `seed_from` may be read."""
         check_name("study name", name)
-        config = normalise_config(config, self.default_strategy)
+        canonical = normalise_config(config, self.default_strategy)
         if seed_from:
-            self._check_seed(name, config, seed_from)
+            self._check_seed(name, canonical, seed_from)
         record, created = self.storage.create_study(
-            name, config, namespace, check_existing=check_existing
+            name, canonical.to_dict(), namespace, check_existing=check_existing
         )
         self._remember_namespace(name, record.namespace)
         if seed_from and importer.seed(self.storage, seed_from, name):
             record = self.storage.get_study(name)
         return record, created
 
-    def _check_seed(self, name: str, config: dict[str, Any], source: str) -> None:
+    def _check_seed(self, name: str, config: StudyConfig, source: str) -> None:
         """Refuse a seed source that is missing, the study itself, too big, or of another
         space or goal (before anything is created)."""
         check_name("seed_from", source)
@@ -155,16 +153,17 @@ class StudyService:
             record = self.storage.get_study(source)
         except NotFoundError:
             raise NotFoundError(f"seed_from: study {source!r} not found") from None
-        diff = first_difference(record.config["space"], config["space"], "space")
+        theirs = StudyConfig.from_dict(record.config)
+        diff = first_difference(theirs.space, config.space, "space")
         if diff is not None:
             raise FailedPreconditionError(
                 f"seed_from: study {source!r} searches another space ({diff[:300]}); a seed "
                 "needs the same space"
             )
-        if record.config["goal"] != config["goal"]:
+        if theirs.goal != config.goal:
             raise FailedPreconditionError(
-                f"seed_from: study {source!r} has goal {record.config['goal']} and this study "
-                f"{config['goal']}; a seed needs the same goal"
+                f"seed_from: study {source!r} has goal {theirs.goal} and this study "
+                f"{config.goal}; a seed needs the same goal"
             )
         if record.trial_count > importer.MAX_SEED:
             raise FailedPreconditionError(
@@ -172,9 +171,12 @@ class StudyService:
                 f"may hold at most {importer.MAX_SEED}"
             )
 
-
     def get_study(self, name: str) -> StudyRecord:
         return self.storage.get_study(check_name("study name", name))
+
+    def config(self, name: str) -> StudyConfig:
+        """The config of study `name`."""
+        return StudyConfig.from_dict(self.get_study(name).config)
 
     def list_studies(
         self, *, namespace: str | None = None, after_id: int = 0, limit: int | None = None
@@ -222,7 +224,7 @@ class StudyService:
         key = (name, record.created_at)
         space = self._spaces.get(key)
         if space is None:
-            space = self._spaces[key] = make_space(record.config["space"])
+            space = self._spaces[key] = make_space(StudyConfig.from_dict(record.config).space)
         return space
 
     # -- trials -------------------------------------------------------------------------
@@ -290,13 +292,13 @@ class StudyService:
     def heartbeat(self, study: str, trial_id: int) -> Trial:
         check_name("study name", study)
         return self.storage.heartbeat(study, trial_id, self.lease_seconds)
+
     def release(self, study: str, trial_id: int) -> Trial:
         """Give back a PENDING trial: STALE now, its architecture proposable again."""
         check_name("study name", study)
         trial = self.storage.release(study, trial_id)
         self.committer.mark_pending_stale()
         return trial
-
 
     def tell(
         self, study: str, text: str, params: dict[str, ParamValue], outcome: Outcome
@@ -384,5 +386,4 @@ class StudyService:
         )
 
     def best(self, study: str) -> Trial:
-        record = self.storage.get_study(check_name("study name", study))
-        return self.storage.best_trial(study, record.config["goal"] == "maximize")
+        return self.storage.best_trial(study, self.config(study).maximize)

@@ -89,3 +89,22 @@ def test_expired_leases_are_swept_as_on_a_server(tmp_path: Path) -> None:
             time.sleep(0.1)
         (stale,) = list(study.trials())
         assert stale.id == trial.id and stale.state is TrialState.STALE
+
+
+def test_the_engine_serves_every_rpc_of_the_servicer() -> None:
+    from archsampler.engine import _CALLS
+    from archsampler_client._proto import archsampler_pb2 as pb
+
+    rpcs = set(pb.DESCRIPTOR.services_by_name["ArchSampler"].methods_by_name)
+    # Session streams the unary calls (and ReportAndPropose, served on its own here)
+    assert set(_CALLS) == rpcs - {"Session"} | {"ReportAndPropose"}
+
+
+def test_release_and_tell_many_on_an_engine(tmp_path: Path) -> None:
+    with archsampler.Engine(tmp_path / "a.db") as engine:
+        study = engine.create_study("s", SPACE, "random")
+        (trial,) = study.propose()
+        assert study.release(trial.id).state is TrialState.STALE
+        summary = study.tell_many([{"arch": {"p0": "c0", "p1": "c1"}, "value": 0.5}])
+        assert summary.created == 1
+        expect_error(grpc.StatusCode.UNIMPLEMENTED, engine._invoke, "Nope", None, None)

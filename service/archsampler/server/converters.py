@@ -7,6 +7,7 @@ from typing import Any
 
 from google.protobuf import json_format
 
+from archsampler.config import StudyConfig
 from archsampler.errors import InvalidArgumentError
 from archsampler.importer import MAX_ROWS
 from archsampler.importer import Row
@@ -59,7 +60,8 @@ def _user_space(msg: pb.UserSpace) -> dict[str, Any]:
 
 
 def config_from_proto(msg: pb.StudyConfig) -> dict[str, Any]:
-    """A StudyConfig message as the plain dict `StudyService` validates."""
+    """A StudyConfig message as the raw dict `normalise_config` validates (into a
+    `StudyConfig`)."""
     space: dict[str, Any] = {}
     kind = msg.space.WhichOneof("kind")
     if kind == "builtin":
@@ -77,23 +79,21 @@ def config_from_proto(msg: pb.StudyConfig) -> dict[str, Any]:
     }
 
 
-def config_to_proto(config: dict[str, Any]) -> pb.StudyConfig:
-    msg = pb.StudyConfig(
-        strategy=config["strategy"], goal=_GOAL_TO_PB[config["goal"]], seed=config["seed"]
-    )
-    space = config["space"]
+def config_to_proto(config: StudyConfig) -> pb.StudyConfig:
+    msg = pb.StudyConfig(strategy=config.strategy, goal=_GOAL_TO_PB[config.goal], seed=config.seed)
+    space = config.space
     if "builtin" in space:
         msg.space.builtin = space["builtin"]
     else:
         json_format.ParseDict(space["user"], msg.space.user, ignore_unknown_fields=True)
-    msg.strategy_options.update(config["strategy_options"])
+    msg.strategy_options.update(config.strategy_options)
     return msg
 
 
 def study_to_proto(record: StudyRecord) -> pb.Study:
     return pb.Study(
         name=record.name,
-        config=config_to_proto(record.config),
+        config=config_to_proto(StudyConfig.from_dict(record.config)),
         created_at=record.created_at,
         trial_count=record.trial_count,
         completed_count=record.completed_count,
