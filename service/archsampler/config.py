@@ -90,10 +90,6 @@ class Settings(BaseSettings):
         description="also serve Katib's suggestion API (api.v1.beta1.Suggestion) and gRPC "
         "health on this port, no TLS or tokens (unset = off, 0 = any free)",
     )
-    metrics_require_token: bool = Field(
-        False, description="/metrics answers 401 without a valid bearer token (needs auth on)"
-    )
-    metrics_study_labels: bool = Field(
     dashboard_port: int | None = Field(
         None,
         ge=0,
@@ -101,6 +97,10 @@ class Settings(BaseSettings):
         description="serve the read-only web dashboard on this port (unset = off, 0 = any "
         "free); HTTPS with the server's certificate when TLS is on; same tokens as gRPC",
     )
+    metrics_require_token: bool = Field(
+        False, description="/metrics answers 401 without a valid bearer token (needs auth on)"
+    )
+    metrics_study_labels: bool = Field(
         True, description="label metrics by study name (off: totals only, no study names)"
     )
 
