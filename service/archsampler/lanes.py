@@ -65,8 +65,17 @@ class ProposeRequest:
     request_id: str
     future: Waiter
     reported: Trial | None = None
+    # Trials an earlier call with this request id got committed before it was cut short
+    # (a large insert commits in chunks): this call proposes only the rest.
+    earlier: list[Trial] = field(default_factory=list)
+
+    @property
+    def missing(self) -> int:
+        return self.count - len(self.earlier)
 
     def answer(self, value: Any, failed: bool) -> Answer:
+        if not failed and self.earlier:
+            value = self.earlier + value
         if failed or self.reported is None:
             return (self.future, value, failed)
         return (self.future, (self.reported, value), False)
@@ -195,13 +204,15 @@ class Lanes:
         first: dict[str, ProposeRequest] = {}
         followers: list[ProposeRequest] = []
         for r in reqs:
-            if r.request_id in previous:
+            if r.request_id in previous and len(previous[r.request_id]) >= r.count:
                 answers.append(r.answer(previous[r.request_id], False))
             elif r.request_id and r.request_id in first:
+                r.earlier = first[r.request_id].earlier
                 followers.append(r)  # the same retry twice in one round
             else:
                 if r.request_id:
                     first[r.request_id] = r
+                    r.earlier = previous.get(r.request_id, [])  # cut short: propose the rest
                 fresh.append(r)
         if not fresh:
             return answers
@@ -258,7 +269,7 @@ class Lanes:
     ) -> tuple[dict[int, list[Trial]], int]:
         """Propose for all `reqs` at once and have the writer insert them; `({id(req):
         trials}, the study's next number after the insert)`."""
-        slots = [r for r in reqs for _ in range(r.count)]
+        slots = [r for r in reqs for _ in range(r.missing)]
         got: dict[int, list[Trial]] = {id(r): [] for r in reqs}
         for _ in range(INSERT_ATTEMPTS):
             rt.reseed(next_number)
@@ -283,7 +294,11 @@ class Lanes:
                 )
                 for p, r, v in zip(proposals, slots, predicted, strict=True)
             ]
-            inserted, next_number = self.writer.insert(rt.name, new).result()
+            try:
+                inserted, next_number = self.writer.insert(rt.name, new).result()
+            except Exception:
+                rt.pending_stale = True  # a large insert may have committed some chunks
+                raise
             missing = []
             for p, r, trial in zip(proposals, slots, inserted, strict=True):
                 if trial is None:

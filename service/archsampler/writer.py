@@ -4,6 +4,14 @@ Under load, many calls share a transaction (and its fsync), so throughput grows 
 number of clients instead of being capped by the disk. The writer runs no strategy: it
 only queues, groups commits and answers each caller after the transaction holding its
 write has committed. Strategies run in the proposal lanes (`lanes.py`).
+
+Reports never wait behind a large insert: an insert of more than `CHUNK` trials (a
+`Propose(1000)`) is committed `CHUNK` trials per transaction, and everything queued
+meanwhile (reports, small inserts) commits in its own transaction between two chunks. The
+insert's caller is answered once its last chunk has committed, with all its trials, or
+with the error of the chunk that failed (the chunks before it stay committed as PENDING
+trials under their request id: a retry with that id gets them plus the rest, see
+`lanes.py`; without one they are like trials whose answer was lost, freed by their lease).
 """
 
 from __future__ import annotations
@@ -11,8 +19,10 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 from typing import Callable
 
@@ -29,6 +39,8 @@ from archsampler.trial import Trial
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 512
+CHUNK = 100
+"""Trials per transaction of a large insert: what a report may wait behind (~2-5 ms)."""
 
 
 @dataclass
@@ -51,6 +63,7 @@ class InsertOp:
     study: str
     trials: list[NewTrial]
     future: Future
+    made: list[Trial | None] = field(default_factory=list)  # committed chunks' results
 
 
 class Writer:
@@ -83,24 +96,71 @@ class Writer:
         self._thread.join(timeout=60)
 
     def _loop(self) -> None:
+        # Large inserts in progress, with the barriers (`flush`, `close`) queued behind them.
+        large: deque[InsertOp | Future | None] = deque()
         while True:
-            ops = [self._queue.get()]
+            ops = [] if large else [self._queue.get()]
             while len(ops) < MAX_BATCH:
                 try:
                     ops.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            work = [op for op in ops if isinstance(op, (ReportOp, InsertOp))]
+            work: list[ReportOp | InsertOp] = []
+            barriers: list[Future | None] = []
+            for op in ops:
+                if isinstance(op, ReportOp) or (
+                    isinstance(op, InsertOp) and len(op.trials) <= CHUNK
+                ):
+                    work.append(op)
+                elif isinstance(op, InsertOp) or large:
+                    large.append(op)  # a barrier waits for the large inserts before it
+                else:
+                    barriers.append(op)
             if work:
                 try:
                     self._commit(work)
                 except Exception:  # noqa: BLE001 - the writer must survive anything
                     log.exception("writer: unexpected failure")
-            for op in ops:
-                if isinstance(op, Future):  # a `flush` barrier
-                    op.set_result(None)
-            if None in ops:
-                return
+            for op in barriers:
+                if op is None:
+                    return
+                op.set_result(None)
+            while large and not isinstance(large[0], InsertOp):
+                op = large.popleft()
+                if op is None:
+                    return
+                op.set_result(None)
+            if large:
+                try:
+                    if self._commit_chunk(large[0]):
+                        large.popleft()
+                except Exception:  # noqa: BLE001 - the writer must survive anything
+                    log.exception("writer: unexpected failure")
+                    large.popleft()
+
+    def _commit_chunk(self, op: InsertOp) -> bool:
+        """Commit the next `CHUNK` trials of a large insert in their own transaction;
+        whether its caller has been answered (all committed, or this chunk failed)."""
+        part = op.trials[len(op.made) : len(op.made) + CHUNK]
+        try:
+            with self.storage.batch() as batch:
+                made = batch.insert(op.study, part)
+                next_number = batch.study(op.study).next_number
+        except Exception as e:  # noqa: BLE001 - rolled back: only this insert's caller gets it
+            if not isinstance(e, ArchSamplerError):
+                log.exception("inserting trials of study %s failed", op.study)
+                e = StorageError(
+                    f"transaction failed and was rolled back: {type(e).__name__}: {e}"
+                )
+            answer_all([(op.future, e, True)])
+            return True
+        op.made += made
+        if len(op.made) < len(op.trials):
+            return False
+        answer_all([(op.future, (op.made, next_number), False)])
+        if self.models is not None:
+            self.models.notify(op.study)
+        return True
 
     def _commit(self, ops: list[ReportOp | InsertOp]) -> None:
         reports = [op for op in ops if isinstance(op, ReportOp)]

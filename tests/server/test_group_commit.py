@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from concurrent.futures import Future
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from archsampler.errors import NotFoundError
+from archsampler.futures import waiter
 from archsampler.runtime import StudyRuntime
+from archsampler.storage import NewTrial
 from archsampler.storage import SQLStorage
 from archsampler.study import StudyService
 from archsampler.trial import Outcome
 from archsampler.trial import TrialState
+from archsampler.writer import CHUNK
+from archsampler.writer import ReportOp
 
 SPACE = {"user": {"params": [{"name": "x", "type": "int", "low": 0, "high": 99}]}}
 
@@ -162,3 +168,65 @@ def test_identical_retries_in_one_round_and_later_get_the_same_trials(service) -
     assert all(a == answers[0] for a in answers)
     assert service.propose("s", 3, request_id="k1").result(timeout=30) == answers[0]
     assert len(service.list_trials("s", limit=1000)) == 3  # nothing proposed twice
+
+
+LOAD = {
+    "user": {"params": [{"name": f"p{i}", "type": "int", "low": 0, "high": 7} for i in range(8)]}
+}
+
+
+def _new_trials(service: StudyService, study: str, n: int, request_id: str) -> list[NewTrial]:
+    """`n` distinct architectures of `study` as the lanes would hand them to the writer."""
+    space = service.space(study)
+    rng = np.random.default_rng(0)
+    archs = {space.canonical_hash(a): a for a in (space.sample(rng) for _ in range(2 * n))}
+    return [
+        NewTrial(
+            arch=space.to_string(a),
+            arch_hash=h,
+            params=space.to_params(a),
+            request_id=request_id,
+            lease_seconds=3600.0,
+        )
+        for h, a in list(archs.items())[:n]
+    ]
+
+
+def test_a_report_queued_behind_a_large_insert_commits_before_it(service, tmp_path) -> None:
+    """A Propose(1000)'s insert commits CHUNK trials per transaction and a report queued
+    behind it commits in between (on the old writer both shared one 1000-row transaction);
+    the insert's caller still gets all 1000 trials in one answer, and `flush` waits for it."""
+    service.create_study("big", {"space": LOAD})
+    (trial,) = service.propose("s", 1).result(timeout=30)
+    writer = service.committer.writer
+    seen: dict[str, int] = {}
+
+    def committed_big_trials(_future: Future) -> None:  # runs on the writer thread
+        with sqlite3.connect(tmp_path / "s.db") as db:
+            (seen["big"],) = db.execute(
+                "SELECT COUNT(*) FROM trials t JOIN studies s ON s.id = t.study_id "
+                "WHERE s.name = 'big'"
+            ).fetchone()
+
+    large = writer.insert("big", _new_trials(service, "big", 1000, "r-big"))
+    report = waiter(None)
+    report.add_done_callback(committed_big_trials)
+    writer.put(ReportOp("s", trial.id, Outcome(TrialState.COMPLETED, 2.0), report))
+    writer.flush()
+    assert large.done() and report.result().value == 2.0
+    made, next_number = large.result()
+    assert len(made) == 1000 and all(t is not None for t in made) and next_number == 1000
+    assert seen["big"] <= 1000 - CHUNK  # the report committed with chunks still to come
+    assert len({t.number for t in made}) == 1000
+
+
+def test_a_retry_of_a_propose_cut_short_gets_its_trials_and_the_rest(service) -> None:
+    """A large insert that failed after some chunks leaves them PENDING under its request
+    id: the retry with that id answers those plus new ones, `count` in all, and again."""
+    with service.storage.batch() as batch:
+        earlier = batch.insert("s", _new_trials(service, "s", 3, "cut"))
+    got = service.propose("s", 5, request_id="cut").result(timeout=30)
+    assert [t.id for t in got[:3]] == [t.id for t in earlier]
+    assert len({t.arch_hash for t in got}) == 5
+    assert service.propose("s", 5, request_id="cut").result(timeout=30) == got
+    assert len(service.list_trials("s", limit=1000)) == 5

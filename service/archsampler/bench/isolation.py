@@ -1,27 +1,43 @@
 """`archsampler bench isolation`: one slow study must not slow another study's Reports.
 
 A server runs in a child process. `--clients` trainers report to study A at a steady pace
-(`--rate` reports per second each, trials proposed before the phase, untimed): first alone
-(idle phase), then while `--slow-clients` other clients hammer slow studies B (slow phase):
-lanas with the largest `candidates` allowed proposing `--slow-count` trials per call in the
-8^8 load space (reporting `--slow-reports` of each batch, so its tree keeps growing), and a
-constrained user space being exhausted (one feasible architecture; every further Propose is
-refused). Every Report answered after the first `--warmup` seconds counts, in both phases. It
-prints Report p50 / p99 / p99.9 / max per phase and p99(slow) / p99(idle) (goal <= 2).
+(`--rate` reports per second each, over one open `Session` each; trials proposed before
+the run, untimed) in three phases that alternate in `--blocks` blocks each, so a busy host
+weighs on every phase alike:
+
+- idle: nothing else runs;
+- slow: `--slow-clients` other clients hammer slow studies B on the same server: lanas with
+  the largest `candidates` allowed proposing `--slow-count` trials per call in the 8^8 load
+  space (reporting `--slow-reports` of each batch, so its tree keeps growing), and a
+  constrained user space being exhausted (one feasible architecture; every further
+  Propose is refused);
+- ref (`--reference`, on by default): the same slow load sent to a second server process,
+  what the machine's CPU contention alone costs A.
+
+The slow load runs in its own client process (as another tenant's clients would), started
+`--ramp` seconds before a block's reports and waited for to the end of its last call
+before the next block. The trainers send the same reports in every phase, and every
+Report sent in a block is timed (only the `--warmup` seconds before the first block are
+not). It prints Report p50 / p99 / p99.9 / max per phase, side by side, and p99(slow) /
+p99(idle) (goal <= 2) next to p99(ref) / p99(idle).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import multiprocessing
 import tempfile
 import time
 import zlib
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from archsampler.bench.load import LOAD_SPACE
 from archsampler.testing import ServerProcess
@@ -31,6 +47,11 @@ from archsampler_client import AsyncClient
 EXHAUSTED_SPACE: dict[str, Any] = {  # x in 0..99 with x <= 0.5: only x = 0 is feasible
     "params": [{"name": "x", "type": "int", "low": 0, "high": 99}],
     "constraints": [{"coefficients": {"x": 1.0}, "op": "<=", "bound": 0.5}],
+}
+LABELS = {
+    "idle": "A's Report, idle",
+    "slow": "A's Report, B slow on this server",
+    "ref": "A's Report, B slow on another server",
 }
 
 
@@ -47,12 +68,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--slow-clients", type=int, default=4, help="clients hammering study B")
     p.add_argument("--slow-count", type=int, default=1000, help="trials per lanas Propose on B")
     p.add_argument("--slow-reports", type=int, default=100, help="of them reported each time")
-    p.add_argument("--seconds", type=float, default=15.0, help="measured duration per phase")
-    p.add_argument("--warmup", type=float, default=2.0, help="seconds dropped in each phase")
+    p.add_argument("--seconds", type=float, default=15.0, help="measured seconds per phase")
+    p.add_argument("--blocks", type=int, default=3, help="blocks per phase (interleaved)")
+    p.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds at the start")
+    p.add_argument("--ramp", type=float, default=0.5, help="slow load's head start per block")
     p.add_argument(
         "--reference",
-        action="store_true",
-        help="a third phase: the same slow load on a second server process (what the "
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the ref phase: the same slow load on a second server process (what the "
         "machine's CPU contention alone costs A)",
     )
     p.add_argument("--json", type=Path, help="write the results here")
@@ -75,42 +99,7 @@ def _stats(ms: list[float]) -> dict[str, Any]:
     }
 
 
-async def _stock(study: Any, k: int, n: int) -> list[Any]:
-    """Trials for trainer `k` to report, proposed before the phase starts (untimed)."""
-    stock: list[Any] = []
-    while len(stock) < n:
-        stock += await study.propose(count=min(1000, n - len(stock)), client_id=f"a{k}")
-    return stock
-
-
-async def _trainer(
-    study: Any,
-    stock: list[Any],
-    rate: float,
-    start: float,
-    stop_at: float,
-    keep_after: float,
-    out: list[float],
-) -> None:
-    """Report `stock` at a steady pace; latency from send to answer."""
-    period = 1.0 / rate
-    next_at = start
-    async with study.session() as ops:
-        while stock:
-            now = time.perf_counter()
-            if now >= stop_at:
-                return
-            if next_at > now:
-                await asyncio.sleep(next_at - now)
-            next_at += period
-            trial = stock.pop()
-            t0 = time.perf_counter()
-            await ops.report(trial.id, value=_value(trial.arch))
-            t1 = time.perf_counter()
-            if t1 >= keep_after:  # answered after the warm-up (the load bench's rule)
-                out.append((t1 - t0) * 1e3)
-
-
+# -- the slow load, in its own process ------------------------------------------------------
 async def _hammer_lanas(
     study: Any, count: int, reports: int, stop: asyncio.Event, out: dict
 ) -> None:
@@ -136,110 +125,203 @@ async def _hammer_exhausted(study: Any, stop: asyncio.Event, out: dict) -> None:
             out["exhausted_propose_ms"].append((time.perf_counter() - t0) * 1e3)
 
 
-async def _phase(
-    client: Any, args: argparse.Namespace, slow: bool, tag: str, slow_client: Any = None
-) -> dict[str, Any]:
-    study = await client.create_study(f"a-{tag}", space=LOAD_SPACE, strategy="random")
-    need = int(args.rate * (args.warmup + args.seconds)) + 10
-    stocks = [await _stock(study, k, need) for k in range(args.clients)]
-    start = time.perf_counter()
-    stop_at = start + args.warmup + args.seconds
-    reports: list[float] = []
-    side: dict[str, Any] = {
-        "lanas_propose_ms": [],
-        "exhausted_propose_ms": [],
-        "exhausted_codes": {},
-    }
+async def _hammer_serve(conn: Connection, settings: dict[str, Any]) -> None:
+    """Obey the bench: ("setup", phase, target), ("start", phase), ("stop",), ("exit",)."""
+    clients: list[AsyncClient] = []
+    studies: dict[str, tuple[Any, Any]] = {}
     stop = asyncio.Event()
-    hammers = []
-    if slow:
-        other = slow_client or client
-        lanas = await other.create_study(
-            f"b-lanas-{tag}",
-            space=LOAD_SPACE,
-            strategy="lanas",
-            strategy_options={"candidates": max_candidates()},
-        )
-        tight = await other.create_study(
-            f"b-exhausted-{tag}", space=EXHAUSTED_SPACE, strategy="random"
-        )
-        for k in range(args.slow_clients):
-            if k % 2 == 0:
-                hammers.append(
-                    _hammer_lanas(lanas, args.slow_count, args.slow_reports, stop, side)
-                )
-            else:
-                hammers.append(_hammer_exhausted(tight, stop, side))
-
-    async def trainers() -> None:
-        await asyncio.gather(
-            *(
-                _trainer(
-                    study,
-                    stocks[k],
-                    args.rate,
-                    start + k / (args.clients * args.rate),  # spread the trainers
-                    stop_at,
-                    start + args.warmup,
-                    reports,
-                )
-                for k in range(args.clients)
+    tasks: list[asyncio.Future] = []
+    side: dict[str, Any] = {}
+    while True:
+        cmd = await asyncio.to_thread(conn.recv)
+        if cmd[0] == "setup":
+            _, phase, target = cmd
+            client = AsyncClient(target, timeout=120)
+            await client.__aenter__()
+            clients.append(client)
+            lanas = await client.create_study(
+                f"b-lanas-{phase}",
+                space=LOAD_SPACE,
+                strategy="lanas",
+                strategy_options={"candidates": settings["candidates"]},
             )
+            tight = await client.create_study(
+                f"b-exhausted-{phase}", space=EXHAUSTED_SPACE, strategy="random"
+            )
+            studies[phase] = (lanas, tight)
+            conn.send("ok")
+        elif cmd[0] == "start":
+            lanas, tight = studies[cmd[1]]
+            stop = asyncio.Event()
+            side = {"lanas_propose_ms": [], "exhausted_propose_ms": [], "exhausted_codes": {}}
+            tasks = [
+                asyncio.ensure_future(
+                    _hammer_lanas(lanas, settings["count"], settings["reports"], stop, side)
+                    if k % 2 == 0
+                    else _hammer_exhausted(tight, stop, side)
+                )
+                for k in range(settings["clients"])
+            ]
+            conn.send("ok")
+        elif cmd[0] == "stop":
+            stop.set()
+            await asyncio.gather(*tasks)
+            conn.send(side)
+        else:
+            for client in clients:
+                await client.__aexit__(None, None, None)
+            conn.send("ok")
+            return
+
+
+def _hammer_main(conn: Connection, settings: dict[str, Any]) -> None:
+    import uvloop
+
+    uvloop.run(_hammer_serve(conn, settings))
+
+
+class Hammer:
+    """The slow load's process, driven over a pipe."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        settings = {
+            "clients": args.slow_clients,
+            "count": args.slow_count,
+            "reports": args.slow_reports,
+            "candidates": max_candidates(),
+        }
+        self.conn, child = multiprocessing.get_context("spawn").Pipe()
+        self.proc = multiprocessing.get_context("spawn").Process(
+            target=_hammer_main, args=(child, settings), daemon=True
         )
-        stop.set()
+        self.proc.start()
 
-    await asyncio.gather(trainers(), *hammers)
-    result = {"report": _stats(reports), "seconds": time.perf_counter() - start}
-    if slow:
-        result["lanas_propose"] = _stats(side["lanas_propose_ms"])
-        result["exhausted_propose"] = _stats(side["exhausted_propose_ms"])
-        result["exhausted_codes"] = side["exhausted_codes"]
-    return result
+    async def call(self, *cmd: Any) -> Any:
+        self.conn.send(cmd)
+        return await asyncio.to_thread(self.conn.recv)
+
+    async def close(self) -> None:
+        await self.call("exit")
+        self.proc.join(timeout=30)
 
 
-async def _drive(target: str, args: argparse.Namespace, other: str | None) -> dict[str, Any]:
-    async with AsyncClient(target, timeout=120) as client:
-        idle = await _phase(client, args, slow=False, tag="idle")
-        slow = await _phase(client, args, slow=True, tag="slow")
-        extra = {}
-        if other is not None:  # the same slow load on another server: the machine's share
-            async with AsyncClient(other, timeout=120) as elsewhere:
-                ref = await _phase(client, args, slow=True, tag="ref", slow_client=elsewhere)
-            extra = {
-                "slow_elsewhere": ref,
-                "p99_ratio_slow_elsewhere_over_idle": ref["report"]["p99_ms"]
-                / idle["report"]["p99_ms"]
-                if ref["report"]["n"] and idle["report"]["n"]
-                else None,
-            }
-    ratio = (
-        slow["report"]["p99_ms"] / idle["report"]["p99_ms"]
-        if slow["report"]["n"] and idle["report"]["n"]
-        else None  # no report answered after the warm-up: starved
-    )
+# -- study A's trainers ---------------------------------------------------------------------
+async def _stock(study: Any, k: int, n: int) -> list[Any]:
+    """Trials for trainer `k` to report, proposed before the run (untimed)."""
+    stock: list[Any] = []
+    while len(stock) < n:
+        stock += await study.propose(count=min(1000, n - len(stock)), client_id=f"a{k}")
+    return stock
+
+
+async def _report_block(
+    ops: Any, stock: list[Any], rate: float, start: float, stop_at: float, out: list[float]
+) -> None:
+    """Report from `stock` at a steady pace until `stop_at`; each latency, send to answer."""
+    period = 1.0 / rate
+    next_at = start
+    while stock:
+        now = time.perf_counter()
+        if now >= stop_at:
+            return
+        if next_at > now:
+            await asyncio.sleep(next_at - now)
+        next_at += period
+        trial = stock.pop()
+        t0 = time.perf_counter()
+        await ops.report(trial.id, value=_value(trial.arch))
+        out.append((time.perf_counter() - t0) * 1e3)
+
+
+async def _drive(target: str, other: str | None, args: argparse.Namespace) -> dict[str, Any]:
+    phases = ["idle", "slow"] + (["ref"] if other is not None else [])
+    block = args.seconds / args.blocks
+    hammer = Hammer(args)
+    samples: dict[str, list[float]] = {p: [] for p in phases}
+    sides: dict[str, dict[str, Any]] = {
+        p: {"lanas_propose_ms": [], "exhausted_propose_ms": [], "exhausted_codes": {}}
+        for p in phases[1:]
+    }
+    blocks: list[dict[str, Any]] = []
+    try:
+        async with AsyncClient(target, timeout=120) as client, contextlib.AsyncExitStack() as st:
+            study = await client.create_study("a", space=LOAD_SPACE, strategy="random")
+            need = int(args.rate * (args.warmup + args.seconds * len(phases) + 1)) + 10
+            stocks = [await _stock(study, k, need) for k in range(args.clients)]
+            await hammer.call("setup", "slow", target)
+            if other is not None:
+                await hammer.call("setup", "ref", other)
+            sessions = [await st.enter_async_context(study.session()) for _ in stocks]
+
+            async def reports(seconds: float, out: list[float]) -> None:
+                start = time.perf_counter()
+                spread = args.clients * args.rate  # trainers' sends spread over one period
+                await asyncio.gather(
+                    *(
+                        _report_block(
+                            ops, stocks[k], args.rate, start + k / spread, start + seconds, out
+                        )
+                        for k, ops in enumerate(sessions)
+                    )
+                )
+
+            await reports(args.warmup, [])
+            order = [p for _ in range(args.blocks) for p in phases]
+            for phase in tqdm(order, desc="isolation blocks", unit="block"):
+                if phase != "idle":
+                    await hammer.call("start", phase)
+                    await asyncio.sleep(args.ramp)
+                out: list[float] = []
+                await reports(block, out)
+                samples[phase] += out
+                blocks.append({"phase": phase, **_stats(out)})
+                if phase != "idle":
+                    side = await hammer.call("stop")
+                    total = sides[phase]
+                    total["lanas_propose_ms"] += side["lanas_propose_ms"]
+                    total["exhausted_propose_ms"] += side["exhausted_propose_ms"]
+                    for code, n in side["exhausted_codes"].items():
+                        total["exhausted_codes"][code] = total["exhausted_codes"].get(code, 0) + n
+    finally:
+        with contextlib.suppress(Exception):
+            await hammer.close()
+        if hammer.proc.is_alive():
+            hammer.proc.kill()
+    result: dict[str, Any] = {p: {"report": _stats(samples[p])} for p in phases}
+    for p in phases[1:]:
+        result[p]["lanas_propose"] = _stats(sides[p]["lanas_propose_ms"])
+        result[p]["exhausted_propose"] = _stats(sides[p]["exhausted_propose_ms"])
+        result[p]["exhausted_codes"] = sides[p]["exhausted_codes"]
+    idle_p99 = result["idle"]["report"].get("p99_ms")
+    for p in phases[1:]:
+        p99 = result[p]["report"].get("p99_ms")
+        result[f"p99_ratio_{p}_over_idle"] = (
+            p99 / idle_p99 if p99 is not None and idle_p99 else None  # None: starved
+        )
+    ratio = result["p99_ratio_slow_over_idle"]
     return {
-        "idle": idle,
-        "slow": slow,
-        **extra,
-        "p99_ratio_slow_over_idle": ratio,
+        **result,
         "goal_met": ratio is not None and ratio <= 2.0,
+        "blocks": blocks,
         "clients": args.clients,
         "rate_per_client": args.rate,
         "slow_clients": args.slow_clients,
         "slow_count": args.slow_count,
         "slow_reports": args.slow_reports,
         "lanas_candidates": max_candidates(),
+        "seconds_per_phase": args.seconds,
+        "blocks_per_phase": args.blocks,
         "warmup_s": args.warmup,
+        "ramp_s": args.ramp,
     }
 
 
-def _line(name: str, s: dict[str, Any]) -> str:
+def _row(name: str, s: dict[str, Any], ratio: float | None = None) -> str:
     if not s.get("n"):
-        return f"{name}: no samples"
-    return (
-        f"{name}: n {s['n']}, p50 {s['p50_ms']:.1f} ms, p99 {s['p99_ms']:.1f} ms, "
-        f"p99.9 {s['p99_9_ms']:.1f} ms, max {s['max_ms']:.1f} ms"
-    )
+        return f"{name:<42} no samples"
+    cells = f"{s['p50_ms']:8.1f} {s['p99_ms']:8.1f} {s['p99_9_ms']:8.1f} {s['max_ms']:8.1f}"
+    tail = "" if ratio is None else f" {ratio:8.2f}"
+    return f"{name:<42} {s['n']:6d} {cells}{tail}"
 
 
 def _ratio(value: float | None) -> str:
@@ -254,27 +336,26 @@ def run(args: argparse.Namespace) -> int:
         with ServerProcess(Path(tmp) / "isolation.db", **off) as srv:
             if args.reference:
                 with ServerProcess(Path(tmp) / "elsewhere.db", **off) as other:
-                    result = uvloop.run(_drive(srv.target, args, other.target))
+                    result = uvloop.run(_drive(srv.target, other.target, args))
             else:
-                result = uvloop.run(_drive(srv.target, args, None))
-    print(_line("Report to A, idle", result["idle"]["report"]))
-    print(_line("Report to A, while B is slow", result["slow"]["report"]))
-    print(_line(f"B: lanas Propose({args.slow_count})", result["slow"]["lanas_propose"]))
-    print(
-        _line("B: exhausted Propose(1)", result["slow"]["exhausted_propose"])
-        + f" (answers {result['slow']['exhausted_codes']})"
-    )
-    if "slow_elsewhere" in result:
+                result = uvloop.run(_drive(srv.target, None, args))
+    phases = [p for p in ("idle", "slow", "ref") if p in result]
+    print(f"{'ms':<42} {'n':>6} {'p50':>8} {'p99':>8} {'p99.9':>8} {'max':>8} {'p99/idle':>8}")
+    for p in phases:
+        ratio = None if p == "idle" else result[f"p99_ratio_{p}_over_idle"]
+        print(_row(LABELS[p], result[p]["report"], ratio))
+    for p in phases[1:]:
+        where = "this" if p == "slow" else "another"
+        print(_row(f"B: lanas Propose({args.slow_count}), {where}", result[p]["lanas_propose"]))
         print(
-            _line(
-                "Report to A, same slow load on another server", result["slow_elsewhere"]["report"]
-            )
-            + f" (ratio {_ratio(result['p99_ratio_slow_elsewhere_over_idle'])}:"
-            " the machine's share)"
+            _row(f"B: exhausted Propose(1), {where}", result[p]["exhausted_propose"])
+            + f"  {result[p]['exhausted_codes']}"
         )
+    ref = result.get("p99_ratio_ref_over_idle")
     print(
         f"p99(slow) / p99(idle) = {_ratio(result['p99_ratio_slow_over_idle'])} "
         f"(goal <= 2: {'met' if result['goal_met'] else 'NOT met'})"
+        + ("" if "ref" not in result else f"; p99(ref) / p99(idle) = {_ratio(ref)}")
     )
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))

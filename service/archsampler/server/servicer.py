@@ -30,6 +30,10 @@ from archsampler_client._proto import archsampler_pb2_grpc as pb_grpc
 
 T = TypeVar("T")
 Ctx = grpc.aio.ServicerContext
+OFFLOAD_TRIALS = 32
+"""An answer with more trials is built in a worker thread: a Propose(1000)'s answer takes
+7-20 ms of Python, which on the event loop would delay every other call (other studies'
+Reports included)."""
 
 
 class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
@@ -48,16 +52,26 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
         self.executor = executor
         self.page_bytes = min(rpc.PAGE_BYTES, max_message_bytes * 3 // 4)
         self.observe = observe  # (rpc, code, seconds) of each session call, for metrics
-        self._session_calls = {
-            "propose": self._propose,
+        self._session_calls: dict[str, Callable[[Any], Any]] = {
+            "propose": functools.partial(self._propose, session=True),
             "report": self._report,
             "heartbeat": self._heartbeat,
-            "report_and_propose": self._report_and_propose,
+            "report_and_propose": functools.partial(self._report_and_propose, session=True),
         }
 
     async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, lambda: fn(*args, **kwargs))
+
+    async def _answer(self, build: Callable[[Any], Any], value: Any, size: int, kind: str) -> Any:
+        """`build(value)`, wrapped in a `SessionResponse` under `kind` when `kind` is set;
+        built in a worker thread when it holds more than `OFFLOAD_TRIALS` trials."""
+
+        def make() -> Any:
+            msg = build(value)
+            return pb.SessionResponse(**{kind: msg}) if kind else msg
+
+        return make() if size <= OFFLOAD_TRIALS else await self._run(make)
 
     async def _allow(self, action: str, study: str | None = None) -> Principal:
         """The caller's principal, if it may call `action` (on `study`); else raise
@@ -103,10 +117,11 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
         check = functools.partial(authorize, principal, "DeleteStudy", study=request.name)
         return await self._run(rpc.delete_study, self.service, request, check)  # locked check
 
-    async def _propose(self, request: pb.ProposeRequest) -> pb.ProposeResponse:
+    async def _propose(self, request: pb.ProposeRequest, session: bool = False) -> Any:
         await self._allow("Propose", request.study)
         trials = await rpc.propose(self.service, request, asyncio.get_running_loop())
-        return rpc.propose_answer(trials)
+        kind = "propose" if session else ""
+        return await self._answer(rpc.propose_answer, trials, len(trials), kind)
 
     async def _report(self, request: pb.ReportRequest) -> pb.ReportResponse:
         args = rpc.report_args(request)
@@ -115,12 +130,13 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
         return rpc.report_answer(trial)
 
     async def _report_and_propose(
-        self, request: pb.ReportAndProposeRequest
-    ) -> pb.ReportAndProposeResponse:
+        self, request: pb.ReportAndProposeRequest, session: bool = False
+    ) -> Any:
         """Report, then propose once the report committed: a trainer's step in one message."""
         await self._allow("ReportAndPropose", rpc.step_study(request))
         result = await rpc.report_and_propose(self.service, request, asyncio.get_running_loop())
-        return rpc.report_and_propose_answer(result)
+        kind = "report_and_propose" if session else ""
+        return await self._answer(rpc.report_and_propose_answer, result, len(result[1]), kind)
 
     async def _heartbeat(self, request: pb.HeartbeatRequest) -> pb.HeartbeatResponse:
         await self._allow("Heartbeat", rpc.heartbeat_study(request))
@@ -138,6 +154,11 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
     async def Heartbeat(self, request: pb.HeartbeatRequest, context: Ctx) -> Any:
         return await self._heartbeat(request)
 
+    @handle_errors
+    async def Release(self, request: pb.ReleaseRequest, context: Ctx) -> Any:
+        await self._allow("Release", rpc.release_study(request))
+        return await self._run(rpc.release, self.service, request)
+
     async def Session(
         self, requests: AsyncIterator[pb.SessionRequest], context: Ctx
     ) -> AsyncIterator[pb.SessionResponse]:
@@ -153,12 +174,10 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
                         "report_and_propose"
                     )
                 answer = await self._session_calls[kind](getattr(request, kind))
-                response = pb.SessionResponse(**{kind: answer})
-    @handle_errors
-    async def Release(self, request: pb.ReleaseRequest, context: Ctx) -> Any:
-        await self._allow("Release", rpc.release_study(request))
-        return await self._run(rpc.release, self.service, request)
-
+                if isinstance(answer, pb.SessionResponse):
+                    response = answer  # a large answer, built off the event loop
+                else:
+                    response = pb.SessionResponse(**{kind: answer})
             except Exception as exc:  # noqa: BLE001 - mapped like every unary error
                 code, message = status_for(exc, f"Session.{kind}")
                 response = pb.SessionResponse(
