@@ -21,6 +21,7 @@ import pytest
 from conftest import skip_or_fail
 
 from archsampler.testing import ServerThread
+from archsampler.testing.fuzz_http import run_http_fuzz
 from archsampler_client import Client
 
 ADMIN, READER, OTHER = "dash-admin-tok", "dash-reader-tok", "dash-other-tok"
@@ -186,3 +187,13 @@ def test_page_in_headless_chromium_while_a_search_runs(dash, tmp_path: Path) -> 
     keep = os.environ.get("ARCHSAMPLER_SCREENSHOT")
     if keep:  # README's screenshot: ARCHSAMPLER_SCREENSHOT=docs/dashboard.png pytest ...
         shutil.copy(shot, keep)
+
+
+def test_hostile_http_requests_are_refused(dash) -> None:
+    """`bench fuzz`'s dashboard cases (seeded): no 5xx, no hang, the page still served."""
+    _, base = dash
+    port = int(base.rsplit(":", 1)[1])
+    result = run_http_fuzz("127.0.0.1", port, 400, seed=7, token=READER)
+    assert result.ok, result.incidents[:5]
+    assert result.cases == 400
+    assert {"200", "400", "401", "404", "405"} <= set(result.by_status)

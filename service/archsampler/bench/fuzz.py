@@ -20,14 +20,16 @@ import tempfile
 from pathlib import Path
 
 from archsampler.testing import ServerProcess
+from archsampler.testing import free_port
 from archsampler.testing.fuzz import run_fuzz
+from archsampler.testing.fuzz_http import run_http_fuzz
 
 
 class LoggedServerProcess(ServerProcess):
     """A `ServerProcess` whose stderr (the server log) is appended to `log`."""
 
-    def __init__(self, db: str | Path, log: Path) -> None:
-        super().__init__(db)
+    def __init__(self, db: str | Path, log: Path, **env: str) -> None:
+        super().__init__(db, **env)
         self.log = log
 
     def start(self, timeout: float = 60.0) -> LoggedServerProcess:
@@ -85,6 +87,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, default=60.0, help="per-RPC deadline (s)")
     parser.add_argument("--log", type=Path, help="server log file (default: next to --json)")
     parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument(
+        "--http-cases", type=int, default=2_000, help="hostile requests to the dashboard port"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -95,7 +100,10 @@ def run(args: argparse.Namespace) -> int:
         )
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_bytes(b"")
-        server = LoggedServerProcess(Path(tmp) / "fuzz.db", log).start()
+        dashboard = free_port()
+        server = LoggedServerProcess(
+            Path(tmp) / "fuzz.db", log, ARCHSAMPLER_DASHBOARD_PORT=str(dashboard)
+        ).start()
         try:
             result = run_fuzz(
                 server.target,
@@ -105,17 +113,26 @@ def run(args: argparse.Namespace) -> int:
                 progress=True,
                 timeout=args.timeout,
             )
+            http = run_http_fuzz(
+                "127.0.0.1", dashboard, args.http_cases, args.seed, alive=server.alive,
+                progress=True,
+            )  # fmt: skip
         finally:
             ending = server.shutdown()
         record = {**result.to_json(), "seed": args.seed, "server_exit": ending}
+        record["dashboard"] = http.to_json()
         record["server_log"] = str(log) if args.log or args.json else None
     keys = ("cases", "internal", "crashes", "hangs", "violations", "server_exit")
     summary = {k: record[k] for k in keys}
     print(json.dumps({**summary, "by_code": record["by_code"]}, indent=1))
+    print("dashboard:", json.dumps(record["dashboard"]["by_status"]), end=" ")
+    print(f"incidents {record['dashboard']['incident_count']}")
+    for incident in http.incidents[:10]:
+        print(f"[dashboard {incident['status']}] case {incident['case']}: {incident['request']}")
     for incident in result.incidents[:10]:
         print(f"[{incident.kind}] case {incident.case} {incident.method}: {incident.detail}")
         print(f"    {incident.request[:300]}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(record, indent=1, ensure_ascii=False))
-    return 0 if result.ok and ending.startswith("exited") else 1
+    return 0 if result.ok and http.ok and ending.startswith("exited") else 1

@@ -36,7 +36,7 @@ HUGE_N = (1025, 20_000, 200_000)  # choices of one categorical param, all over t
 STATES = tuple(range(6))
 WEIGHTS = {
     "CreateStudy": 12, "GetStudy": 4, "ListStudies": 1, "DeleteStudy": 4, "Propose": 8,
-    "Report": 18, "Heartbeat": 8, "Tell": 18, "ListTrials": 10, "GetBest": 4,
+    "Report": 18, "Heartbeat": 8, "Release": 4, "Tell": 18, "ListTrials": 10, "GetBest": 4,
     "Predict": 6, "Session": 8, WATCH: 1,
 }  # fmt: skip
 """Relative frequency of each RPC (an RPC added to the proto later gets 5)."""
@@ -372,6 +372,10 @@ class RequestGen:
     def Heartbeat(self) -> pb.HeartbeatRequest:
         trial_id = self.trial_id()
         return pb.HeartbeatRequest(study=self.trial_study(trial_id), trial_id=trial_id)
+
+    def Release(self) -> pb.ReleaseRequest:
+        trial_id = self.trial_id()
+        return pb.ReleaseRequest(study=self.trial_study(trial_id), trial_id=trial_id)
 
     def Tell(self) -> pb.TellRequest:
         study = self.name()
