@@ -278,9 +278,10 @@ def test_failed_early_stopped_and_unknown_trials(
     k = api.pb2
     experiment = hpo_experiment(k, "outcomes", [setting(k, "strategy", "random")])
     reply = stub.GetSuggestions(
-        k.GetSuggestionsRequest(experiment=experiment, current_request_number=3)
+        k.GetSuggestionsRequest(experiment=experiment, current_request_number=4)
     )
     assignments = [pa.assignments for pa in reply.parameter_assignments]
+    proposed = study_trials(katib_server.target, "outcomes")
     failed = katib_trial(k, "t-failed", assignments[0], "accuracy", None)
     failed.status.condition = k.TrialStatus.FAILED
     stopped = katib_trial(k, "t-stopped", assignments[1], "accuracy", 0.5)
@@ -292,9 +293,10 @@ def test_failed_early_stopped_and_unknown_trials(
                      ("batch", "32"), ("optimizer", "sgd")]
     ]  # fmt: skip
     manual = katib_trial(k, "t-manual", told, "accuracy", 0.75)
+    running = katib_trial(k, "t-running", assignments[3], "accuracy", None)
     request = k.GetSuggestionsRequest(
         experiment=experiment,
-        trials=[failed, stopped, no_metric, manual],
+        trials=[failed, stopped, no_metric, manual, running],
         current_request_number=1,
     )
     stub.GetSuggestions(request)
@@ -312,11 +314,23 @@ def test_failed_early_stopped_and_unknown_trials(
         trials["t-manual"].arch
         == "lr=0.01,dropout=0.25,momentum=0.7,layers=3,batch=32,optimizer=sgd"
     )
-    before = study_trials(katib_server.target, "outcomes")
-    request.total_request_number = 4  # the same trials again: nothing new is reported
+    # a running Katib trial keeps its archsampler trial PENDING: its lease was extended
+    lease = {t.id: t.lease_expires_at for t in proposed}
+    now = study_trials(katib_server.target, "outcomes")
+    (pending,) = [t for t in now if t.state.name == "PENDING" and t.id in lease]
+    assert pending.lease_expires_at > lease[pending.id]
+
+    def outcomes() -> list[tuple[Any, ...]]:
+        return [
+            (t.id, t.state, t.value, t.arch, t.metadata)
+            for t in study_trials(katib_server.target, "outcomes")
+        ]
+
+    before = outcomes()
+    request.total_request_number = 5  # the same trials again: nothing new is reported
     stub.GetSuggestions(request)
     stub.GetSuggestions(request)
-    after = study_trials(katib_server.target, "outcomes")
+    after = outcomes()
     assert after[: len(before)] == before and len(after) == len(before) + 1
 
 

@@ -10,12 +10,14 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from typing import Callable
+from typing import Sequence
 from typing import TypeVar
 
 from archsampler.study import StudyService
 from archsampler.study import normalise_config
 from archsampler.trial import Outcome
 from archsampler.trial import Trial
+from archsampler.trial import TrialState
 
 T = TypeVar("T")
 PAGE = 1000
@@ -31,18 +33,20 @@ class StudyBackend:
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
-    async def ensure_study(self, name: str, config: dict[str, Any]) -> None:
-        """Create study `name`, or load it when its config is equal (else ALREADY_EXISTS)."""
-        await self._run(self.service.create_study, name, config)
+    async def ensure_study(self, name: str, config: dict[str, Any]) -> float:
+        """Create study `name`, or load it when its config is equal (else ALREADY_EXISTS);
+        its creation time (a study deleted and created again has another)."""
+        record, _ = await self._run(self.service.create_study, name, config)
+        return float(record.created_at)
 
-    async def trials(self, study: str) -> list[Trial]:
-        """Every trial of `study`, in id order."""
+    async def trials(self, study: str, states: Sequence[TrialState] = ()) -> list[Trial]:
+        """Every trial of `study` (in `states`, when given), in id order."""
 
         def read() -> list[Trial]:
             found: list[Trial] = []
             while True:
                 after = found[-1].id if found else 0
-                page = self.service.list_trials(study, after_id=after, limit=PAGE)
+                page = self.service.list_trials(study, states=states, after_id=after, limit=PAGE)
                 found.extend(page)
                 if len(page) < PAGE:
                     return found

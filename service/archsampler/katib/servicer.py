@@ -7,10 +7,10 @@
 2. The request's trials are diffed into reports. A Katib trial maps to the archsampler trial
    of the same architecture; the Katib trial name is stored in that trial's metadata
    (`katib.trial`), so a trial already reported under its name is skipped and a repeated
-   request changes nothing. SUCCEEDED with the objective metric -> its value; SUCCEEDED
-   without it, FAILED, KILLED, EARLYSTOPPED, METRICSUNAVAILABLE -> failed with the reason;
-   CREATED / RUNNING -> the pending trial's lease is extended (heartbeat). A finished Katib
-   trial whose architecture archsampler never proposed is told (`Tell`).
+   request reports nothing again. SUCCEEDED with the objective metric -> its value;
+   SUCCEEDED without it, FAILED, KILLED, EARLYSTOPPED, METRICSUNAVAILABLE -> failed with the
+   reason; CREATED / RUNNING / UNKNOWN -> the pending trial's lease is extended (heartbeat).
+   A finished Katib trial whose architecture archsampler never proposed is told (`Tell`).
 3. `current_request_number` (1..1000) new trials are proposed, keyed by
    `total_request_number` (request id `katib-<total>`): a request Katib retries after a lost
    reply gets the same trials back.
@@ -25,6 +25,7 @@ from typing import Any
 
 import grpc
 
+from archsampler.errors import AlreadyExistsError
 from archsampler.errors import ArchSamplerError
 from archsampler.errors import InvalidArgumentError
 from archsampler.errors import StorageError
@@ -37,13 +38,13 @@ from archsampler.katib.experiment import katib_study
 from archsampler.server.status import handle_errors
 from archsampler.study import MAX_PROPOSE
 from archsampler.trial import Outcome
-from archsampler.trial import Trial
 from archsampler.trial import TrialState
 
 log = logging.getLogger(__name__)
 Ctx = grpc.aio.ServicerContext
 TRIAL_KEY = "katib.trial"
 MAX_TRIAL_NAME = 253  # a Kubernetes object name
+MAX_CACHED_STUDIES = 1024  # studies whose reported Katib trial names are remembered
 Condition = kpb.TrialStatus.TrialConditionType
 RUNNING = (Condition.Value("CREATED"), Condition.Value("RUNNING"), Condition.Value("UNKNOWN"))
 
@@ -78,6 +79,8 @@ class KatibSuggestionServicer(kpb_grpc.SuggestionServicer):
     def __init__(self, backend: StudyBackend, default_strategy: str) -> None:
         self.backend = backend
         self.default_strategy = default_strategy
+        # (study, created_at) -> Katib trial names already reported there
+        self._done: dict[tuple[str, float], set[str]] = {}
 
     async def _study(self, experiment: Any) -> KatibStudy:
         study = katib_study(experiment, self.default_strategy)
@@ -102,8 +105,8 @@ class KatibSuggestionServicer(kpb_grpc.SuggestionServicer):
                 f"current_request_number must be in 1..{MAX_PROPOSE}, got {count}"
             )
         study = await self._study(request.experiment)
-        await self.backend.ensure_study(study.name, study.config)
-        await self._sync(study, list(request.trials))
+        created_at = await self.backend.ensure_study(study.name, study.config)
+        await self._sync(study, created_at, list(request.trials))
         total = request.total_request_number
         request_id = f"katib-{total}" if total > 0 else ""
         proposed = await self.backend.propose(study.name, count, request_id)
@@ -119,24 +122,38 @@ class KatibSuggestionServicer(kpb_grpc.SuggestionServicer):
             ]
         )
 
-    async def _sync(self, study: KatibStudy, trials: list[Any]) -> None:
-        """Report what the request's trials newly tell (see the module docstring)."""
-        known = await self.backend.trials(study.name)
-        done = {t.metadata.get(TRIAL_KEY) for t in known if t.state.is_finished()}
-        live: dict[str, Trial] = {}
-        finished: set[str] = set()
-        for t in known:
-            if t.state in (TrialState.PENDING, TrialState.STALE):
-                live.setdefault(t.arch_hash, t)
-            elif t.state.is_finished():
-                finished.add(t.arch_hash)
-        calls = []
-        seen: set[str] = set()
+    async def _sync(self, study: KatibStudy, created_at: float, trials: list[Any]) -> None:
+        """Report what the request's trials newly tell (see the module docstring).
+
+        Katib trial names already reported are remembered per study (read once from the
+        study's trials after a start), so a request whose finished trials are all known reads
+        only the study's pending trials.
+        """
+        key = (study.name, created_at)
+        done = self._done.get(key)
+        if done is None:
+            known = await self.backend.trials(study.name)
+            done = {
+                t.metadata[TRIAL_KEY]
+                for t in known
+                if t.state.is_finished() and TRIAL_KEY in t.metadata
+            }
+            if len(self._done) >= MAX_CACHED_STUDIES:
+                self._done.clear()
+            self._done[key] = done
+        todo: dict[str, Any] = {}
         for trial in trials:
-            name = trial.name
-            if not name or len(name) > MAX_TRIAL_NAME or name in done or name in seen:
-                continue
-            seen.add(name)
+            if trial.name and len(trial.name) <= MAX_TRIAL_NAME and trial.name not in done:
+                todo.setdefault(trial.name, trial)
+        if not todo:
+            return
+        live = {
+            t.arch_hash: t
+            for t in await self.backend.trials(study.name, (TrialState.PENDING, TrialState.STALE))
+        }
+        names: list[str | None] = []  # per call: the Katib trial it finishes, if any
+        calls = []
+        for name, trial in todo.items():
             outcome = katib_outcome(trial, study.metric)
             try:
                 params = study.codec.from_assignments(
@@ -145,21 +162,27 @@ class KatibSuggestionServicer(kpb_grpc.SuggestionServicer):
                 arch_hash = await self.backend.arch_hash(study.name, params)
             except InvalidArgumentError as err:
                 log.warning("katib trial %r of study %r skipped: %s", name, study.name, err)
+                done.add(name)
                 continue
             pending = live.get(arch_hash)
             if outcome is None:
                 if pending is not None and pending.state == TrialState.PENDING:
+                    names.append(None)
                     calls.append(self.backend.heartbeat(study.name, pending.id))
-            elif pending is not None:
+                continue
+            names.append(name)
+            if pending is not None:
                 live.pop(arch_hash)
                 calls.append(self.backend.report(study.name, pending.id, outcome))
-            elif arch_hash not in finished:
-                finished.add(arch_hash)
+            else:  # never proposed (or its trial is gone): told; refused when already there
                 calls.append(self.backend.tell(study.name, params, outcome))
-        for result in await asyncio.gather(*calls, return_exceptions=True):
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        for name, result in zip(names, results, strict=True):
             if isinstance(result, StorageError):
                 raise result  # UNAVAILABLE: Katib retries the request
-            if isinstance(result, ArchSamplerError):
-                log.warning("katib trial update in study %r refused: %s", study.name, result)
-            elif isinstance(result, BaseException):
+            if isinstance(result, BaseException) and not isinstance(result, ArchSamplerError):
                 raise result
+            if isinstance(result, ArchSamplerError) and not isinstance(result, AlreadyExistsError):
+                log.warning("katib trial %r of study %r refused: %s", name, study.name, result)
+            if name is not None:
+                done.add(name)
