@@ -27,13 +27,13 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
-from archsampler.predictor.parity import PARITY_TOL
-from archsampler.predictor.parity import REFERENCE
-from archsampler.predictor.parity import ParityError
-from archsampler.predictor.parity import check_sessions
-from archsampler.predictor.parity import greedy_margins
-from archsampler.spaces.base import TokenSpec
 from archsampler_models.nao import NAOModel
+from archsampler_models.parity import PARITY_TOL
+from archsampler_models.parity import REFERENCE
+from archsampler_models.parity import ParityError
+from archsampler_models.parity import check_sessions
+from archsampler_models.parity import greedy_margins
+from archsampler_models.tokens import TokenSpec
 
 FORMAT_VERSION = 1
 OPSET = 17

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from archsampler.spaces.base import TokenSpec
+from archsampler_models.tokens import TokenSpec
 
 
 @dataclass(frozen=True)

@@ -9,14 +9,14 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from archsampler.predictor.scaling import fit_scaling
-from archsampler.spaces.base import TokenSpec
 from archsampler_models.metrics import kendall_s
 from archsampler_models.metrics import kendall_tau
 from archsampler_models.metrics import pairwise_accuracy
 from archsampler_models.metrics import ranking_gate_p_value
 from archsampler_models.nao import NAOConfig
 from archsampler_models.nao import NAOModel
+from archsampler_models.scaling import fit_scaling
+from archsampler_models.tokens import TokenSpec
 
 Augment = Callable[[np.ndarray], np.ndarray]
 """Maps a token sequence to a symmetric one (same network), e.g. swapped DAG branches."""

@@ -10,6 +10,8 @@ from typing import Sequence
 
 import numpy as np
 
+from archsampler_models.tokens import TokenSpec
+
 Arch = Any
 """A space-native architecture value. Each space documents its own type; it is hashable."""
 
@@ -18,23 +20,6 @@ ParamValue = str | int | float | bool
 ENUMERATE_LIMIT = 65_536
 """Spaces with at most this many architectures are listed in full by `enumerate_archs`
 when sampling falls short (about 0.3 s of work for the largest)."""
-
-
-@dataclass(frozen=True)
-class TokenSpec:
-    """Fixed-length token encoding for sequence models (NAO).
-
-    Attributes:
-        length: number of positions.
-        vocab_size: size of the shared vocabulary (token ids 0..vocab_size-1).
-        masks: bool array (length, vocab_size); masks[i, t] is True when token t may appear
-            at position i. Every sequence built from masks decodes to an architecture or
-            to None (for example a DAG with no input-output path).
-    """
-
-    length: int
-    vocab_size: int
-    masks: np.ndarray
 
 
 @dataclass(frozen=True)
