@@ -70,6 +70,8 @@ def _serve(args: argparse.Namespace) -> int:
     except AuthConfigError as e:
         return _error("serve", str(e))
     return 0
+    except OSError as e:  # e.g. the Katib port is taken
+        return _error("serve", str(e))
 
 
 def _hash_token(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -186,3 +187,23 @@ def test_healthcheck_command(katib_target: str) -> None:
         timeout=60,
     )
     assert unknown.returncode == 1 and "NOT_FOUND" in unknown.stderr
+
+
+def test_serve_refuses_a_taken_or_bad_katib_port(tmp_path: Path) -> None:
+    """One line, exit status 2: a Katib port that is taken, or out of range."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for flag, expected in (
+            (str(port), f"cannot listen on 127.0.0.1:{port} for the Katib suggestion service"),
+            ("70000", "ARCHSAMPLER_KATIB_PORT: Input should be less than or equal to 65535"),
+        ):
+            ran = subprocess.run(
+                [sys.executable, "-m", "archsampler", "serve", "--port", "0", "--katib-port",
+                 flag, "--db", str(tmp_path / "x.db")],
+                capture_output=True, text=True, timeout=120, cwd=tmp_path,
+            )  # fmt: skip
+            assert ran.returncode == 2, ran.stderr
+            assert ran.stderr.startswith("archsampler serve: error: ")
+            assert expected in ran.stderr and ran.stderr.count("\n") == 1

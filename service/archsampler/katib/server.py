@@ -10,6 +10,7 @@ and `api.v1.beta1.Suggestion`.
 from __future__ import annotations
 
 import logging
+import socket
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -28,6 +29,26 @@ from archsampler.study import StudyService
 log = logging.getLogger(__name__)
 SUGGESTION_SERVICE = kpb.DESCRIPTOR.services_by_name["Suggestion"].full_name
 HEALTH_NAMES = ("", PROBE_SERVICE, SUGGESTION_SERVICE)
+
+
+def _bindable(host: str, port: int) -> bool:
+    """Whether `host:port` can be bound now (as grpc binds: SO_REUSEADDR); port 0 always."""
+    if port == 0:
+        return True
+    try:
+        found = socket.getaddrinfo(
+            host.strip("[]") or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except OSError:
+        return False
+    for family, kind, proto, _, address in found:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError:
+                return False
+    return True
 
 
 @dataclass
@@ -62,9 +83,17 @@ async def start_katib_server(
     kpb_grpc.add_SuggestionServicer_to_server(servicer, server)
     health = HealthService()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
-    bound = server.add_insecure_port(f"{host}:{port}")
+    bound = 0
+    if _bindable(host, port):  # else grpc would log its own error line before failing
+        try:
+            bound = server.add_insecure_port(f"{host}:{port}")
+        except RuntimeError:  # grpc: "Failed to bind to address ..."
+            bound = 0
     if bound == 0:
-        raise OSError(f"cannot listen on {host}:{port} for the Katib suggestion service")
+        raise OSError(
+            f"cannot listen on {host}:{port} for the Katib suggestion service (--katib-port): "
+            "the port is taken or the address is not this host's"
+        )
     await server.start()
     for name in HEALTH_NAMES:
         health.set(name, health_pb2.HealthCheckResponse.SERVING)
