@@ -227,6 +227,35 @@ def test_exhausted_space_and_changed_experiment(stub: Any) -> None:
     assert "katib-small" in caught.value.details()
 
 
+def test_experiment_created_again_gets_new_suggestions(stub: Any) -> None:
+    """Katib numbers requests per Experiment: the same name created again over the same
+    database sends total_request_number 2 again, and must not get the trials that ran."""
+    exp = experiment(param("n", k.INT, min="1", max="50"), name="again")
+    first = k.GetSuggestionsRequest(
+        experiment=exp, current_request_number=2, total_request_number=2
+    )
+    old = stub.GetSuggestions(first)
+    assert stub.GetSuggestions(first) == old  # a retry after a lost reply: the same trials
+    finished = [
+        k.Trial(
+            name=f"again-old-{i}",
+            spec=k.TrialSpec(parameter_assignments=k.TrialSpec.ParameterAssignments(
+                assignments=pa.assignments)),
+            status=k.TrialStatus(condition=k.TrialStatus.SUCCEEDED, observation=k.Observation(
+                metrics=[k.Metric(name="acc", value="0.5")])),
+        )
+        for i, pa in enumerate(old.parameter_assignments)
+    ]  # fmt: skip
+    stub.GetSuggestions(
+        k.GetSuggestionsRequest(
+            experiment=exp, trials=finished, current_request_number=1, total_request_number=3
+        )
+    )
+    new = stub.GetSuggestions(first)  # the Experiment again, from its first request
+    values = lambda reply: {pa.assignments[0].value for pa in reply.parameter_assignments}  # noqa: E731
+    assert len(values(new)) == 2 and not values(new) & values(old)
+
+
 def _katib_enas_example() -> Any:
     """deploy/katib/experiment-nas.yaml's nas_config (Katib's own ENAS example)."""
     from test_katib_deploy import experiment_message

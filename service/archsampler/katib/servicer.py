@@ -13,7 +13,8 @@
    A finished Katib trial whose architecture archsampler never proposed is told (`Tell`).
 3. `current_request_number` (1..1000) new trials are proposed, keyed by
    `total_request_number` (request id `katib-<total>`): a request Katib retries after a lost
-   reply gets the same trials back.
+   reply gets the same trials back (unless they ran already: an Experiment of the same name
+   created again over the same database gets new ones).
 """
 
 from __future__ import annotations
@@ -110,6 +111,10 @@ class KatibSuggestionServicer(kpb_grpc.SuggestionServicer):
         total = request.total_request_number
         request_id = f"katib-{total}" if total > 0 else ""
         proposed = await self.backend.propose(study.name, count, request_id)
+        if request_id and any(t.state != TrialState.PENDING for t in proposed):
+            # the id answered an earlier Experiment of this name (deleted and created again
+            # over the same database): its trials ran already, so propose afresh
+            proposed = await self.backend.propose(study.name, count, "")
         return kpb.GetSuggestionsReply(
             parameter_assignments=[
                 kpb.GetSuggestionsReply.ParameterAssignments(
