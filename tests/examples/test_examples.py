@@ -16,9 +16,10 @@ import pytest
 from archsampler_client import TrialState
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-sys.path.insert(0, str(EXAMPLES))
-
-import digits  # noqa: E402
+_spec = importlib.util.spec_from_file_location("examples_digits", EXAMPLES / "digits.py")
+assert _spec is not None and _spec.loader is not None
+digits = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(digits)
 
 
 def need(module: str, extra: str) -> None:
