@@ -9,9 +9,10 @@ those weights instead of from scratch.
   fewest single-decision edits turning one architecture into the other.
 * Ties go to the better value (the study's goal), then to the lower trial id.
 * Bound: a study's index keeps the `SCAN_LIMIT` most recently completed trials (a ring of
-  token rows); a hint is one vectorised comparison against it, on the proposal lane's
-  thread, never on the event loop. `ARCHSAMPLER_WARM_START_SCAN` sets the limit (0 turns
-  hints off).
+  token columns); a hint is one vectorised comparison against it, on the proposal lane's
+  thread, never on the event loop, and a round spends at most `MAX_WORK` token comparisons
+  (a large Propose scans fewer, the most recent, trials). `ARCHSAMPLER_WARM_START_SCAN`
+  sets the limit (0 turns hints off).
 """
 
 from __future__ import annotations
@@ -48,12 +49,15 @@ def _scan_limit() -> int:
 
 
 SCAN_LIMIT = _scan_limit()
-CHUNK = 1 << 22  # token comparisons per numpy step (bounds the temporary arrays: ~4 MB)
-_NO_ID = np.iinfo(np.int64).max
+MAX_WORK = 1 << 26
+"""Token comparisons one proposal round may spend on hints (~50 ms here): a Propose(count)
+scans the max(MIN_SCAN, MAX_WORK / (count x decisions)) most recent indexed trials."""
+MIN_SCAN = 1024
+CHUNK = 1 << 22  # query x trial cells per numpy step (bounds the temporary arrays)
 
 
 class WarmIndex:
-    """The most recent `limit` COMPLETED trials of one study, as a ring of token rows."""
+    """The most recent `limit` COMPLETED trials of one study, as a ring of token columns."""
 
     def __init__(self, created_at: float, length: int, limit: int) -> None:
         self.created_at = created_at
@@ -62,7 +66,7 @@ class WarmIndex:
         self.n = 0  # rows filled
         self.pos = 0  # next row to overwrite once full
         cap = min(limit, 1024)
-        self.tokens = np.zeros((cap, length), dtype=np.int32)
+        self.tokens = np.zeros((length, cap), dtype=np.int32)  # one row per decision
         self.ids = np.zeros(cap, dtype=np.int64)
         self.scores = np.zeros(cap)  # values times the goal's sign: higher is better
         self.rows: list[tuple[str, str, float]] = []  # (arch text, checkpoint uri, value)
@@ -72,9 +76,11 @@ class WarmIndex:
 
     def _grow(self) -> None:
         cap = min(self.limit, 2 * len(self.ids))
-        self.tokens = np.resize(self.tokens, (cap, self.tokens.shape[1]))
-        self.ids = np.resize(self.ids, cap)
-        self.scores = np.resize(self.scores, cap)
+        tokens = np.zeros((self.tokens.shape[0], cap), dtype=np.int32)
+        tokens[:, : self.n] = self.tokens[:, : self.n]
+        self.tokens = tokens
+        self.ids = np.concatenate([self.ids[: self.n], np.zeros(cap - self.n, np.int64)])
+        self.scores = np.concatenate([self.scores[: self.n], np.zeros(cap - self.n)])
 
     def add(self, trial_id: int, tokens: Sequence[int], score: float, row: tuple) -> None:
         """Index a completed trial; the oldest one leaves once `limit` are held."""
@@ -88,25 +94,39 @@ class WarmIndex:
             i = self.pos
             self.pos = (self.pos + 1) % self.limit
             self.rows[i] = row
-        self.tokens[i] = tokens
+        self.tokens[:, i] = tokens
         self.ids[i] = trial_id
         self.scores[i] = score
 
+    def recent(self, k: int) -> np.ndarray | slice:
+        """The rows of the `k` most recently indexed trials (a slice when that is all)."""
+        if k >= self.n:
+            return slice(0, self.n)
+        newest = (self.pos if self.n == self.limit else self.n) - 1
+        return (newest - np.arange(k)) % self.n
+
     def nearest(self, queries: np.ndarray) -> list[tuple[int, int]]:
-        """`(row, distance)` of the nearest indexed trial for each query token row."""
-        n = self.n
-        tokens, ids, scores = self.tokens[:n], self.ids[:n], self.scores[:n]
-        step = max(1, CHUNK // max(1, n * tokens.shape[1]))
+        """`(row, distance)` of the nearest indexed trial for each query token row (among
+        the most recent ones the work budget allows, see `MAX_WORK`)."""
+        length = self.tokens.shape[0]
+        rows = self.recent(max(MIN_SCAN, MAX_WORK // max(1, len(queries) * length)))
+        tokens, ids, scores = self.tokens[:, rows], self.ids[rows], self.scores[rows]
+        index = np.arange(self.n)[rows]
+        n = len(ids)
+        step = max(1, CHUNK // max(1, n))
         out: list[tuple[int, int]] = []
         for start in range(0, len(queries), step):
-            q = queries[start : start + step]
-            dist = (q[:, None, :] != tokens[None, :, :]).sum(axis=2, dtype=np.int32)
+            q = np.ascontiguousarray(queries[start : start + step].T)  # decisions x queries
+            dist = np.zeros((q.shape[1], n), dtype=np.int16)
+            for j in range(length):  # one decision at a time: long contiguous rows
+                dist += tokens[j][None, :] != q[j][:, None]
             low = dist.min(axis=1)
-            tied = dist == low[:, None]
-            best = np.where(tied, scores, -np.inf).max(axis=1)
-            tied &= scores == best[:, None]
-            pick = np.where(tied, ids, _NO_ID).argmin(axis=1)
-            out.extend(zip(pick.tolist(), low.tolist(), strict=True))
+            for i, d in enumerate(low.tolist()):
+                tied = np.flatnonzero(dist[i] == d)
+                if len(tied) > 1:  # the better value, then the lower trial id
+                    tied = tied[scores[tied] == scores[tied].max()]
+                    tied = tied[ids[tied] == ids[tied].min()]
+                out.append((int(index[tied[0]]), d))
         return out
 
 

@@ -98,3 +98,20 @@ def test_index_keeps_the_most_recent_completed_trials() -> None:
     assert distance == 3 and index.ids[row] == 9  # all at distance 3: the best value wins
     ((row, distance),) = index.nearest(np.array([[7, 0, 7]], dtype=np.int32))
     assert distance == 1 and index.ids[row] == 7
+
+
+def test_a_large_round_scans_the_most_recent_trials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The work bound: MAX_WORK / (queries x decisions) rows, the most recent ones."""
+    import archsampler.warmstart as ws
+
+    index = WarmIndex(created_at=0.0, length=2, limit=100)
+    for i in range(10):
+        index.add(i, [i, 0], 0.0, (f"a{i}", "", 0.0))
+    monkeypatch.setattr(ws, "MIN_SCAN", 1)
+    monkeypatch.setattr(ws, "MAX_WORK", 2 * 2 * 3)  # 2 queries x 2 decisions x 3 rows
+    queries = np.array([[1, 0], [9, 0]], dtype=np.int32)
+    got = [(int(index.ids[r]), d) for r, d in index.nearest(queries)]
+    assert got == [(7, 1), (9, 0)]  # trial 1 is too old to be scanned; 7..9 are
+    monkeypatch.setattr(ws, "MAX_WORK", 1 << 26)
+    got = [(int(index.ids[r]), d) for r, d in index.nearest(queries)]
+    assert got == [(1, 0), (9, 0)]
