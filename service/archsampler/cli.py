@@ -20,6 +20,7 @@ BENCHES = {
     "optuna": "per-trial overhead of the Optuna sampler vs Optuna's RandomSampler",
     "exhaustion": "Propose latency of exhausted spaces (constrained int, NB201's last networks)",
     "warmstart": "Propose latency with warm-start hints on vs off (1k / 10k completed trials)",
+    "mlp": "MLPNAS on sklearn digits with real torch training: best accuracy per strategy",
 }
 BENCH_MODULES = {"optuna": "optuna_overhead"}
 """Benchmarks whose module is not named after them (`optuna` would shadow the package)."""
@@ -69,9 +70,9 @@ def _serve(args: argparse.Namespace) -> int:
         run(settings)
     except AuthConfigError as e:
         return _error("serve", str(e))
-    return 0
     except OSError as e:  # e.g. the Katib port is taken
         return _error("serve", str(e))
+    return 0
 
 
 def _hash_token(args: argparse.Namespace) -> int:
