@@ -158,7 +158,7 @@ class ArchSamplerServicer(object):
         """Import up to 1,000 results at once (bulk import, e.g. `archsampler import`): every row
         is validated first; any bad row fails the whole request (INVALID_ARGUMENT, or
         ALREADY_EXISTS when the only problems are architectures already live with another
-        outcome; the message lists the first 20 bad rows by line) and nothing is imported; else
+        outcome; the message lists the first 10 bad rows by line) and nothing is imported; else
         all rows commit in one transaction. `validate_only` imports nothing and answers every
         row's problem in band. Idempotent: a row whose architecture is already evaluated with
         the same outcome is left unchanged (re-importing a file changes nothing).
