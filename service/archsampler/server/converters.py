@@ -12,6 +12,8 @@ from archsampler.errors import InvalidArgumentError
 from archsampler.importer import MAX_ROWS
 from archsampler.importer import Row
 from archsampler.importer import RowResult
+from archsampler.signatures import SIGNATURE_KEY
+from archsampler.signatures import parse_signature
 from archsampler.spaces.base import ParamValue
 from archsampler.storage import StudyRecord
 from archsampler.trial import Outcome
@@ -216,7 +218,9 @@ def metadata_from_proto(metadata: Any) -> dict[str, str]:
         raise InvalidArgumentError(f"metadata has more than {MAX_METADATA} entries")
     total = 0
     for key, value in metadata.items():
-        if not key or len(key) > MAX_KEY or len(value) > MAX_FIELD:
+        if key == SIGNATURE_KEY:
+            parse_signature(value)  # its own bounds: up to 1,024 finite numbers
+        elif not key or len(key) > MAX_KEY or len(value) > MAX_FIELD:
             raise InvalidArgumentError(
                 f"metadata key {key[:40]!r}: keys need 1..{MAX_KEY} characters, values "
                 f"<= {MAX_FIELD}"

@@ -131,6 +131,7 @@ class FinishedRow(NamedTuple):
     arch: str
     state: int
     value: float | None
+    metadata_json: str | None = None
 
 
 class SQLBatch:
@@ -278,12 +279,13 @@ class SQLBatch:
 
     # -- reads for the strategies -------------------------------------------------------
     def finished_rows(self, name: str, seq: int) -> tuple[list[FinishedRow], int]:
-        """(id, arch, state, value) of trials finished after revision `seq` up to the study's
-        revision as read here, and that revision (later commits wait for the next call, also
-        where each statement sees newer commits)."""
+        """(id, arch, state, value, metadata JSON) of trials finished after revision `seq` up
+        to the study's revision as read here, and that revision (later commits wait for the
+        next call, also where each statement sees newer commits)."""
         study = self.study(name)
         rows = self._execute(
-            "SELECT id, arch, state, value FROM trials WHERE study_id = ? AND finished_seq > ? "
+            "SELECT id, arch, state, value, metadata_json FROM trials WHERE study_id = ? "
+            "AND finished_seq > ? "
             "AND finished_seq <= ? ORDER BY finished_seq, id",
             (study.id, seq, study.revision),
         ).fetchall()

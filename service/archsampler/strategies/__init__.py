@@ -35,11 +35,25 @@ def _nao() -> type[Strategy]:
     return NAOStrategy
 
 
+def _alphax() -> type[Strategy]:
+    from archsampler.strategies.alphax import AlphaXStrategy
+
+    return AlphaXStrategy
+
+
+def _hierarchical() -> type[Strategy]:
+    from archsampler.strategies.hierarchical import HierarchicalStrategy
+
+    return HierarchicalStrategy
+
+
 STRATEGIES: dict[str, Callable[[], type[Strategy]]] = {
     "random": _random,
     "evolution": _evolution,
     "lanas": _lanas,
     "nao": _nao,
+    "alphax": _alphax,
+    "hierarchical": _hierarchical,
 }
 DEFAULT_STRATEGY = "lanas"
 

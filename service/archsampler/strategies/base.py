@@ -18,10 +18,12 @@ from archsampler.spaces.base import SearchSpace
 
 @dataclass(frozen=True)
 class Observation:
-    """A finished trial as a strategy sees it: higher `value` is better; None = failed."""
+    """A finished trial as a strategy sees it: higher `value` is better; None = failed.
+    `signature`: the output vector its trainer reported (metadata `signature`), if any."""
 
     arch: Arch
     value: float | None
+    signature: tuple[float, ...] | None = None
 
 
 SPARSE_UNSEEN = 0.25
