@@ -34,7 +34,7 @@ from archsampler.trial import WarmStart
 
 log = logging.getLogger(__name__)
 MAX_SCAN = 1_000_000
-MAX_STUDIES = 1024  # indexes kept (least recently used dropped; rebuilt from storage)
+MAX_STUDIES = 256  # indexes kept (least recently used dropped; rebuilt from storage)
 
 
 def _scan_limit() -> int:
@@ -59,14 +59,15 @@ CHUNK = 1 << 22  # query x trial cells per numpy step (bounds the temporary arra
 class WarmIndex:
     """The most recent `limit` COMPLETED trials of one study, as a ring of token columns."""
 
-    def __init__(self, created_at: float, length: int, limit: int) -> None:
+    def __init__(self, created_at: float, length: int, limit: int, vocab: int = 1 << 15) -> None:
         self.created_at = created_at
+        self.dtype = np.int16 if vocab <= 1 << 15 else np.int32  # 2 bytes per decision
         self.limit = limit
         self.seq = 0  # the study revision read up to
         self.n = 0  # rows filled
         self.pos = 0  # next row to overwrite once full
         cap = min(limit, 1024)
-        self.tokens = np.zeros((length, cap), dtype=np.int32)  # one row per decision
+        self.tokens = np.zeros((length, cap), dtype=self.dtype)  # one row per decision
         self.ids = np.zeros(cap, dtype=np.int64)
         self.scores = np.zeros(cap)  # values times the goal's sign: higher is better
         self.rows: list[tuple[str, str, float]] = []  # (arch text, checkpoint uri, value)
@@ -76,7 +77,7 @@ class WarmIndex:
 
     def _grow(self) -> None:
         cap = min(self.limit, 2 * len(self.ids))
-        tokens = np.zeros((self.tokens.shape[0], cap), dtype=np.int32)
+        tokens = np.zeros((self.tokens.shape[0], cap), dtype=self.dtype)
         tokens[:, : self.n] = self.tokens[:, : self.n]
         self.tokens = tokens
         self.ids = np.concatenate([self.ids[: self.n], np.zeros(cap - self.n, np.int64)])
@@ -143,8 +144,9 @@ class WarmStarts:
         with self._lock:
             index = self._indexes.get(rt.name)
             if index is None or index.created_at != rt.created_at:
-                length = rt.space.token_spec().length
-                index = self._indexes[rt.name] = WarmIndex(rt.created_at, length, self.limit)
+                spec = rt.space.token_spec()
+                index = WarmIndex(rt.created_at, spec.length, self.limit, spec.vocab_size)
+                self._indexes[rt.name] = index
             self._indexes.move_to_end(rt.name)
             while len(self._indexes) > MAX_STUDIES:
                 self._indexes.popitem(last=False)
@@ -177,7 +179,7 @@ class WarmStarts:
             index = self._indexes.get(rt.name) if self.limit else None
         if index is None or not len(index) or not trials:
             return [None] * len(trials)
-        queries = np.array([rt.space.to_tokens(rt.parse(t.arch)) for t in trials], np.int32)
+        queries = np.array([rt.space.to_tokens(rt.parse(t.arch)) for t in trials], index.dtype)
         out: list[WarmStart | None] = []
         for row, distance in index.nearest(queries):
             text, uri, value = index.rows[row]
