@@ -438,6 +438,9 @@ def run(args: argparse.Namespace) -> int:
     except ArchSamplerError as e:
         print(f"archsampler import: error: {e.code.name}: {e.details}", file=sys.stderr)
         return 1
+    except (OSError, ValueError) as e:  # e.g. an unreadable --token-file
+        print(f"archsampler import: error: {e}", file=sys.stderr)
+        return 2
     print(
         f"{source}: {summary.created} imported, {summary.unchanged} already there "
         f"(unchanged), {skipped} skipped (PENDING/STALE) into study {args.study!r}"
