@@ -328,3 +328,24 @@ def test_seed_from_needs_read_access_to_the_source(tmp_path: Path) -> None:
             assert a.list_studies() == []  # nothing was created
             b.create_study("also-theirs", space=SPACE, strategy="random", seed_from="theirs")
             assert len(list(b.study("also-theirs").trials())) == 1
+
+
+def test_async_client_tell_many_and_seed(server: ServerThread) -> None:
+    import asyncio
+
+    from archsampler_client import AsyncClient
+
+    async def main() -> tuple:
+        async with AsyncClient(server.target, retries=0) as client:
+            study = await client.create_study("aio", space=SPACE, strategy="random")
+            first = await study.tell_many(rows(12), chunk_rows=5)
+            again = await study.tell_many(rows(12))
+            with pytest.raises(TellManyError) as info:
+                await study.tell_many([{"arch": "p0=c9,p1=c0,p2=c0", "value": 1.0, "line": 7}])
+            seeded = await client.create_study("aio-2", space=SPACE, seed_from="aio")
+            return first, again, info.value.errors, (await seeded.info()).trial_count
+
+    first, again, errors, seeded = asyncio.run(main())
+    assert (first.created, first.unchanged, again.created, again.unchanged) == (12, 0, 0, 12)
+    assert errors[0][0] == 7 and "'c9' is not one of the choices" in errors[0][1]
+    assert seeded == 12
