@@ -191,9 +191,7 @@ def generate(dest: Path) -> None:
 
 
 def _rewrite_katib_imports(text: str) -> str:
-    return re.sub(
-        r"^from katib\.v1beta1 import", f"from {KATIB_PACKAGE} import", text, flags=re.M
-    )
+    return re.sub(r"^from katib\.v1beta1 import", f"from {KATIB_PACKAGE} import", text, flags=re.M)
 
 
 def generate_katib(dest: Path) -> None:
@@ -255,9 +253,9 @@ def main() -> int:
         if not args.check:
             with tempfile.TemporaryDirectory() as tmp:
                 fresh = [Path(tmp) / str(i) / "_proto" for i in range(len(TARGETS))]
-                for (gen, _), where in zip(TARGETS, fresh):
+                for (gen, _), where in zip(TARGETS, fresh, strict=True):
                     gen(where)
-                for (_, out), where in zip(TARGETS, fresh):  # all ran: only now replace
+                for (_, out), where in zip(TARGETS, fresh, strict=True):  # all ran: replace
                     shutil.rmtree(out, ignore_errors=True)
                     shutil.copytree(where, out)
             return 0

@@ -35,6 +35,7 @@ def create_study(
     goal: str,
     seed: int,
     seed_from: str = "",
+    stopping: dict[str, Any] | None = None,
 ) -> pb.CreateStudyRequest:
     goals = {"maximize": pb.MAXIMIZE, "minimize": pb.MINIMIZE}
     if goal not in goals:
@@ -43,6 +44,12 @@ def create_study(
         space=space_spec(space), strategy=strategy, goal=goals[goal], seed=seed
     )
     config.strategy_options.update(strategy_options or {})
+    if stopping:  # {"rule": "median" | "asha" | "curve" | "none", "options": {...}}
+        unknown = sorted(set(stopping) - {"rule", "options"})
+        if unknown:
+            raise ValueError(f"stopping takes 'rule' and 'options', not {unknown}")
+        config.stopping.rule = str(stopping.get("rule", ""))
+        config.stopping.options.update(stopping.get("options") or {})
     return pb.CreateStudyRequest(name=name, config=config, seed_from=seed_from)
 
 
@@ -84,10 +91,28 @@ def report(
     infeasible: str | None,
     checkpoint_uri: str,
     metadata: dict[str, str] | None,
+    stopped: str | bool | None = None,
 ) -> pb.ReportRequest:
     msg = pb.ReportRequest(study=study, trial_id=trial_id)
-    _outcome(msg, value, failed, infeasible, checkpoint_uri, metadata)
+    if stopped is None or stopped is False:
+        _outcome(msg, value, failed, infeasible, checkpoint_uri, metadata)
+        return msg
+    if failed is not None or infeasible is not None:
+        raise ValueError("stopped= goes with value= (or nothing), not failed= / infeasible=")
+    msg.stopped.reason = "" if stopped is True else str(stopped)
+    if value is not None:
+        msg.stopped.value = float(value)
+    msg.checkpoint_uri = checkpoint_uri
+    msg.metadata.update(metadata or {})
     return msg
+
+
+def report_intermediate(
+    study: str, trial_id: int, step: int, value: float
+) -> pb.ReportIntermediateRequest:
+    return pb.ReportIntermediateRequest(
+        study=study, trial_id=trial_id, step=step, value=float(value)
+    )
 
 
 def architecture(arch: str | dict[str, Any]) -> pb.Architecture:

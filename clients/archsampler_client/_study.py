@@ -64,10 +64,33 @@ class StudyOps:
         infeasible: str | None = None,
         checkpoint_uri: str = "",
         metadata: dict[str, str] | None = None,
+        stopped: str | bool | None = None,
     ) -> Any:
-        """Report exactly one of `value`, `failed=reason`, `infeasible=reason`."""
-        msg = req.report(self.name, trial_id, value, failed, infeasible, checkpoint_uri, metadata)
+        """Report exactly one of `value`, `failed=reason`, `infeasible=reason`; or
+        `stopped=True` / `stopped=reason` for a trial stopped early (it ends STOPPED with
+        `value`, or with its last intermediate value when `value` is None)."""
+        msg = req.report(
+            self.name, trial_id, value, failed, infeasible, checkpoint_uri, metadata, stopped
+        )
         return self.client._invoke("Report", msg, _trial)
+
+    def report_intermediate(self, trial_id: int, step: int, value: float) -> Any:
+        """Record `value` at `step` (e.g. an epoch) of a pending trial; returns whether the
+        study's stopping rule says the trial should stop now (then report `stopped=True`)."""
+        msg = req.report_intermediate(self.name, trial_id, step, value)
+        return self.client._invoke("ReportIntermediate", msg, lambda r: r.should_stop)
+
+    def should_stop(self, trial_id: int) -> Any:
+        """Whether the study's stopping rule says a pending trial should stop now."""
+        msg = pb.ShouldStopRequest(study=self.name, trial_id=trial_id)
+        return self.client._invoke("ShouldStop", msg, lambda r: r.should_stop)
+
+    def intermediate_values(self, trial_id: int) -> Any:
+        """A trial's `(step, value)` pairs in step order."""
+        msg = pb.ListIntermediateValuesRequest(study=self.name, trial_id=trial_id)
+        return self.client._invoke(
+            "ListIntermediateValues", msg, lambda r: [(v.step, v.value) for v in r.values]
+        )
 
     def heartbeat(self, trial_id: int) -> Any:
         """Extend the lease of a pending trial."""

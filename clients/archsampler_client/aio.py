@@ -79,8 +79,11 @@ class AsyncClient(ClientBase):
         goal: str = "maximize",
         seed: int = 0,
         seed_from: str = "",
+        stopping: dict[str, Any] | None = None,
     ) -> AsyncStudy:
-        msg = req.create_study(name, space, strategy, strategy_options, goal, seed, seed_from)
+        msg = req.create_study(
+            name, space, strategy, strategy_options, goal, seed, seed_from, stopping
+        )
         await self._invoke("CreateStudy", msg, lambda r: r)
         return AsyncStudy(self, name)
 

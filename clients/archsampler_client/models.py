@@ -18,6 +18,7 @@ class TrialState(enum.StrEnum):
     FAILED = "FAILED"
     INFEASIBLE = "INFEASIBLE"
     STALE = "STALE"
+    STOPPED = "STOPPED"
 
 
 _STATES = {pb.TrialState.Value(s.value): s for s in TrialState}

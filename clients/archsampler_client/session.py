@@ -70,10 +70,30 @@ class SessionOps:
         infeasible: str | None = None,
         checkpoint_uri: str = "",
         metadata: dict[str, str] | None = None,
+        stopped: str | bool | None = None,
     ) -> Any:
-        """As `Study.report`: exactly one of `value`, `failed=`, `infeasible=`."""
-        msg = req.report(self.study, trial_id, value, failed, infeasible, checkpoint_uri, metadata)
+        """As `Study.report`: exactly one of `value`, `failed=`, `infeasible=` (or
+        `stopped=`, with or without `value`)."""
+        msg = req.report(
+            self.study, trial_id, value, failed, infeasible, checkpoint_uri, metadata, stopped
+        )
         return self._call(pb.SessionRequest(report=msg), "report", _trial)
+
+    def report_intermediate(self, trial_id: int, step: int, value: float) -> Any:
+        """As `Study.report_intermediate`: returns whether the trial should stop."""
+        msg = req.report_intermediate(self.study, trial_id, step, value)
+        return self._call(
+            pb.SessionRequest(report_intermediate=msg),
+            "report_intermediate",
+            lambda r: r.should_stop,
+        )
+
+    def should_stop(self, trial_id: int) -> Any:
+        """As `Study.should_stop`."""
+        msg = pb.ShouldStopRequest(study=self.study, trial_id=trial_id)
+        return self._call(
+            pb.SessionRequest(should_stop=msg), "should_stop", lambda r: r.should_stop
+        )
 
     def report_and_propose(
         self,

@@ -142,6 +142,7 @@ class StudyConfig:
     strategy_options: Mapping[str, Any]
     goal: str  # one of GOALS
     seed: int
+    stopping: Mapping[str, Any] | None = None  # {"rule", "options"} (`archsampler.stopping`)
 
     @property
     def maximize(self) -> bool:
@@ -161,14 +162,19 @@ class StudyConfig:
             strategy_options=stored["strategy_options"],
             goal=stored["goal"],
             seed=int(stored["seed"]),
+            stopping=stored.get("stopping"),
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """The stored form (plain, JSON-serialisable, a copy)."""
-        return {
+        """The stored form (plain, JSON-serialisable, a copy). Optional parts appear only
+        when set, so a study stored before they existed compares equal to its re-creation."""
+        out = {
             "space": copy.deepcopy(dict(self.space)),
             "strategy": self.strategy,
             "strategy_options": copy.deepcopy(dict(self.strategy_options)),
             "goal": self.goal,
             "seed": self.seed,
         }
+        if self.stopping is not None:
+            out["stopping"] = copy.deepcopy(dict(self.stopping))
+        return out

@@ -142,6 +142,9 @@ _CALLS: dict[str, Call] = {
     "ReportAndPropose": _step,
     "Heartbeat": lambda e, s, r: rpc.heartbeat(s, r),
     "Release": lambda e, s, r: rpc.release(s, r),
+    "ReportIntermediate": lambda e, s, r: rpc.report_intermediate(s, r),
+    "ShouldStop": lambda e, s, r: rpc.should_stop(s, r),
+    "ListIntermediateValues": lambda e, s, r: rpc.list_intermediate_values(s, r),
     "Tell": lambda e, s, r: rpc.tell(s, r),
     "TellMany": lambda e, s, r: rpc.tell_many(s, r),
     "ListTrials": lambda e, s, r: rpc.list_trials(s, r),
@@ -258,9 +261,15 @@ class Engine:
         strategy_options: dict[str, Any] | None = None,
         goal: str = "maximize",
         seed: int = 0,
+        seed_from: str = "",
+        stopping: dict[str, Any] | None = None,
     ) -> EngineStudy:
-        """Create a study, or load it when it exists with the same config."""
-        msg = req.create_study(name, space, strategy, strategy_options, goal, seed)
+        """Create a study, or load it when it exists with the same config (as
+        `Client.create_study`: `seed_from` copies another study's finished trials,
+        `stopping` names an early-stopping rule)."""
+        msg = req.create_study(
+            name, space, strategy, strategy_options, goal, seed, seed_from, stopping
+        )
         self._invoke("CreateStudy", msg, lambda r: r)
         return EngineStudy(self, name)
 

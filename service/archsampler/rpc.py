@@ -208,6 +208,32 @@ def heartbeat(service: StudyService, request: pb.HeartbeatRequest) -> pb.Heartbe
     )
 
 
+def report_intermediate(
+    service: StudyService, request: pb.ReportIntermediateRequest
+) -> pb.ReportIntermediateResponse:
+    study = trial_study(request.study, "")
+    trial, decision = service.report_intermediate(
+        study, request.trial_id, request.step, request.value
+    )
+    return pb.ReportIntermediateResponse(
+        should_stop=decision.stop, reason=decision.reason, trial=conv.trial_to_proto(trial)
+    )
+
+
+def should_stop(service: StudyService, request: pb.ShouldStopRequest) -> pb.ShouldStopResponse:
+    decision = service.should_stop(trial_study(request.study, ""), request.trial_id)
+    return pb.ShouldStopResponse(should_stop=decision.stop, reason=decision.reason)
+
+
+def list_intermediate_values(
+    service: StudyService, request: pb.ListIntermediateValuesRequest
+) -> pb.ListIntermediateValuesResponse:
+    values = service.intermediate_values(trial_study(request.study, ""), request.trial_id)
+    return pb.ListIntermediateValuesResponse(
+        values=[pb.IntermediateValue(step=s, value=v) for s, v in values]
+    )
+
+
 def release_study(request: pb.ReleaseRequest) -> str:
     return trial_study(request.study, "")
 

@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 
-from archsampler.signatures import signature_of
 from archsampler.spaces import SearchSpace
 from archsampler.spaces import make_space
 from archsampler.spaces.base import Arch
@@ -21,7 +20,7 @@ from archsampler.storage.batch import SQLBatch
 from archsampler.strategies import Observation
 from archsampler.strategies import Strategy
 from archsampler.strategies import make_strategy
-from archsampler.trial import TrialState
+from archsampler.trial import EVIDENCE
 
 
 def draw_seed(seed: int, next_number: int, attempt: int) -> np.random.SeedSequence:
@@ -89,14 +88,13 @@ class StudyRuntime:
         rows, self.seq = batch.finished_rows(self.name, self.seq)
         if rows:
             observations = []
-            for trial_id, text, state, value, meta in rows:
+            for trial_id, text, state, value in rows:
                 arch = self.pending.pop(trial_id, None)
-                ok = state == TrialState.COMPLETED and value is not None
+                ok = state in EVIDENCE and value is not None  # STOPPED: partial evidence
                 observations.append(
                     Observation(
                         self.parse(text) if arch is None else arch,
                         self.sign * value if ok else None,
-                        signature_of(meta),
                     )
                 )
             self.strategy.observe(observations)

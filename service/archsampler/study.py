@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 import time
 from typing import Any
@@ -29,12 +30,20 @@ from archsampler.spaces import SearchSpace
 from archsampler.spaces import make_space
 from archsampler.spaces.base import Arch
 from archsampler.spaces.base import ParamValue
+from archsampler.stopping import CONTINUE
+from archsampler.stopping import MAX_STEP
+from archsampler.stopping import MAX_VALUES_PER_TRIAL
+from archsampler.stopping import Decision
+from archsampler.stopping import Peers
+from archsampler.stopping import decide
+from archsampler.stopping import normalise_stopping
 from archsampler.storage import NewTrial
 from archsampler.storage import SQLStorage
 from archsampler.storage import StudyRecord
 from archsampler.storage.base import DEFAULT_NAMESPACE
 from archsampler.storage.config_diff import first_difference
 from archsampler.strategies import make_strategy
+from archsampler.trial import EVIDENCE
 from archsampler.trial import Outcome
 from archsampler.trial import Trial
 from archsampler.trial import TrialState
@@ -72,7 +81,8 @@ def normalise_config(config: dict[str, Any], default_strategy: str) -> StudyConf
     Raises:
         InvalidArgumentError: unknown space, strategy, option or goal.
     """
-    unknown = sorted(set(config) - {"space", "strategy", "strategy_options", "goal", "seed"})
+    fields = {"space", "strategy", "strategy_options", "goal", "seed", "stopping"}
+    unknown = sorted(set(config) - fields)
     if unknown:
         raise InvalidArgumentError(f"unknown study config fields {unknown}")
     if not config.get("space"):
@@ -89,7 +99,12 @@ def normalise_config(config: dict[str, Any], default_strategy: str) -> StudyConf
     except (TypeError, ValueError) as e:
         raise InvalidArgumentError(f"config.strategy: {e}") from None
     return StudyConfig(
-        space=space.spec(), strategy=name, strategy_options=options, goal=goal, seed=seed
+        space=space.spec(),
+        strategy=name,
+        strategy_options=options,
+        goal=goal,
+        seed=seed,
+        stopping=normalise_stopping(config.get("stopping")),
     )
 
 
@@ -292,6 +307,53 @@ class StudyService:
     def heartbeat(self, study: str, trial_id: int) -> Trial:
         check_name("study name", study)
         return self.storage.heartbeat(study, trial_id, self.lease_seconds)
+
+    # -- intermediate values and early stopping ------------------------------------------
+    def report_intermediate(
+        self, study: str, trial_id: int, step: int, value: float
+    ) -> tuple[Trial, Decision]:
+        """Record `value` at `step` of a PENDING trial; the stopping rule's answer after it."""
+        check_name("study name", study)
+        if not 0 <= step <= MAX_STEP:
+            raise InvalidArgumentError(f"step must be in 0..{MAX_STEP}, got {step}")
+        if not math.isfinite(value):
+            raise InvalidArgumentError(f"value must be a finite number, got {value}")
+        trial = self.storage.add_intermediate(
+            study, trial_id, step, value + 0.0, MAX_VALUES_PER_TRIAL
+        )
+        return trial, self._decide(study, trial_id)
+
+    def should_stop(self, study: str, trial_id: int) -> Decision:
+        """The stopping rule's answer for a PENDING trial now."""
+        check_name("study name", study)
+        trial = self.storage.get_trial(study, trial_id)
+        if trial.state != TrialState.PENDING:
+            raise FailedPreconditionError(
+                f"trial {trial_id} is {trial.state.name}; only a PENDING trial can stop"
+            )
+        return self._decide(study, trial_id)
+
+    def intermediate_values(self, study: str, trial_id: int) -> list[tuple[int, float]]:
+        return self.storage.intermediate_values(check_name("study name", study), trial_id)
+
+    def _decide(self, study: str, trial_id: int) -> Decision:
+        config = StudyConfig.from_dict(self.storage.get_study(study).config)
+        if config.stopping is None:
+            return CONTINUE
+        storage = self.storage
+
+        def values_at(step: int, finished: bool) -> list[float]:
+            states = tuple(EVIDENCE) if finished else ()
+            return storage.values_at_step(study, step, trial_id, states)
+
+        def best_completed() -> float | None:
+            try:
+                return storage.best_trial(study, config.maximize).value
+            except NotFoundError:
+                return None
+
+        points = storage.intermediate_values(study, trial_id)
+        return decide(config.stopping, config.sign, points, Peers(values_at, best_completed))
 
     def release(self, study: str, trial_id: int) -> Trial:
         """Give back a PENDING trial: STALE now, its architecture proposable again."""

@@ -19,9 +19,17 @@ class TrialState(enum.IntEnum):
     FAILED = 3
     INFEASIBLE = 4
     STALE = 5
+    STOPPED = 6  # stopped early: its value is its last intermediate value
 
     def is_finished(self) -> bool:
-        return self in (TrialState.COMPLETED, TrialState.FAILED, TrialState.INFEASIBLE)
+        return self in FINISHED
+
+
+FINISHED = frozenset(
+    (TrialState.COMPLETED, TrialState.FAILED, TrialState.INFEASIBLE, TrialState.STOPPED)
+)
+EVIDENCE = frozenset((TrialState.COMPLETED, TrialState.STOPPED))
+"""States whose value the strategies learn from (a STOPPED value is partial evidence)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +79,8 @@ class Trial:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a trainer reports: exactly one of a value, a failure or infeasibility."""
+    """What a trainer reports: a value, a failure, infeasibility, or a stop (STOPPED: its
+    value, when None, is the trial's last intermediate value, read when it is stored)."""
 
     state: TrialState
     value: float | None = None
@@ -79,19 +88,25 @@ class Outcome:
     metadata: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.state not in (TrialState.COMPLETED, TrialState.FAILED, TrialState.INFEASIBLE):
+        if self.state not in FINISHED:
             raise InvalidArgumentError(f"an outcome cannot be {self.state.name}")
-        if self.state == TrialState.COMPLETED:
+        if self.state == TrialState.COMPLETED or (
+            self.state == TrialState.STOPPED and self.value is not None
+        ):
             if self.value is None or not math.isfinite(self.value):
                 raise InvalidArgumentError(f"value must be a finite number, got {self.value!r}")
-        elif self.value is not None:
+        elif self.state != TrialState.STOPPED and self.value is not None:
             raise InvalidArgumentError(f"a {self.state.name} report carries no value")
+
+    @property
+    def is_stop(self) -> bool:
+        return self.state == TrialState.STOPPED
 
     def matches(self, trial: Trial) -> bool:
         """True when `trial` already records exactly this outcome (idempotent re-report)."""
         return (
             trial.state == self.state
-            and trial.value == self.value
+            and (trial.value == self.value or (self.value is None and self.is_stop))
             and trial.checkpoint_uri == self.checkpoint_uri
             and trial.metadata == self.metadata
         )

@@ -144,7 +144,7 @@ def test_space_codec_is_faithful_without_a_server() -> None:
         space.encode({"n": 2})
 
 
-def test_fail_and_pruned_are_reported_as_failures(client) -> None:
+def test_fail_is_a_failure_and_pruned_is_stopped(client) -> None:
     sampler = ArchSamplerSampler(client, study="fp", strategy="random")
 
     def obj(trial: Any) -> float:
@@ -167,8 +167,8 @@ def test_fail_and_pruned_are_reported_as_failures(client) -> None:
         if t.state == TrialState.COMPLETE:
             assert a.state == "COMPLETED" and a.value == t.value
         elif t.state == TrialState.PRUNED:
-            assert a.state == "FAILED" and a.metadata["reason"].startswith("pruned by Optuna")
-            assert "step 7" in a.metadata["reason"] and a.value is None
+            assert a.state == "STOPPED" and a.metadata["reason"].startswith("pruned by Optuna")
+            assert "step 7" in a.metadata["reason"] and a.value == 0.25  # its last value
         else:
             assert t.state == TrialState.FAIL and a.state == "FAILED"
             assert f"Optuna trial {t.number} failed" in a.metadata["reason"]

@@ -114,7 +114,7 @@ def test_a_trial_stopped_by_a_scheduler_is_failed_not_a_value(
         t = stored[r.metrics["trial_id"]]
         if r.config["x"] < 0:
             stopped += 1
-            assert t.state == "FAILED" and t.value is None
+            assert t.state == "STOPPED" and t.value == r.metrics["loss"]  # not final
             assert t.metadata["reason"].startswith("stopped early at iteration 1 (loss=")
         else:
             assert t.state == "COMPLETED" and t.value == r.metrics["loss"]
@@ -225,7 +225,8 @@ def test_save_restore_into_a_fresh_unconfigured_searcher(client, tmp_path: Path)
     assert fresh.suggest("u3") is Searcher.FINISHED  # 3 ops x 2 values, all proposed
     assert len({repr(sorted(c.items())) for c in configs + more}) == 6
     states = {t.metadata.get("tune_trial_id"): t for t in client.study("ray-ckpt").trials()}
-    assert states["t1"].value == 0.6 and states["t2"].state == "FAILED"
+    assert states["t1"].value == 0.6 and states["t2"].state == "STOPPED"
+    assert states["t2"].value == 0.7  # its last value, partial evidence
     assert states["t2"].metadata["reason"] == "stopped early at iteration 3 (acc=0.7)"
     other = ArchSamplerSearch(client, space={"op": tune.choice(["a", "b"])})
     with pytest.raises(ValueError, match="another search space"):

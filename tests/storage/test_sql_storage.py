@@ -205,7 +205,7 @@ def _version_rows(storage: SQLStorage) -> list[int]:
 
 
 def _check_migrated(storage: SQLStorage) -> None:
-    assert sorted(_version_rows(storage)) == [1, 2]
+    assert sorted(_version_rows(storage)) == [1, 2, 3]
     records = storage.list_studies()
     assert [(r.name, r.namespace) for r in records] == [("old-a", "default"), ("old-b", "default")]
     assert [(r.trial_count, r.completed_count) for r in records] == [(3, 1), (1, 1)]
@@ -213,8 +213,10 @@ def _check_migrated(storage: SQLStorage) -> None:
     assert storage.list_studies(namespace="default", after_id=records[0].id) == records[1:]
     rec, created = storage.create_study("new", {}, "team-a")
     assert created and rec.namespace == "team-a" and rec.id > records[-1].id
-    storage.add_trials("old-a", [new(100)])
+    (added,) = storage.add_trials("old-a", [new(100)])
     assert storage.get_study("old-a").trial_count == 4
+    storage.add_intermediate("old-a", added.id, 1, 0.5)  # v3: the intermediate values table
+    assert storage.intermediate_values("old-a", added.id) == [(1, 0.5)]
 
 
 def test_a_v1_sqlite_file_is_migrated_in_place(tmp_path: Path) -> None:
@@ -228,20 +230,22 @@ def test_a_v1_sqlite_file_is_migrated_in_place(tmp_path: Path) -> None:
         storage.close()
     reopened = SQLStorage(str(path))  # a second open migrates nothing
     try:
-        assert sorted(_version_rows(reopened)) == [1, 2]
+        assert sorted(_version_rows(reopened)) == [1, 2, 3]
         assert [r.name for r in reopened.list_studies(namespace="team-a")] == ["new"]
     finally:
         reopened.close()
 
 
 def test_a_v1_database_is_migrated_on_every_backend(db_url: str) -> None:
-    """Make a v2 database look like v1 (no namespace column, version 1), then reopen it."""
+    """Make a current database look like v1 (no namespace column, no intermediate values,
+    version 1), then reopen it."""
     storage = SQLStorage(db_url)
     storage.create_study("old-a", {})
     storage.create_study("old-b", {})
     storage.add_trials("old-a", [new(0, state=DONE, value=1.0), new(1, state=FAILED), new(2)])
     storage.add_trials("old-b", [new(9, state=DONE, value=2.0)])
     with storage.engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE intermediate_values")
         conn.exec_driver_sql("DROP INDEX ix_studies_namespace")
         conn.exec_driver_sql("ALTER TABLE studies DROP COLUMN namespace")
         conn.exec_driver_sql("DELETE FROM schema_version")

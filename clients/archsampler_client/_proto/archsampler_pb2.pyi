@@ -22,6 +22,7 @@ class TrialState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     FAILED: _ClassVar[TrialState]
     INFEASIBLE: _ClassVar[TrialState]
     STALE: _ClassVar[TrialState]
+    STOPPED: _ClassVar[TrialState]
 GOAL_UNSPECIFIED: Goal
 MAXIMIZE: Goal
 MINIMIZE: Goal
@@ -31,6 +32,7 @@ COMPLETED: TrialState
 FAILED: TrialState
 INFEASIBLE: TrialState
 STALE: TrialState
+STOPPED: TrialState
 
 class Condition(_message.Message):
     __slots__ = ("param", "op", "value")
@@ -96,18 +98,28 @@ class SpaceSpec(_message.Message):
     def __init__(self, builtin: _Optional[str] = ..., user: _Optional[_Union[UserSpace, _Mapping]] = ...) -> None: ...
 
 class StudyConfig(_message.Message):
-    __slots__ = ("space", "strategy", "strategy_options", "goal", "seed")
+    __slots__ = ("space", "strategy", "strategy_options", "goal", "seed", "stopping")
     SPACE_FIELD_NUMBER: _ClassVar[int]
     STRATEGY_FIELD_NUMBER: _ClassVar[int]
     STRATEGY_OPTIONS_FIELD_NUMBER: _ClassVar[int]
     GOAL_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
+    STOPPING_FIELD_NUMBER: _ClassVar[int]
     space: SpaceSpec
     strategy: str
     strategy_options: _struct_pb2.Struct
     goal: Goal
     seed: int
-    def __init__(self, space: _Optional[_Union[SpaceSpec, _Mapping]] = ..., strategy: _Optional[str] = ..., strategy_options: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., goal: _Optional[_Union[Goal, str]] = ..., seed: _Optional[int] = ...) -> None: ...
+    stopping: Stopping
+    def __init__(self, space: _Optional[_Union[SpaceSpec, _Mapping]] = ..., strategy: _Optional[str] = ..., strategy_options: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., goal: _Optional[_Union[Goal, str]] = ..., seed: _Optional[int] = ..., stopping: _Optional[_Union[Stopping, _Mapping]] = ...) -> None: ...
+
+class Stopping(_message.Message):
+    __slots__ = ("rule", "options")
+    RULE_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    rule: str
+    options: _struct_pb2.Struct
+    def __init__(self, rule: _Optional[str] = ..., options: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class Study(_message.Message):
     __slots__ = ("name", "config", "created_at", "trial_count", "completed_count", "pending_count", "namespace")
@@ -297,8 +309,16 @@ class Infeasible(_message.Message):
     reason: str
     def __init__(self, reason: _Optional[str] = ...) -> None: ...
 
+class Stopped(_message.Message):
+    __slots__ = ("reason", "value")
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    reason: str
+    value: float
+    def __init__(self, reason: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+
 class ReportRequest(_message.Message):
-    __slots__ = ("study", "trial_id", "value", "failed", "infeasible", "checkpoint_uri", "metadata")
+    __slots__ = ("study", "trial_id", "value", "failed", "infeasible", "stopped", "checkpoint_uri", "metadata")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -311,6 +331,7 @@ class ReportRequest(_message.Message):
     VALUE_FIELD_NUMBER: _ClassVar[int]
     FAILED_FIELD_NUMBER: _ClassVar[int]
     INFEASIBLE_FIELD_NUMBER: _ClassVar[int]
+    STOPPED_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINT_URI_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
     study: str
@@ -318,9 +339,10 @@ class ReportRequest(_message.Message):
     value: float
     failed: Failure
     infeasible: Infeasible
+    stopped: Stopped
     checkpoint_uri: str
     metadata: _containers.ScalarMap[str, str]
-    def __init__(self, study: _Optional[str] = ..., trial_id: _Optional[int] = ..., value: _Optional[float] = ..., failed: _Optional[_Union[Failure, _Mapping]] = ..., infeasible: _Optional[_Union[Infeasible, _Mapping]] = ..., checkpoint_uri: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    def __init__(self, study: _Optional[str] = ..., trial_id: _Optional[int] = ..., value: _Optional[float] = ..., failed: _Optional[_Union[Failure, _Mapping]] = ..., infeasible: _Optional[_Union[Infeasible, _Mapping]] = ..., stopped: _Optional[_Union[Stopped, _Mapping]] = ..., checkpoint_uri: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class ReportResponse(_message.Message):
     __slots__ = ("trial",)
@@ -358,6 +380,66 @@ class ReleaseResponse(_message.Message):
     trial: Trial
     def __init__(self, trial: _Optional[_Union[Trial, _Mapping]] = ...) -> None: ...
 
+class ReportIntermediateRequest(_message.Message):
+    __slots__ = ("study", "trial_id", "step", "value")
+    STUDY_FIELD_NUMBER: _ClassVar[int]
+    TRIAL_ID_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    study: str
+    trial_id: int
+    step: int
+    value: float
+    def __init__(self, study: _Optional[str] = ..., trial_id: _Optional[int] = ..., step: _Optional[int] = ..., value: _Optional[float] = ...) -> None: ...
+
+class ReportIntermediateResponse(_message.Message):
+    __slots__ = ("should_stop", "reason", "trial")
+    SHOULD_STOP_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    TRIAL_FIELD_NUMBER: _ClassVar[int]
+    should_stop: bool
+    reason: str
+    trial: Trial
+    def __init__(self, should_stop: bool = ..., reason: _Optional[str] = ..., trial: _Optional[_Union[Trial, _Mapping]] = ...) -> None: ...
+
+class ShouldStopRequest(_message.Message):
+    __slots__ = ("study", "trial_id")
+    STUDY_FIELD_NUMBER: _ClassVar[int]
+    TRIAL_ID_FIELD_NUMBER: _ClassVar[int]
+    study: str
+    trial_id: int
+    def __init__(self, study: _Optional[str] = ..., trial_id: _Optional[int] = ...) -> None: ...
+
+class ShouldStopResponse(_message.Message):
+    __slots__ = ("should_stop", "reason")
+    SHOULD_STOP_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    should_stop: bool
+    reason: str
+    def __init__(self, should_stop: bool = ..., reason: _Optional[str] = ...) -> None: ...
+
+class IntermediateValue(_message.Message):
+    __slots__ = ("step", "value")
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    step: int
+    value: float
+    def __init__(self, step: _Optional[int] = ..., value: _Optional[float] = ...) -> None: ...
+
+class ListIntermediateValuesRequest(_message.Message):
+    __slots__ = ("study", "trial_id")
+    STUDY_FIELD_NUMBER: _ClassVar[int]
+    TRIAL_ID_FIELD_NUMBER: _ClassVar[int]
+    study: str
+    trial_id: int
+    def __init__(self, study: _Optional[str] = ..., trial_id: _Optional[int] = ...) -> None: ...
+
+class ListIntermediateValuesResponse(_message.Message):
+    __slots__ = ("values",)
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    values: _containers.RepeatedCompositeFieldContainer[IntermediateValue]
+    def __init__(self, values: _Optional[_Iterable[_Union[IntermediateValue, _Mapping]]] = ...) -> None: ...
+
 class ReportAndProposeRequest(_message.Message):
     __slots__ = ("report", "propose")
     REPORT_FIELD_NUMBER: _ClassVar[int]
@@ -375,16 +457,20 @@ class ReportAndProposeResponse(_message.Message):
     def __init__(self, reported: _Optional[_Union[Trial, _Mapping]] = ..., trials: _Optional[_Iterable[_Union[Trial, _Mapping]]] = ...) -> None: ...
 
 class SessionRequest(_message.Message):
-    __slots__ = ("propose", "report", "heartbeat", "report_and_propose")
+    __slots__ = ("propose", "report", "heartbeat", "report_and_propose", "report_intermediate", "should_stop")
     PROPOSE_FIELD_NUMBER: _ClassVar[int]
     REPORT_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     REPORT_AND_PROPOSE_FIELD_NUMBER: _ClassVar[int]
+    REPORT_INTERMEDIATE_FIELD_NUMBER: _ClassVar[int]
+    SHOULD_STOP_FIELD_NUMBER: _ClassVar[int]
     propose: ProposeRequest
     report: ReportRequest
     heartbeat: HeartbeatRequest
     report_and_propose: ReportAndProposeRequest
-    def __init__(self, propose: _Optional[_Union[ProposeRequest, _Mapping]] = ..., report: _Optional[_Union[ReportRequest, _Mapping]] = ..., heartbeat: _Optional[_Union[HeartbeatRequest, _Mapping]] = ..., report_and_propose: _Optional[_Union[ReportAndProposeRequest, _Mapping]] = ...) -> None: ...
+    report_intermediate: ReportIntermediateRequest
+    should_stop: ShouldStopRequest
+    def __init__(self, propose: _Optional[_Union[ProposeRequest, _Mapping]] = ..., report: _Optional[_Union[ReportRequest, _Mapping]] = ..., heartbeat: _Optional[_Union[HeartbeatRequest, _Mapping]] = ..., report_and_propose: _Optional[_Union[ReportAndProposeRequest, _Mapping]] = ..., report_intermediate: _Optional[_Union[ReportIntermediateRequest, _Mapping]] = ..., should_stop: _Optional[_Union[ShouldStopRequest, _Mapping]] = ...) -> None: ...
 
 class SessionError(_message.Message):
     __slots__ = ("code", "message")
@@ -395,18 +481,22 @@ class SessionError(_message.Message):
     def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
 
 class SessionResponse(_message.Message):
-    __slots__ = ("propose", "report", "heartbeat", "error", "report_and_propose")
+    __slots__ = ("propose", "report", "heartbeat", "error", "report_and_propose", "report_intermediate", "should_stop")
     PROPOSE_FIELD_NUMBER: _ClassVar[int]
     REPORT_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     REPORT_AND_PROPOSE_FIELD_NUMBER: _ClassVar[int]
+    REPORT_INTERMEDIATE_FIELD_NUMBER: _ClassVar[int]
+    SHOULD_STOP_FIELD_NUMBER: _ClassVar[int]
     propose: ProposeResponse
     report: ReportResponse
     heartbeat: HeartbeatResponse
     error: SessionError
     report_and_propose: ReportAndProposeResponse
-    def __init__(self, propose: _Optional[_Union[ProposeResponse, _Mapping]] = ..., report: _Optional[_Union[ReportResponse, _Mapping]] = ..., heartbeat: _Optional[_Union[HeartbeatResponse, _Mapping]] = ..., error: _Optional[_Union[SessionError, _Mapping]] = ..., report_and_propose: _Optional[_Union[ReportAndProposeResponse, _Mapping]] = ...) -> None: ...
+    report_intermediate: ReportIntermediateResponse
+    should_stop: ShouldStopResponse
+    def __init__(self, propose: _Optional[_Union[ProposeResponse, _Mapping]] = ..., report: _Optional[_Union[ReportResponse, _Mapping]] = ..., heartbeat: _Optional[_Union[HeartbeatResponse, _Mapping]] = ..., error: _Optional[_Union[SessionError, _Mapping]] = ..., report_and_propose: _Optional[_Union[ReportAndProposeResponse, _Mapping]] = ..., report_intermediate: _Optional[_Union[ReportIntermediateResponse, _Mapping]] = ..., should_stop: _Optional[_Union[ShouldStopResponse, _Mapping]] = ...) -> None: ...
 
 class TellRequest(_message.Message):
     __slots__ = ("study", "architecture", "value", "failed", "infeasible", "checkpoint_uri", "metadata")

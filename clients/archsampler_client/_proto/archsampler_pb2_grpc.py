@@ -54,6 +54,21 @@ class ArchSamplerStub(object):
                 request_serializer=archsampler_dot_v1_dot_archsampler__pb2.ReleaseRequest.SerializeToString,
                 response_deserializer=archsampler_dot_v1_dot_archsampler__pb2.ReleaseResponse.FromString,
                 )
+        self.ReportIntermediate = channel.unary_unary(
+                '/archsampler.v1.ArchSampler/ReportIntermediate',
+                request_serializer=archsampler_dot_v1_dot_archsampler__pb2.ReportIntermediateRequest.SerializeToString,
+                response_deserializer=archsampler_dot_v1_dot_archsampler__pb2.ReportIntermediateResponse.FromString,
+                )
+        self.ShouldStop = channel.unary_unary(
+                '/archsampler.v1.ArchSampler/ShouldStop',
+                request_serializer=archsampler_dot_v1_dot_archsampler__pb2.ShouldStopRequest.SerializeToString,
+                response_deserializer=archsampler_dot_v1_dot_archsampler__pb2.ShouldStopResponse.FromString,
+                )
+        self.ListIntermediateValues = channel.unary_unary(
+                '/archsampler.v1.ArchSampler/ListIntermediateValues',
+                request_serializer=archsampler_dot_v1_dot_archsampler__pb2.ListIntermediateValuesRequest.SerializeToString,
+                response_deserializer=archsampler_dot_v1_dot_archsampler__pb2.ListIntermediateValuesResponse.FromString,
+                )
         self.Tell = channel.unary_unary(
                 '/archsampler.v1.ArchSampler/Tell',
                 request_serializer=archsampler_dot_v1_dot_archsampler__pb2.TellRequest.SerializeToString,
@@ -142,6 +157,29 @@ class ArchSamplerServicer(object):
     def Release(self, request, context):
         """Give back a pending trial the caller will not finish: it turns STALE at once and its
         architecture may be proposed again. FAILED_PRECONDITION when the trial is not PENDING.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReportIntermediate(self, request, context):
+        """Record an intermediate value (a step of training) of a PENDING trial and answer whether
+        the study's stopping rule says it should stop. Acknowledged after commit; the same
+        (step, value) again changes nothing, another value for a recorded step is ALREADY_EXISTS.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ShouldStop(self, request, context):
+        """Whether the study's stopping rule says a PENDING trial should stop now.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListIntermediateValues(self, request, context):
+        """A trial's intermediate values in step order (at most 10,000 per trial).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -243,6 +281,21 @@ def add_ArchSamplerServicer_to_server(servicer, server):
                     servicer.Release,
                     request_deserializer=archsampler_dot_v1_dot_archsampler__pb2.ReleaseRequest.FromString,
                     response_serializer=archsampler_dot_v1_dot_archsampler__pb2.ReleaseResponse.SerializeToString,
+            ),
+            'ReportIntermediate': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportIntermediate,
+                    request_deserializer=archsampler_dot_v1_dot_archsampler__pb2.ReportIntermediateRequest.FromString,
+                    response_serializer=archsampler_dot_v1_dot_archsampler__pb2.ReportIntermediateResponse.SerializeToString,
+            ),
+            'ShouldStop': grpc.unary_unary_rpc_method_handler(
+                    servicer.ShouldStop,
+                    request_deserializer=archsampler_dot_v1_dot_archsampler__pb2.ShouldStopRequest.FromString,
+                    response_serializer=archsampler_dot_v1_dot_archsampler__pb2.ShouldStopResponse.SerializeToString,
+            ),
+            'ListIntermediateValues': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListIntermediateValues,
+                    request_deserializer=archsampler_dot_v1_dot_archsampler__pb2.ListIntermediateValuesRequest.FromString,
+                    response_serializer=archsampler_dot_v1_dot_archsampler__pb2.ListIntermediateValuesResponse.SerializeToString,
             ),
             'Tell': grpc.unary_unary_rpc_method_handler(
                     servicer.Tell,
@@ -417,6 +470,57 @@ class ArchSampler(object):
         return grpc.experimental.unary_unary(request, target, '/archsampler.v1.ArchSampler/Release',
             archsampler_dot_v1_dot_archsampler__pb2.ReleaseRequest.SerializeToString,
             archsampler_dot_v1_dot_archsampler__pb2.ReleaseResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ReportIntermediate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/archsampler.v1.ArchSampler/ReportIntermediate',
+            archsampler_dot_v1_dot_archsampler__pb2.ReportIntermediateRequest.SerializeToString,
+            archsampler_dot_v1_dot_archsampler__pb2.ReportIntermediateResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ShouldStop(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/archsampler.v1.ArchSampler/ShouldStop',
+            archsampler_dot_v1_dot_archsampler__pb2.ShouldStopRequest.SerializeToString,
+            archsampler_dot_v1_dot_archsampler__pb2.ShouldStopResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ListIntermediateValues(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/archsampler.v1.ArchSampler/ListIntermediateValues',
+            archsampler_dot_v1_dot_archsampler__pb2.ListIntermediateValuesRequest.SerializeToString,
+            archsampler_dot_v1_dot_archsampler__pb2.ListIntermediateValuesResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
 

@@ -6,7 +6,8 @@ known is ONE archsampler `Propose`: all its parameters come from that proposal
 service's guarantee — never an architecture that is pending or evaluated in the study —
 holds across threads (`n_jobs > 1`) and across processes sharing one Optuna storage.
 When the trial finishes, `after_trial` reports it to archsampler: COMPLETE as its value,
-FAIL and PRUNED as failures with a reason. The archsampler trial lives in the Optuna
+PRUNED (Optuna's pruners) as STOPPED with its last intermediate value, FAIL (and a PRUNED
+trial with no intermediate value) as a failure with a reason. The archsampler trial lives in the Optuna
 trial's system attrs under `"archsampler"`: `{"study", "trial_id", "optuna_trial_id"}`
 (plus `"told": true` for results imported with Tell, or `"skipped": reason`).
 
@@ -270,6 +271,8 @@ class ArchSamplerSampler(Adapter, BaseSampler):
             return
         space = self._fixed if self._fixed is not None else self._learn(study, extra=trial)
         attr: dict[str, Any] = {"optuna_trial_id": trial._trial_id}
+        if "stopped" in outcome:  # Tell imports final results only: a pruned trial failed
+            outcome = {"failed": outcome["stopped"], "metadata": outcome["metadata"]}
         try:
             arch = space.encode({**(proposal.values if proposal else {}), **trial.params})
             handle = self._handle(study, space)
@@ -300,8 +303,13 @@ def _outcome(trial: FrozenTrial, state: TrialState, values: Sequence[float] | No
         reason = f"Optuna trial {trial.number} returned {value} (not finite)"
     elif state == TrialState.PRUNED:
         step = trial.last_step
-        at = "" if step is None else f" at step {step} (value {trial.intermediate_values[step]})"
-        reason = f"pruned by Optuna{at}"
+        if step is None:
+            reason = "pruned by Optuna before any intermediate value"
+        else:
+            last = float(trial.intermediate_values[step])
+            reason = f"pruned by Optuna at step {step} (value {last})"
+            if math.isfinite(last):  # STOPPED with its last value: partial evidence
+                return {"value": last, "stopped": reason[:4000], "metadata": meta}
     else:
         reason = str(trial.system_attrs.get("fail_reason") or "") or (
             f"Optuna trial {trial.number} failed: the objective raised, or returned a value "

@@ -5,9 +5,9 @@ Install with `pip install 'archsampler-client[ray]'`. Every Tune trial is ONE ar
 or evaluated in the study — holds for concurrent trials (`ConcurrencyLimiter`,
 `max_concurrent_trials`) and across a restored Tuner. When a trial ends,
 `on_trial_complete` reports it: its last `metric` as the value when the trial finished by
-itself; as failed, with the reason in the trial's metadata, when it raised, never
-reported the metric, reported a non-finite value, or was **stopped early** (by a
-scheduler's STOP or a `Stopper`): an early-stopped value is not the architecture's final
+itself; as STOPPED with its last value (partial evidence, never a final value) when it
+was **stopped early** (by a scheduler's STOP or a `Stopper`); as failed, with the reason in
+the trial's metadata, when it raised, never reported the metric or reported a non-finite
 value. A result that meets `final_at` (e.g. ASHA's `{"training_iteration": max_t}`) or a
 `stop={metric: bound}` dict of the run is final even when stopped. Every report carries
 `tune_trial_id` and `training_iteration` in its metadata.
@@ -209,6 +209,8 @@ class ArchSamplerSearch(Adapter, Searcher):
             reason = f"Ray Tune trial {trial_id} reported {self._metric}={value!r}"
         elif it != seen and not self._reached_final(result):
             reason = f"stopped early at iteration {it} ({self._metric}={value})"
+            # STOPPED with its last value: partial evidence, never a final (COMPLETED) value
+            return {"value": float(value), "stopped": reason[:4000], "metadata": meta}
         else:
             return {"value": float(value), "metadata": meta}
         return {"failed": reason[:4000], "metadata": meta}

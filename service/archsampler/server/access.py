@@ -1,10 +1,11 @@
 """Who may do what: principals (a role and a namespace) and the one rule that decides a call.
 
-A principal with role `read` may look (GetStudy, ListStudies, ListTrials, GetBest, Predict),
-`write` may also change (CreateStudy, Propose, Report, Heartbeat, Release, Tell, DeleteStudy
-and every Session call), both only on studies of their own namespace; `admin` may do
-everything in every namespace. The auth interceptor puts the caller's principal in `CURRENT`
-for the handler; with auth off every caller is `AUTH_OFF`, an admin of the default namespace.
+A principal with role `read` may look (GetStudy, ListStudies, ListTrials, GetBest, Predict,
+ShouldStop, ListIntermediateValues), `write` may also change (CreateStudy, Propose, Report,
+Heartbeat, Release, ReportIntermediate, Tell, DeleteStudy and every Session call), both only
+on studies of their own namespace; `admin` may do everything in every namespace. The auth
+interceptor puts the caller's principal in `CURRENT` for the handler; with auth off every
+caller is `AUTH_OFF`, an admin of the default namespace.
 """
 
 from __future__ import annotations
@@ -18,13 +19,24 @@ from archsampler.storage.base import DEFAULT_NAMESPACE
 
 ROLES = ("read", "write", "admin")
 NAMESPACE_RE = re.compile(r"[A-Za-z0-9_.\-]{1,128}")  # as study names
-READ_ACTIONS = frozenset({"GetStudy", "ListStudies", "ListTrials", "GetBest", "Predict"})
+READ_ACTIONS = frozenset(
+    {
+        "GetStudy",
+        "ListStudies",
+        "ListTrials",
+        "GetBest",
+        "Predict",
+        "ShouldStop",
+        "ListIntermediateValues",
+    }
+)
 WRITE_ACTIONS = READ_ACTIONS | {
     "CreateStudy",
     "Propose",
     "Report",
     "Heartbeat",
     "Release",
+    "ReportIntermediate",
     "ReportAndPropose",
     "Tell",
     "DeleteStudy",

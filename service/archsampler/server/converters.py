@@ -72,13 +72,17 @@ def config_from_proto(msg: pb.StudyConfig) -> dict[str, Any]:
         space = {"user": _user_space(msg.space.user)}
     if msg.goal not in _GOALS:
         raise InvalidArgumentError(f"config.goal {msg.goal} is not a known Goal")
-    return {
+    out = {
         "space": space,
         "strategy": msg.strategy,
         "strategy_options": _integral(_to_dict(msg.strategy_options, "config.strategy_options")),
         "goal": _GOALS[msg.goal],
         "seed": msg.seed,
     }
+    if msg.HasField("stopping"):
+        options = _integral(_to_dict(msg.stopping.options, "config.stopping.options"))
+        out["stopping"] = {"rule": msg.stopping.rule, "options": options}
+    return out
 
 
 def config_to_proto(config: StudyConfig) -> pb.StudyConfig:
@@ -89,6 +93,9 @@ def config_to_proto(config: StudyConfig) -> pb.StudyConfig:
     else:
         json_format.ParseDict(space["user"], msg.space.user, ignore_unknown_fields=True)
     msg.strategy_options.update(config.strategy_options)
+    if config.stopping is not None:
+        msg.stopping.rule = config.stopping["rule"]
+        msg.stopping.options.update(config.stopping["options"])
     return msg
 
 
@@ -170,7 +177,8 @@ def outcome_from_proto(msg: pb.ReportRequest | pb.TellRequest | pb.TellRow) -> O
     """The outcome fields of a Report or Tell request, validated."""
     kind = msg.WhichOneof("outcome")
     if kind is None:
-        raise InvalidArgumentError("set exactly one of value, failed, infeasible")
+        stop = ", stopped" if isinstance(msg, pb.ReportRequest) else ""
+        raise InvalidArgumentError(f"set exactly one of value, failed, infeasible{stop}")
     if len(msg.checkpoint_uri) > MAX_FIELD:
         raise InvalidArgumentError(f"checkpoint_uri is longer than {MAX_FIELD} characters")
     metadata = metadata_from_proto(msg.metadata)
@@ -179,12 +187,28 @@ def outcome_from_proto(msg: pb.ReportRequest | pb.TellRequest | pb.TellRow) -> O
             raise InvalidArgumentError(f"value must be a finite number, got {msg.value}")
         # -0.0 == 0.0: store one zero, so a report and a Tell of it read back alike.
         return Outcome(TrialState.COMPLETED, msg.value + 0.0, msg.checkpoint_uri, metadata)
+    if kind == "stopped":
+        return _stopped(msg, metadata)
     reason = (msg.failed if kind == "failed" else msg.infeasible).reason
     if len(reason) > MAX_FIELD:
         raise InvalidArgumentError(f"{kind}.reason is longer than {MAX_FIELD} characters")
     metadata.setdefault("reason", reason)
     state = TrialState.FAILED if kind == "failed" else TrialState.INFEASIBLE
     return Outcome(state, None, msg.checkpoint_uri, metadata)
+
+
+def _stopped(msg: pb.ReportRequest, metadata: dict[str, str]) -> Outcome:
+    stop = msg.stopped
+    if len(stop.reason) > MAX_FIELD:
+        raise InvalidArgumentError(f"stopped.reason is longer than {MAX_FIELD} characters")
+    if stop.reason:
+        metadata.setdefault("reason", stop.reason)
+    value = None
+    if stop.HasField("value"):
+        if not math.isfinite(stop.value):
+            raise InvalidArgumentError(f"stopped.value must be a finite number, got {stop.value}")
+        value = stop.value + 0.0
+    return Outcome(TrialState.STOPPED, value, msg.checkpoint_uri, metadata)
 
 
 def tell_rows_from_proto(rows: Any) -> list[Row]:

@@ -57,6 +57,8 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
             "report": self._report,
             "heartbeat": self._heartbeat,
             "report_and_propose": functools.partial(self._report_and_propose, session=True),
+            "report_intermediate": self._report_intermediate,
+            "should_stop": self._should_stop,
         }
 
     async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -171,7 +173,7 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
                 if kind not in self._session_calls:
                     raise InvalidArgumentError(
                         "a session request needs one of propose, report, heartbeat, "
-                        "report_and_propose"
+                        "report_and_propose, report_intermediate, should_stop"
                     )
                 answer = await self._session_calls[kind](getattr(request, kind))
                 if isinstance(answer, pb.SessionResponse):
@@ -186,6 +188,31 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
             if self.observe is not None:
                 self.observe(f"Session.{kind}", code.name, time.perf_counter() - start)
             yield response
+
+    async def _report_intermediate(
+        self, request: pb.ReportIntermediateRequest
+    ) -> pb.ReportIntermediateResponse:
+        await self._allow("ReportIntermediate", rpc.trial_study(request.study, ""))
+        return await self._run(rpc.report_intermediate, self.service, request)
+
+    async def _should_stop(self, request: pb.ShouldStopRequest) -> pb.ShouldStopResponse:
+        await self._allow("ShouldStop", rpc.trial_study(request.study, ""))
+        return await self._run(rpc.should_stop, self.service, request)
+
+    @handle_errors
+    async def ReportIntermediate(self, request: pb.ReportIntermediateRequest, context: Ctx) -> Any:
+        return await self._report_intermediate(request)
+
+    @handle_errors
+    async def ShouldStop(self, request: pb.ShouldStopRequest, context: Ctx) -> Any:
+        return await self._should_stop(request)
+
+    @handle_errors
+    async def ListIntermediateValues(
+        self, request: pb.ListIntermediateValuesRequest, context: Ctx
+    ) -> Any:
+        await self._allow("ListIntermediateValues", rpc.trial_study(request.study, ""))
+        return await self._run(rpc.list_intermediate_values, self.service, request)
 
     @handle_errors
     async def Tell(self, request: pb.TellRequest, context: Ctx) -> Any:

@@ -132,6 +132,28 @@ class Storage(abc.ABC):
         """
 
     @abc.abstractmethod
+    def add_intermediate(
+        self, study: str, trial_id: int, step: int, value: float, limit: int = 10_000
+    ) -> Trial:
+        """Record `value` at `step` of a PENDING trial (the same pair again: no change).
+
+        Raises:
+            FailedPreconditionError: not PENDING, or `limit` values recorded already.
+            AlreadyExistsError: another value is recorded at `step`.
+        """
+
+    @abc.abstractmethod
+    def intermediate_values(self, study: str, trial_id: int) -> list[tuple[int, float]]:
+        """A trial's `(step, value)` pairs in step order."""
+
+    @abc.abstractmethod
+    def values_at_step(
+        self, study: str, step: int, exclude_trial: int, states: Sequence[TrialState] = ()
+    ) -> list[float]:
+        """The values other trials of `study` (in `states`; all when empty) recorded at
+        `step`."""
+
+    @abc.abstractmethod
     def release(self, study: str, trial_id: int) -> Trial:
         """Turn a PENDING trial STALE now (its architecture may be proposed again).
 

@@ -21,6 +21,7 @@ from typing import NamedTuple
 from typing import Sequence
 
 from archsampler.errors import AlreadyExistsError
+from archsampler.errors import FailedPreconditionError
 from archsampler.errors import NotFoundError
 from archsampler.storage.base import NewTrial
 from archsampler.trial import Outcome
@@ -249,6 +250,17 @@ class SQLBatch:
                         )
                     )
                 continue
+            value = outcome.value
+            if outcome.is_stop and value is None:
+                value = self._last_intermediate(trial_id)
+                if value is None:
+                    results.append(
+                        FailedPreconditionError(
+                            f"trial {trial_id} has no intermediate value to stop at; report "
+                            "stopped with a value"
+                        )
+                    )
+                    continue
             dedup = row[16]
             if state == TrialState.STALE:
                 # A late report still counts; it stays live unless the arch was re-proposed.
@@ -258,7 +270,7 @@ class SQLBatch:
                 ).fetchone()
                 dedup = None if clash is not None else row[4]
             row[2] = int(outcome.state)
-            row[6] = outcome.value
+            row[6] = value
             row[10] = outcome.checkpoint_uri
             row[11] = _meta_text(outcome.metadata)
             row[13] = now
@@ -276,6 +288,13 @@ class SQLBatch:
                 [(r[2], r[6], r[16], r[10], r[11], r[13], r[18], i) for i, r in changed.items()],
             )
         return results
+
+    def _last_intermediate(self, trial_id: int) -> float | None:
+        found = self._execute(
+            "SELECT value FROM intermediate_values WHERE trial_id = ? ORDER BY step DESC LIMIT 1",
+            (trial_id,),
+        ).fetchone()
+        return None if found is None else float(found[0])
 
     # -- reads for the strategies -------------------------------------------------------
     def finished_rows(self, name: str, seq: int) -> tuple[list[FinishedRow], int]:

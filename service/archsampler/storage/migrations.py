@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from archsampler.errors import StorageError
 from archsampler.storage.base import DEFAULT_NAMESPACE
 from archsampler.storage.models import SCHEMA_VERSION
+from archsampler.storage.models import IntermediateValueModel
 from archsampler.storage.models import SchemaVersionModel
 
 
@@ -31,8 +32,13 @@ def _v1_to_v2(conn: Connection) -> None:
     conn.exec_driver_sql("CREATE INDEX ix_studies_namespace ON studies (namespace, id)")
 
 
+def _v2_to_v3(conn: Connection) -> None:
+    """v3: intermediate values of trials (early stopping)."""
+    IntermediateValueModel.__table__.create(conn, checkfirst=True)
+
+
 # version -> the step that takes a database from it to the next version
-STEPS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2}
+STEPS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def upgrade(engine: Engine) -> int:

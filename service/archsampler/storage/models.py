@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy import BigInteger
 from sqlalchemy import Float
 from sqlalchemy import ForeignKey
 from sqlalchemy import Index
@@ -15,7 +16,7 @@ from sqlalchemy.orm import mapped_column
 
 from archsampler.storage.base import DEFAULT_NAMESPACE
 
-SCHEMA_VERSION = 2  # v2: studies.namespace (see `archsampler.storage.migrations`)
+SCHEMA_VERSION = 3  # v2: studies.namespace, v3: intermediate_values (`storage.migrations`)
 
 
 class Base(DeclarativeBase):
@@ -78,3 +79,19 @@ class TrialModel(Base):
     finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     finished_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
     lease_expires_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class IntermediateValueModel(Base):
+    """A trial's value at one step of its training (early stopping reads them)."""
+
+    __tablename__ = "intermediate_values"
+    __table_args__ = (Index("ix_intermediate_study_step", "study_id", "step"),)
+
+    trial_id: Mapped[int] = mapped_column(
+        ForeignKey("trials.id", ondelete="CASCADE"), primary_key=True
+    )
+    step: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    study_id: Mapped[int] = mapped_column(
+        ForeignKey("studies.id", ondelete="CASCADE"), nullable=False
+    )
+    value: Mapped[float] = mapped_column(Float, nullable=False)

@@ -35,6 +35,7 @@ from archsampler.storage.batch import trial_not_found
 from archsampler.storage.config_diff import first_difference
 from archsampler.storage.migrations import upgrade
 from archsampler.storage.models import Base
+from archsampler.storage.models import IntermediateValueModel
 from archsampler.storage.models import StudyModel
 from archsampler.storage.models import TrialModel
 from archsampler.trial import Outcome
@@ -274,6 +275,8 @@ class SQLStorage(Storage):
             row = self._study_row(s, name, lock=True)
             if check_existing is not None:
                 check_existing(row.namespace)
+            values = IntermediateValueModel.__table__
+            s.execute(values.delete().where(values.c.study_id == row.id))
             s.execute(TrialModel.__table__.delete().where(TrialModel.study_id == row.id))
             s.delete(row)
 
@@ -315,6 +318,65 @@ class SQLStorage(Storage):
         if isinstance(result, Exception):
             raise result
         return result
+
+    # -- intermediate values (early stopping) -------------------------------------------
+    def add_intermediate(
+        self, study: str, trial_id: int, step: int, value: float, limit: int = 10_000
+    ) -> Trial:
+        with self._session() as s:
+            row, name = self._trial_row(s, study, trial_id, lock=True)
+            if row.state != TrialState.PENDING:
+                raise FailedPreconditionError(
+                    f"trial {trial_id} is {TrialState(row.state).name}; intermediate values "
+                    "are reported while a trial is PENDING"
+                )
+            table = IntermediateValueModel
+            found = s.get(table, (trial_id, step))
+            if found is not None:
+                if found.value != value:
+                    raise AlreadyExistsError(
+                        f"trial {trial_id} already has value {found.value} at step {step}; "
+                        "a different value is refused"
+                    )
+                return _to_trial(row, name)
+            count = s.scalar(select(func.count()).where(table.trial_id == trial_id)) or 0
+            if count >= limit:
+                raise FailedPreconditionError(
+                    f"trial {trial_id} already has {limit} intermediate values (the limit)"
+                )
+            s.add(table(trial_id=trial_id, step=step, study_id=row.study_id, value=value))
+            s.flush()
+            return _to_trial(row, name)
+
+    def intermediate_values(self, study: str, trial_id: int) -> list[tuple[int, float]]:
+        with self._session(write=False) as s:
+            self._trial_row(s, study, trial_id)
+            table = IntermediateValueModel
+            rows = s.execute(
+                select(table.step, table.value)
+                .where(table.trial_id == trial_id)
+                .order_by(table.step)
+            )
+            return [(int(step), float(value)) for step, value in rows]
+
+    def values_at_step(
+        self, study: str, step: int, exclude_trial: int, states: Sequence[TrialState] = ()
+    ) -> list[float]:
+        with self._session(write=False) as s:
+            study_id = self._study_row(s, study).id
+            table = IntermediateValueModel
+            query = (
+                select(table.value)
+                .join(TrialModel, TrialModel.id == table.trial_id)
+                .where(
+                    table.study_id == study_id,
+                    table.step == step,
+                    table.trial_id != exclude_trial,
+                )
+            )
+            if states:
+                query = query.where(TrialModel.state.in_([int(x) for x in states]))
+            return [float(v) for v in s.scalars(query)]
 
     def heartbeat(self, study: str, trial_id: int, lease_seconds: float) -> Trial:
         with self._session() as s:
