@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from archsampler.signatures import signature_of
 from archsampler.spaces import SearchSpace
 from archsampler.spaces import make_space
 from archsampler.spaces.base import Arch
@@ -88,13 +89,14 @@ class StudyRuntime:
         rows, self.seq = batch.finished_rows(self.name, self.seq)
         if rows:
             observations = []
-            for trial_id, text, state, value in rows:
+            for trial_id, text, state, value, meta in rows:
                 arch = self.pending.pop(trial_id, None)
                 ok = state in EVIDENCE and value is not None  # STOPPED: partial evidence
                 observations.append(
                     Observation(
                         self.parse(text) if arch is None else arch,
                         self.sign * value if ok else None,
+                        signature_of(meta),
                     )
                 )
             self.strategy.observe(observations)
