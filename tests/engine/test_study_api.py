@@ -1,7 +1,7 @@
 """The SDK's study API, run alike against an in-process `Engine` and a real server.
 
-`target` is an Engine on an SQLite file, a server (`ServerThread` on loopback) with a
-`Client`, or an Engine on a fresh PostgreSQL database (skipped with a reason unless
+`target` is an Engine or a server (`ServerThread` on loopback) with a `Client`, each on an
+SQLite file and on a fresh PostgreSQL database (skipped with a reason unless
 ARCHSAMPLER_TEST_POSTGRES_URL is set). Every test asserts the same answers, models and
 errors (class, code, message) on each.
 """
@@ -57,7 +57,7 @@ class Target:
         self.start()
 
 
-@pytest.fixture(params=["engine", "server", "engine-postgres"])
+@pytest.fixture(params=["engine", "server", "engine-postgres", "server-postgres"])
 def target(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     db = (
         request.getfixturevalue("postgres_url")
