@@ -41,6 +41,7 @@ from archsampler import rpc
 from archsampler.assembly import build_service
 from archsampler.config import Settings
 from archsampler.server.status import status_for
+from archsampler.storage import database_url
 from archsampler.study import StudyService
 from archsampler_client import _requests as req
 from archsampler_client import _retry
@@ -182,10 +183,11 @@ class Engine:
         retries: int = 8,
         **settings: Any,
     ) -> None:
-        self.settings = Settings(db=str(db), **settings)
+        url = database_url(str(db))  # absolute: a pickled copy opens the same file anywhere
+        self.settings = Settings(db=url, **settings)
         self.timeout = timeout
         self.retries = retries
-        self._args = (str(db), timeout, retries, dict(settings))
+        self._args = (url, timeout, retries, dict(settings))
         self._lock = threading.Lock()
         self._service: StudyService | None = None
         self._closed = False

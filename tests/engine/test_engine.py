@@ -108,3 +108,19 @@ def test_release_and_tell_many_on_an_engine(tmp_path: Path) -> None:
         summary = study.tell_many([{"arch": {"p0": "c0", "p1": "c1"}, "value": 0.5}])
         assert summary.created == 1
         expect_error(grpc.StatusCode.UNIMPLEMENTED, engine._invoke, "Nope", None, None)
+
+
+def test_a_relative_path_is_pinned_when_pickled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with archsampler.Engine("rel.db") as engine:
+        engine.create_study("s", SPACE, "random")
+        data = pickle.dumps(engine)
+    assert repr(engine) == f"Engine('sqlite:///{tmp_path / 'rel.db'}')"
+    monkeypatch.chdir("/")
+    copy_ = pickle.loads(data)  # the original is closed: opens the same file from anywhere
+    try:
+        assert [s.name for s in copy_.list_studies()] == ["s"]
+    finally:
+        copy_.close()
