@@ -97,3 +97,31 @@ def test_new_builtin_spaces_serve_a_study(client, space_name: str) -> None:
             study.report(trial.id, value=f(arch))
     best = study.best()
     assert best.value == max(t.value for t in study.trials()) and len(hashes) == 18
+
+
+@pytest.mark.parametrize(
+    "space_name, arch, message",
+    [
+        (
+            "darts",
+            "Genotype(normal=[('sep_conv_3x3', 0)], normal_concat=range(2, 6), reduce=[], "
+            "reduce_concat=range(2, 6))",
+            "normal: a cell lists 8 (op, input) pairs",
+        ),
+        ("darts_rnn", "Genotype(recurrent=[], concat=range(1, 9))", "lists 8 (activation"),
+        ("mlp", "(48, 'relu')", "layer 1: width 48 is not one of"),
+        ("mlp", {"layers": 1, "width_1": 32, "activation_1": "gelu", "dropout_1": 0.0}, "gelu"),
+    ],
+)
+def test_bad_architectures_of_new_spaces_are_invalid_argument(
+    client, space_name: str, arch: Any, message: str
+) -> None:
+    import grpc
+
+    from archsampler.testing.assertions import expect_error
+
+    study = client.create_study(f"bad-{space_name}", space=space_name, strategy="random")
+    expect_error(grpc.StatusCode.INVALID_ARGUMENT, study.tell, arch, 0.5, match=message)
+    good = build(space_name).sample(np.random.default_rng(0))
+    trial = study.tell(build(space_name).to_string(good), 0.5)
+    assert trial.arch == build(space_name).to_string(good)
