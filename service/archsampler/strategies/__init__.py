@@ -35,6 +35,12 @@ def _nao() -> type[Strategy]:
     return NAOStrategy
 
 
+def _reinforce() -> type[Strategy]:
+    from archsampler.strategies.reinforce import ReinforceStrategy
+
+    return ReinforceStrategy
+
+
 def _alphax() -> type[Strategy]:
     from archsampler.strategies.alphax import AlphaXStrategy
 
@@ -52,6 +58,7 @@ STRATEGIES: dict[str, Callable[[], type[Strategy]]] = {
     "evolution": _evolution,
     "lanas": _lanas,
     "nao": _nao,
+    "reinforce": _reinforce,
     "alphax": _alphax,
     "hierarchical": _hierarchical,
 }
