@@ -208,14 +208,10 @@ def _init_worker(epochs: int, cache: str | None, ticks: Any) -> None:
 Task = tuple[str, int, int, dict[str, Any] | None]
 
 
-def _run_seed(tasks: list[Task]) -> list[tuple[str, int, Trace, dict[str, Any]]]:
-    """Every run of one seed in this worker, so its strategies share the in-memory cache
-    (runs of one seed in parallel workers would train their common proposals twice)."""
+def _run_task(task: Task) -> tuple[str, int, Trace, dict[str, Any]]:
+    name, seed, budget, opts = task
     assert _evaluator is not None
-    return [
-        (name, seed, *_guarded(name, seed, budget, _evaluator, opts, lambda: _ticks.put(1)))
-        for name, seed, budget, opts in tasks
-    ]
+    return name, seed, *_guarded(name, seed, budget, _evaluator, opts, lambda: _ticks.put(1))
 
 
 def _guarded(
@@ -253,11 +249,12 @@ def run_all(
     cache: Path | None = None,
     progress: bool = True,
 ) -> tuple[dict[str, list[Trace]], dict[str, list[dict]]]:
-    """Every (strategy, seed) run, seed-major (all strategies of seed 0 first; with
-    `workers` > 1 each worker takes whole seeds); returns the traces and the training
-    stats by strategy, in seed order."""
+    """Every (strategy, seed) run, strategy-major (every seed of the first strategy
+    first, so a stopped run has whole strategies); returns the traces and the training
+    stats by strategy, in seed order. Workers share trainings through `cache` only (the
+    SQLite file); without it each worker process has its own in-memory cache."""
     options = options or {}
-    tasks = [(n, s, budget, options.get(n)) for s in range(seeds) for n in strategies]
+    tasks = [(n, s, budget, options.get(n)) for n in strategies for s in range(seeds)]
     found: dict[str, dict[int, tuple[Trace, dict]]] = {n: {} for n in strategies}
     bar = tqdm(total=len(tasks) * budget, desc="mlp trials", file=sys.stderr, disable=not progress)
     if workers <= 1:
@@ -272,14 +269,13 @@ def run_all(
             ticks = manager.Queue()
             init = (epochs, str(cache) if cache else None, ticks)
             with ctx.Pool(workers, initializer=_init_worker, initargs=init) as pool:
-                by_seed = [[t for t in tasks if t[1] == s] for s in range(seeds)]
-                pending = [pool.apply_async(_run_seed, (group,)) for group in by_seed]
+                pending = [pool.apply_async(_run_task, (t,)) for t in tasks]
                 while pending:
                     _drain(ticks, bar, timeout=0.5)
                     for job in [j for j in pending if j.ready()]:
-                        for name, seed, trace, stats in job.get():
-                            found[name][seed] = (trace, stats)
-                            bar.update(budget - len(trace))
+                        name, seed, trace, stats = job.get()
+                        found[name][seed] = (trace, stats)
+                        bar.update(budget - len(trace))
                         pending.remove(job)
                 _drain(ticks, bar, timeout=0.0)
     bar.close()
