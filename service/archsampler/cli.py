@@ -19,6 +19,7 @@ BENCHES = {
     "isolation": "Report p99 of one study while another study's Propose is slow (ratio)",
     "optuna": "per-trial overhead of the Optuna sampler vs Optuna's RandomSampler",
     "exhaustion": "Propose latency of exhausted spaces (constrained int, NB201's last networks)",
+    "stopping": "early stopping (median, ASHA) vs none on real digits CNN training",
     "warmstart": "Propose latency with warm-start hints on vs off (1k / 10k completed trials)",
     "mlp": "MLPNAS on sklearn digits with real torch training: best accuracy per strategy",
 }

@@ -7,9 +7,10 @@ service's guarantee — never an architecture that is pending or evaluated in th
 holds across threads (`n_jobs > 1`) and across processes sharing one Optuna storage.
 When the trial finishes, `after_trial` reports it to archsampler: COMPLETE as its value,
 PRUNED (Optuna's pruners) as STOPPED with its last intermediate value, FAIL (and a PRUNED
-trial with no intermediate value) as a failure with a reason. The archsampler trial lives in the Optuna
-trial's system attrs under `"archsampler"`: `{"study", "trial_id", "optuna_trial_id"}`
-(plus `"told": true` for results imported with Tell, or `"skipped": reason`).
+trial with no intermediate value) as a failure with a reason. The archsampler trial lives
+in the Optuna trial's system attrs under `"archsampler"`: `{"study", "trial_id",
+"optuna_trial_id"}` (plus `"told": true` for results imported with Tell, or
+`"skipped": reason`).
 
 The space comes from one of two places:
 
