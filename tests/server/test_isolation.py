@@ -3,11 +3,14 @@ a trial of one study cannot be reported or heartbeated through another."""
 
 from __future__ import annotations
 
+import argparse
+import json
 import threading
 import time
 
 import pytest
 
+from archsampler.bench import isolation
 from archsampler.bench.isolation import max_candidates
 from archsampler.bench.load import LOAD_SPACE
 from archsampler_client import NotFoundError
@@ -83,3 +86,28 @@ def test_a_trial_of_another_study_is_not_found_and_nothing_changes(client) -> No
     with a.session() as session:
         done, (nxt,) = session.report_and_propose(mine.id, value=2.0)
     assert (done.id, done.value) == (mine.id, 2.0) and nxt.id != mine.id
+
+
+def test_the_isolation_bench_times_every_block_of_every_phase(tmp_path, capsys) -> None:
+    """A tiny `bench isolation` run: the three phases alternate block by block, A's Reports
+    are timed in each block, B's slow load ran (in its own process) in the slow and ref
+    blocks only, and the ratios in the JSON are the printed p99s' quotients."""
+    parser = argparse.ArgumentParser()
+    isolation.add_arguments(parser)
+    out = tmp_path / "iso.json"
+    args = parser.parse_args(
+        ["--clients", "2", "--rate", "40", "--slow-clients", "2", "--slow-count", "50"]
+        + ["--slow-reports", "5", "--seconds", "1.2", "--blocks", "2", "--warmup", "0.2"]
+        + ["--ramp", "0.2", "--json", str(out)]
+    )
+    assert isolation.run(args) == 0
+    result = json.loads(out.read_text())
+    assert [b["phase"] for b in result["blocks"]] == ["idle", "slow", "ref"] * 2
+    assert all(b["n"] > 0 for b in result["blocks"])
+    for phase in ("slow", "ref"):
+        assert result[phase]["lanas_propose"]["n"] > 0
+        assert set(result[phase]["exhausted_codes"]) == {"RESOURCE_EXHAUSTED"}
+        ratio = result[phase]["report"]["p99_ms"] / result["idle"]["report"]["p99_ms"]
+        assert result[f"p99_ratio_{phase}_over_idle"] == pytest.approx(ratio)
+    assert result["goal_met"] == (result["p99_ratio_slow_over_idle"] <= 2.0)
+    assert "p99(slow) / p99(idle) = " in capsys.readouterr().out

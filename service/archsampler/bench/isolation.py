@@ -6,11 +6,11 @@ the run, untimed) in three phases that alternate in `--blocks` blocks each, so a
 weighs on every phase alike:
 
 - idle: nothing else runs;
-- slow: `--slow-clients` other clients hammer slow studies B on the same server: lanas with
-  the largest `candidates` allowed proposing `--slow-count` trials per call in the 8^8 load
-  space (reporting `--slow-reports` of each batch, so its tree keeps growing), and a
-  constrained user space being exhausted (one feasible architecture; every further
-  Propose is refused);
+- slow: `--slow-clients` other clients hammer slow studies B on the same server, alternately
+  (`--slow-load both`) lanas with the largest `candidates` allowed proposing `--slow-count`
+  trials per call in the 8^8 load space (reporting `--slow-reports` of each batch, so its
+  tree keeps growing), and a constrained user space being exhausted (one feasible
+  architecture; every further Propose is refused);
 - ref (`--reference`, on by default): the same slow load sent to a second server process,
   what the machine's CPU contention alone costs A.
 
@@ -68,6 +68,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--slow-clients", type=int, default=4, help="clients hammering study B")
     p.add_argument("--slow-count", type=int, default=1000, help="trials per lanas Propose on B")
     p.add_argument("--slow-reports", type=int, default=100, help="of them reported each time")
+    p.add_argument(
+        "--slow-load",
+        choices=["both", "lanas", "exhausted"],
+        default="both",
+        help="which slow clients run: alternately lanas and exhausted (both), or only one "
+        "kind (to see what each costs A)",
+    )
     p.add_argument("--seconds", type=float, default=15.0, help="measured seconds per phase")
     p.add_argument("--blocks", type=int, default=3, help="blocks per phase (interleaved)")
     p.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds at the start")
@@ -133,7 +140,10 @@ async def _hammer_serve(conn: Connection, settings: dict[str, Any]) -> None:
     tasks: list[asyncio.Future] = []
     side: dict[str, Any] = {}
     while True:
-        cmd = await asyncio.to_thread(conn.recv)
+        try:
+            cmd = await asyncio.to_thread(conn.recv)
+        except (EOFError, OSError):  # the bench is gone: stop too
+            cmd = ("exit",)
         if cmd[0] == "setup":
             _, phase, target = cmd
             client = AsyncClient(target, timeout=120)
@@ -154,10 +164,13 @@ async def _hammer_serve(conn: Connection, settings: dict[str, Any]) -> None:
             lanas, tight = studies[cmd[1]]
             stop = asyncio.Event()
             side = {"lanas_propose_ms": [], "exhausted_propose_ms": [], "exhausted_codes": {}}
+            kinds = {"both": ["lanas", "exhausted"], "lanas": ["lanas"]}.get(
+                settings["load"], ["exhausted"]
+            )
             tasks = [
                 asyncio.ensure_future(
                     _hammer_lanas(lanas, settings["count"], settings["reports"], stop, side)
-                    if k % 2 == 0
+                    if kinds[k % len(kinds)] == "lanas"
                     else _hammer_exhausted(tight, stop, side)
                 )
                 for k in range(settings["clients"])
@@ -168,9 +181,12 @@ async def _hammer_serve(conn: Connection, settings: dict[str, Any]) -> None:
             await asyncio.gather(*tasks)
             conn.send(side)
         else:
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
             for client in clients:
                 await client.__aexit__(None, None, None)
-            conn.send("ok")
+            with contextlib.suppress(OSError):
+                conn.send("ok")
             return
 
 
@@ -189,6 +205,7 @@ class Hammer:
             "count": args.slow_count,
             "reports": args.slow_reports,
             "candidates": max_candidates(),
+            "load": args.slow_load,
         }
         self.conn, child = multiprocessing.get_context("spawn").Pipe()
         self.proc = multiprocessing.get_context("spawn").Process(
@@ -308,6 +325,7 @@ async def _drive(target: str, other: str | None, args: argparse.Namespace) -> di
         "slow_clients": args.slow_clients,
         "slow_count": args.slow_count,
         "slow_reports": args.slow_reports,
+        "slow_load": args.slow_load,
         "lanas_candidates": max_candidates(),
         "seconds_per_phase": args.seconds,
         "blocks_per_phase": args.blocks,
