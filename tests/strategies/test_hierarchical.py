@@ -59,6 +59,8 @@ def _merges(strategy: HierarchicalStrategy) -> list[tuple[int, ...]]:
         ({"exploration": float("inf")}, "'exploration' must be a number in [0, 100], got inf"),
         ({"max_cluster": 5000}, "'max_cluster' must be an integer in [2, 1024], got 5000"),
         ({"recluster_every": 0}, "'recluster_every' must be an integer in [1, 100000]"),
+        ({"window": 0}, "'window' must be an integer in [1, 100000], got 0"),
+        ({"neighbours": 1001}, "'neighbours' must be an integer in [1, 1000], got 1001"),
         ({"init_samples": 1.5}, "'init_samples' must be an integer in [2, 100000]"),
         ({"linkage": "centroid"}, "'linkage' must be one of ['average', 'complete'"),
         ({"tau": 1}, "unknown options ['tau']; valid options are"),
@@ -107,15 +109,16 @@ def test_pending_trials_are_visits_and_get_different_proposals() -> None:
     assert np.all(counts1[path] == counts0[path] + 1)
 
 
-def test_the_tree_is_a_function_of_the_observations() -> None:
+@pytest.mark.parametrize("options", [{}, {"window": 15, "recluster_every": 9}])
+def test_the_tree_is_a_function_of_the_observations(options: dict) -> None:
     observed = _observed(95, seed=2)
-    live = HierarchicalStrategy(SPACE, seed=4)
+    live = HierarchicalStrategy(SPACE, seed=4, **options)
     for start in range(0, 90, 7):  # learn in uneven steps, proposing in between
         live.observe(observed[start : start + 7])
         if live.tree is not None:
             live.propose(2, [])
     live.observe(observed[91:])
-    rebuilt = HierarchicalStrategy(SPACE, seed=4)
+    rebuilt = HierarchicalStrategy(SPACE, seed=4, **options)
     rebuilt.observe(observed)
     assert _merges(live) == _merges(rebuilt)
     assert live.assign[: live.n].tolist() == rebuilt.assign[: rebuilt.n].tolist()
@@ -138,6 +141,45 @@ def test_reclustering_is_bounded_and_periodic() -> None:
     assert np.all(strategy.assign[:130] < 32)
     rows = strategy.tree.rows
     assert np.all(strategy.assign[rows] == np.arange(32))
+
+
+def test_the_leaf_neighbour_the_ridge_ranks_best_is_proposed() -> None:
+    strategy = HierarchicalStrategy(SPACE, seed=2, neighbours=1000)
+    observed = _observed(50)
+    strategy.observe(observed)
+    prop = strategy.propose(1, [])[0]
+    tree = strategy.tree
+    assert tree is not None and prop.region.startswith("cluster:")
+    parent = strategy.archs[int(tree.rows[int(prop.region.split(":")[1])])]
+    seen = _keys([o.arch for o in observed])
+    neighbours = []
+    for pos in range(6):
+        for tok in range(5):
+            child = list(parent)
+            child[pos] = tok
+            if tok != parent[pos] and SPACE.canonical_hash(tuple(child)) not in seen:
+                neighbours.append(tuple(child))
+    ridge = strategy._ridge()
+    assert ridge is not None
+    scores = ridge.predict(SPACE.encode_many(neighbours))
+    assert prop.arch in neighbours
+    assert scores[neighbours.index(prop.arch)] == pytest.approx(scores.max())
+    # With one neighbour drawn there is no ranking: a uniformly drawn neighbour.
+    plain = HierarchicalStrategy(SPACE, seed=2, neighbours=1)
+    plain.observe(observed)
+    assert {plain.propose(1, [])[0].arch for _ in range(8)} - {prop.arch}
+
+
+def test_statistics_count_the_clustered_and_the_recent_window() -> None:
+    strategy = HierarchicalStrategy(SPACE, seed=0, max_cluster=16, recluster_every=50, window=10)
+    strategy.observe(_observed(104))
+    tree = strategy.tree
+    assert tree is not None and strategy.built_at == 100
+    counted = set(np.flatnonzero(strategy.assign[:104] >= 0).tolist())
+    # At the re-cluster (100): the leaves and observations 90..99; then 100..103 as they came.
+    assert counted == set(tree.rows.tolist()) | set(range(90, 104))
+    counts, _ = strategy.node_stats()
+    assert counts[tree.root] == len(counted)
 
 
 def test_signatures_are_used_when_every_clustered_trial_has_one() -> None:

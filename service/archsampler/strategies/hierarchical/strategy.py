@@ -19,6 +19,7 @@ from archsampler.strategies.base import Proposal
 from archsampler.strategies.base import Strategy
 from archsampler.strategies.mcts_common import TARGETS
 from archsampler.strategies.mcts_common import VALUE_LIMIT
+from archsampler.strategies.mcts_common import Ridge
 from archsampler.strategies.mcts_common import check_options
 from archsampler.strategies.mcts_common import targets
 
@@ -26,18 +27,20 @@ PAPER_LAMBDA = 0.5
 """The paper's UCT exploration weight λ in `R = C + λ sqrt(log |parent| / |node|)`."""
 LINKAGES = ("average", "complete", "single", "ward")
 DEFAULTS: dict[str, Any] = {
-    "exploration": PAPER_LAMBDA,
-    "temperature": 0.02,
+    "exploration": 0.1,
+    "temperature": 0.01,
     "init_samples": 20,
     "max_cluster": 256,
     "recluster_every": 10,
     "linkage": "average",
     "target": "rank",
     "window": 2000,
+    "neighbours": 8,
 }
 INT_BOUNDS: dict[str, tuple[int, int]] = {
     "init_samples": (2, 100_000),
     "window": (1, 100_000),
+    "neighbours": (1, 1000),
     "max_cluster": (2, 1024),
     "recluster_every": (1, 100_000),
 }
@@ -48,6 +51,10 @@ FLOAT_BOUNDS: dict[str, tuple[float, float]] = {
     "temperature": (1e-4, 100.0),
 }
 CHOICES: dict[str, tuple[str, ...]] = {"linkage": LINKAGES, "target": TARGETS}
+MIN_FIT = 10
+"""Successful trials before the ridge predictor ranks a leaf's neighbours."""
+MAX_FIT = 2000
+"""The ridge predictor is fitted on the latest this many successful trials."""
 MAX_DESCENTS = 64
 """Descents per proposal (a leaf with no new neighbour is dead for the call) before a
 uniformly random new architecture is proposed instead."""
@@ -65,23 +72,35 @@ class HierarchicalStrategy(Strategy):
     observations (K the multiple of `recluster_every` reached) are re-clustered: at most
     `max_cluster` successful ones (all when fewer; else the best half by value plus an
     even spread over the rest by rank), `linkage` (scipy) giving a binary tree whose
-    leaves are those architectures. Every observation is assigned to its nearest leaf
-    (signature when both have one, else encoding); later ones as they arrive. The tree
-    in use is therefore a function of the observations alone: replaying them (restart)
+    leaves are those architectures. The clustered observations and the latest `window`
+    ones are assigned to their nearest leaf (signature when both have one, else encoding),
+    later ones as they arrive; the node statistics count the assigned observations (a
+    recent window, as the paper's smoothed reward favours recent visits). The tree in
+    use is therefore a function of the observations alone: replaying them (restart)
     rebuilds the same tree, in one batch or one by one. Cost per re-cluster: O(m²) for
-    m ≤ `max_cluster` leaves plus O(n·m) for the assignment, every `recluster_every`
-    trials (the paper's quadratic cost is bounded by `max_cluster`, not by the study).
+    m ≤ `max_cluster` leaves plus O(`window`·m) for the assignment, every
+    `recluster_every` trials: the paper's quadratic cost is bounded by `max_cluster`,
+    not by the study's size (the latency bench times it at 1,000 and 10,000 trials).
 
     Proposal: from the root, one child of each node is drawn with Boltzmann probabilities
     `exp(R/T) / Σ_siblings exp(R/T)` (T = `temperature`), R the UCT reward
     `C + λ sqrt(log |parent| / |node|)` (λ = `exploration`, 0.5 in the paper), C the mean
     reward (`target`: rank quantile or min-max value in [0, 1]) of the observations
     assigned below the node and |·| their count. At the leaf, the proposal is a new valid
-    architecture one token away from the leaf's (`to_tokens` / `from_tokens`, uniform
-    among the changes `token_spec().masks` allows); a leaf with none left is dead for the
-    call and the descent restarts. Pending architectures (and earlier ones of the batch)
-    count as visits of their nearest leaf with that leaf's mean reward, so parallel
-    trainers are spread. Before `init_samples` observations, proposals are uniform.
+    architecture one token away from the leaf's (`to_tokens` / `from_tokens`): up to
+    `neighbours` such changes are drawn uniformly among those `token_spec().masks`
+    allows, and the one a ridge regression of the rewards on the encodings ranks best is
+    taken (1: the first drawn, no model). The paper's tree has every architecture of the
+    space as a leaf; here leaves are evaluated architectures and new ones are their
+    neighbours. A leaf with none left is dead for the call and the descent restarts.
+    Pending architectures (and earlier ones of the batch) count as visits of their nearest
+    leaf with that leaf's mean reward, so parallel trainers are spread. Before
+    `init_samples` observations, proposals are uniform.
+
+    Defaults: λ = 0.1, T = 0.01 and 8 ranked neighbours were tuned on the NAS-Bench-201
+    CIFAR-10 table (20 seeds, budget 1,000); the paper's λ = 0.5 (`PAPER_LAMBDA`)
+    explores more (see the README's search table).
+    Options are bounded (`INT_BOUNDS`, `FLOAT_BOUNDS`, `CHOICES`): ValueError otherwise.
     """
 
     name = "hierarchical"
@@ -103,6 +122,7 @@ class HierarchicalStrategy(Strategy):
         self.built_at = 0
         self.tree: ClusterTree | None = None
         self.reclusters = 0
+        self._fit: tuple[int, Ridge | None] = (-1, None)
 
     # -- learning -------------------------------------------------------------------------
     def _observe(self, observations: Sequence[Observation]) -> None:
@@ -120,7 +140,8 @@ class HierarchicalStrategy(Strategy):
             )
             self.X[self.n] = self.space.encode(obs.arch)
             sig = getattr(obs, "signature", None)
-            self.signatures.append(None if sig is None else np.asarray(sig, dtype=float))
+            # float32: 10,000 signatures of 1,024 numbers hold 40 MB.
+            self.signatures.append(None if sig is None else np.asarray(sig, dtype=np.float32))
             self.archs.append(obs.arch)
             self.n += 1
         every = int(self.options["recluster_every"])
@@ -131,7 +152,8 @@ class HierarchicalStrategy(Strategy):
             self.reclusters += 1
             self.assign[: self.n] = -1
             if self.tree is not None:
-                recent = np.arange(max(0, self.n - int(self.options["window"])), self.n)
+                # Relative to the re-cluster point, so one batch and one by one agree.
+                recent = np.arange(max(0, due - int(self.options["window"])), self.n)
                 idx = np.union1d(self.tree.rows, recent)
                 self.assign[idx] = self._nearest(idx)
         elif self.tree is not None and start < self.n:
@@ -160,7 +182,7 @@ class HierarchicalStrategy(Strategy):
         sigs = [self.signatures[i] for i in rows]
         if any(s is None for s in sigs) or len({len(s) for s in sigs}) != 1:  # type: ignore[arg-type]
             return None
-        return np.vstack(sigs)  # type: ignore[arg-type]
+        return np.vstack(sigs).astype(float)  # type: ignore[arg-type]
 
     def _nearest(self, idx: np.ndarray) -> np.ndarray:
         """Leaf (member position) nearest to each observation in `idx`."""
@@ -242,12 +264,16 @@ class HierarchicalStrategy(Strategy):
         return None
 
     def _neighbour(self, parent: Arch, excluded: Excluded) -> Arch | None:
-        """A uniformly drawn valid new architecture one token from `parent` (or None)."""
+        """A valid new architecture one token from `parent` (or None): the best ranked by
+        the ridge predictor of up to `neighbours` drawn uniformly, or the first drawn."""
         tokens = list(self.space.to_tokens(parent))
         allowed = self._masks.copy()
         allowed[np.arange(len(tokens)), tokens] = False
         flat = np.flatnonzero(allowed)
         vocab = self._masks.shape[1]
+        want = max(1, int(self.options["neighbours"]))
+        found: list[tuple[Arch, str]] = []
+        keys: set[str] = set()
         for f in self.rng.permutation(flat).tolist():
             pos, tok = divmod(int(f), vocab)
             child = list(tokens)
@@ -256,10 +282,31 @@ class HierarchicalStrategy(Strategy):
             if arch is None:
                 continue
             key = self.space.canonical_hash(arch)
-            if key not in excluded:
-                excluded.add(key)
-                return arch
-        return None
+            if key not in excluded and key not in keys:
+                keys.add(key)
+                found.append((arch, key))
+                if len(found) >= want:
+                    break
+        if not found:
+            return None
+        pick = 0
+        ridge = self._ridge() if len(found) > 1 else None
+        if ridge is not None:
+            pick = int(np.argmax(ridge.predict(self.space.encode_many([a for a, _ in found]))))
+        arch, key = found[pick]
+        excluded.add(key)
+        return arch
+
+    def _ridge(self) -> Ridge | None:
+        """Ridge regression of the rewards on the encodings (refitted when n changes)."""
+        if self._fit[0] != self.n:
+            rows = np.flatnonzero(self.ok[: self.n])[-MAX_FIT:]
+            ridge = None
+            if len(rows) >= MIN_FIT:
+                q = targets(self.values[: self.n], self.ok[: self.n], self.options["target"])
+                ridge = Ridge(1.0).fit(self.X[rows], q[rows])
+            self._fit = (self.n, ridge)
+        return self._fit[1]
 
 
 class ClusterTree:
