@@ -112,7 +112,7 @@ class WarmIndex:
         length = self.tokens.shape[0]
         rows = self.recent(max(MIN_SCAN, MAX_WORK // max(1, len(queries) * length)))
         tokens, ids, scores = self.tokens[:, rows], self.ids[rows], self.scores[rows]
-        index = np.arange(self.n)[rows]
+        index = None if isinstance(rows, slice) else rows  # local row -> ring row
         n = len(ids)
         step = max(1, CHUNK // max(1, n))
         out: list[tuple[int, int]] = []
@@ -121,14 +121,20 @@ class WarmIndex:
             dist = np.zeros((q.shape[1], n), dtype=np.int16)
             for j in range(length):  # one decision at a time: long contiguous rows
                 dist += tokens[j][None, :] != q[j][:, None]
-            low = dist.min(axis=1)
-            for i, d in enumerate(low.tolist()):
-                tied = np.flatnonzero(dist[i] == d)
-                if len(tied) > 1:  # the better value, then the lower trial id
-                    tied = tied[scores[tied] == scores[tied].max()]
-                    tied = tied[ids[tied] == ids[tied].min()]
-                out.append((int(index[tied[0]]), d))
+            pick = [_pick_one(row, ids, scores) for row in dist]
+            low = dist[np.arange(len(pick)), pick].tolist()
+            rows_picked = pick if index is None else index[pick].tolist()
+            out.extend(zip(rows_picked, low, strict=True))
         return out
+
+
+def _pick_one(dist: np.ndarray, ids: np.ndarray, scores: np.ndarray) -> int:
+    """The nearest row of one query: fewest differences, better value, lower id."""
+    tied = np.flatnonzero(dist == dist.min())
+    if len(tied) > 1:
+        tied = tied[scores[tied] == scores[tied].max()]
+        tied = tied[ids[tied] == ids[tied].min()]
+    return int(tied[0])
 
 
 class WarmStarts:

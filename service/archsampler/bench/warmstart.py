@@ -4,8 +4,10 @@ A server runs in this process (so the hint index can be switched off between cal
 case (a categorical user space of `params` × 8 choices; `trials` COMPLETED trials imported
 with `tell_many`; strategy `random`, the cheapest, so the hint's share is the largest),
 Propose(`count`) is timed in alternating blocks of 25 calls with hints on and off, side by
-side in one run; every call is kept. Prints p50 / p99 / p99.9 / max per mode and the on/off
-ratios, plus the index build after a restart (the first Propose of a fresh server).
+side in one run; every call is kept. Prints p50 / p99 / p99.9 / max per mode and the
+on/off ratios, plus the index build after a restart (the first Propose of a fresh server).
+First, the CPU time of the hint computation alone per round (thread CPU time: stable on a
+busy host, where wall-clock tails are the host's). NAO training is off (it would compete).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from tqdm import tqdm
 
 from archsampler.testing import ServerThread
 from archsampler.testing.spaces import categorical_space
+from archsampler.warmstart import WarmIndex
 from archsampler_client import Client
 
 BLOCK = 25
@@ -93,11 +96,40 @@ def _case(srv: ServerThread, client: Client, params: int, n: int, args: Any) -> 
     return out
 
 
+def _hint_cpu(params: int, n: int, count: int, repeats: int = 5) -> dict[str, float]:
+    """CPU time (this thread) of one round's hints: `count` queries against `n` indexed
+    trials of `params` decisions (random tokens, 50 distinct values: ties happen)."""
+    rng = np.random.default_rng(params * 31 + n)
+    index = WarmIndex(0.0, params, max(n, 1))
+    for i, row in enumerate(rng.integers(1, 9, (n, params))):
+        index.add(i, row, float(rng.integers(50)), ("", "", 0.0))
+    queries = rng.integers(1, 9, (count, params)).astype(index.dtype)
+    times = []
+    for _ in range(repeats):
+        start = time.thread_time()
+        index.nearest(queries)
+        times.append((time.thread_time() - start) * 1000)
+    return {"min_ms": min(times), "median_ms": float(np.median(times))}
+
+
 def run(args: argparse.Namespace) -> int:
-    results: dict[str, Any] = {"cases": []}
+    results: dict[str, Any] = {"cases": [], "hint_cpu": []}
+    for params in args.params:
+        for n in args.trials:
+            for count in (*args.count, 1000):
+                cpu = _hint_cpu(params, n, count)
+                got = {"params": params, "trials": n, "count": count, **cpu}
+                results["hint_cpu"].append(got)
+                print(
+                    f"hint CPU per round: {params:3d} decisions, {n:6d} indexed, "
+                    f"Propose({count}): min {got['min_ms']:.2f} ms, median "
+                    f"{got['median_ms']:.2f} ms",
+                    flush=True,
+                )
     with tempfile.TemporaryDirectory(prefix="archsampler-bench-warm-") as tmp:
         db = Path(tmp) / "bench.db"
-        with ServerThread(db) as srv, Client(srv.target, timeout=600) as client:
+        quiet = {"model_min_trials": 10**9}  # no NAO training child competing for the CPU
+        with ServerThread(db, **quiet) as srv, Client(srv.target, timeout=600) as client:
             for params in args.params:
                 for n in args.trials:
                     case = _case(srv, client, params, n, args)
@@ -116,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
                             flush=True,
                         )
         # a fresh server builds each index on its study's first Propose
-        with ServerThread(db) as srv, Client(srv.target, timeout=600) as client:
+        with ServerThread(db, **quiet) as srv, Client(srv.target, timeout=600) as client:
             for case in results["cases"]:
                 name = f"warm-{case['params']}-{case['trials']}"
                 start = time.perf_counter()
