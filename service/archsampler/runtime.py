@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from archsampler.config import StudyConfig
 from archsampler.signatures import signature_of
 from archsampler.spaces import SearchSpace
 from archsampler.spaces import make_space
@@ -36,7 +37,7 @@ class StudyRuntime:
 
     name: str
     created_at: float
-    config: dict[str, Any]
+    config: StudyConfig
     space: SearchSpace
     strategy: Strategy
     seq: int = 0
@@ -51,17 +52,17 @@ class StudyRuntime:
     def load(cls, batch: SQLBatch, name: str) -> StudyRuntime:
         """Build the runtime of study `name` from its stored config (trials come via `sync`)."""
         row = batch.study(name)
-        config = json.loads(row.config_json)
-        space = make_space(config["space"])
+        config = StudyConfig.from_dict(json.loads(row.config_json))
+        space = make_space(config.space)
         strategy = make_strategy(
-            config["strategy"], space, seed=config["seed"], options=config["strategy_options"]
+            config.strategy, space, seed=config.seed, options=dict(config.strategy_options)
         )
         return cls(name, row.created_at, config, space, strategy)
 
     @property
     def sign(self) -> float:
         """+1 when the study maximises; strategies always maximise."""
-        return 1.0 if self.config["goal"] == "maximize" else -1.0
+        return self.config.sign
 
     def reseed(self, next_number: int) -> None:
         """Seed the strategy's draws from (study seed, trials so far, round at that count).
@@ -74,7 +75,7 @@ class StudyRuntime:
         attempt = attempt + 1 if number == next_number else 0
         self._draws = (next_number, attempt)
         bits = self.strategy.rng.bit_generator
-        fresh = type(bits)(draw_seed(int(self.config["seed"]), next_number, attempt))
+        fresh = type(bits)(draw_seed(self.config.seed, next_number, attempt))
         bits.state = fresh.state  # in place: every holder of the generator follows
 
     def parse(self, text: str) -> Arch:

@@ -10,6 +10,7 @@ import numpy as np
 
 from archsampler.bench.tables import load_table
 from archsampler.bench.tables import nb201_table_path
+from archsampler.config import StudyConfig
 from archsampler.spaces import SearchSpace
 from archsampler.spaces import make_space
 from archsampler.trial import TrialState
@@ -34,7 +35,7 @@ def _from_study(db: str, study: str) -> tuple[SearchSpace, np.ndarray, np.ndarra
 
     storage = SQLStorage(db)
     try:
-        space = make_space(storage.get_study(study).config["space"])
+        space = make_space(StudyConfig.from_dict(storage.get_study(study).config).space)
         trials = storage.list_trials(study, states=[TrialState.COMPLETED])
     finally:
         storage.close()

@@ -21,6 +21,7 @@ from typing import Callable
 
 import numpy as np
 
+from archsampler.config import StudyConfig
 from archsampler.errors import NotFoundError
 from archsampler.predictor.handle import ModelHandle
 from archsampler.predictor.parity import ParityError
@@ -117,13 +118,11 @@ class ModelManager:
         return None
 
     def _handle(self, study: str, version: int, path: Path) -> ModelHandle:
-        record = self.storage.get_study(study)
+        config = StudyConfig.from_dict(self.storage.get_study(study).config)
         predictor = NAOPredictor.load(path, threads=1)
-        if predictor.metadata.get("space") != record.config["space"]:
+        if predictor.metadata.get("space") != config.space:
             raise ValueError(f"{path} was trained for another search space")
-        space = make_space(record.config["space"])
-        sign = 1.0 if record.config["goal"] == "maximize" else -1.0
-        return ModelHandle(version, predictor, space, sign)
+        return ModelHandle(version, predictor, make_space(config.space), config.sign)
 
     def forget(self, study: str) -> None:
         """Drop a deleted study's models (memory and disk) and its training record: a study
@@ -228,7 +227,8 @@ class ModelManager:
 
     def _train_locked(self, study: str) -> int | None:
         record = self.storage.get_study(study)
-        space = make_space(record.config["space"])
+        config = StudyConfig.from_dict(record.config)
+        space = make_space(config.space)
         trials = self.storage.list_trials(study, states=[TrialState.COMPLETED])
         if len(trials) < 2:
             return None
@@ -239,7 +239,7 @@ class ModelManager:
         created = record.created_at  # this incarnation: `folder(study)` of this record
         path = self.root / f"{study}@{int(created * 1e6)}" / f"v{version}"
         try:
-            meta = self._run_child(tokens, values, record.config["space"], str(path))
+            meta = self._run_child(tokens, values, dict(config.space), str(path))
             handle = self._handle(study, version, path)
         except Exception:
             for partial in path.parent.glob(f".{path.name}.*"):  # a killed child's export
