@@ -72,17 +72,20 @@ def _case(srv: ServerThread, client: Client, params: int, n: int, args: Any) -> 
     try:
         for count in args.count:
             times: dict[str, list[float]] = {"on": [], "off": []}
+            cpu = {"on": 0.0, "off": 0.0}  # process CPU (server + client, this process)
             study.propose(count)  # index built (untimed)
             bar = tqdm(total=2 * args.calls, desc=f"{name} Propose({count})", leave=False)
             while len(times["off"]) < args.calls:
                 for mode in ("on", "off"):
                     warm.limit = limit if mode == "on" else 0
+                    cpu_start = time.process_time()
                     for _ in range(min(BLOCK, args.calls - len(times[mode]))):
                         start = time.perf_counter()
                         trials = study.propose(count)
                         times[mode].append(time.perf_counter() - start)
                         assert (trials[0].warm_start is not None) == (mode == "on")
                         bar.update()
+                    cpu[mode] += time.process_time() - cpu_start
             bar.close()
             on, off = _stats(times["on"]), _stats(times["off"])
             out[f"count_{count}"] = {
@@ -90,6 +93,7 @@ def _case(srv: ServerThread, client: Client, params: int, n: int, args: Any) -> 
                 "off": off,
                 "p50_ratio": on["p50_ms"] / off["p50_ms"],
                 "p99_ratio": on["p99_ms"] / off["p99_ms"],
+                "cpu_per_call_ms": {m: cpu[m] * 1000 / args.calls for m in cpu},
             }
     finally:
         warm.limit = limit
@@ -144,7 +148,9 @@ def run(args: argparse.Namespace) -> int:
                             f"p99.9 {on['p99_9_ms']:.2f} max {on['max_ms']:.2f} ms | off p50 "
                             f"{off['p50_ms']:.2f} p99 {off['p99_ms']:.2f} p99.9 "
                             f"{off['p99_9_ms']:.2f} max {off['max_ms']:.2f} ms | ratio p50 "
-                            f"{got['p50_ratio']:.2f} p99 {got['p99_ratio']:.2f}",
+                            f"{got['p50_ratio']:.2f} p99 {got['p99_ratio']:.2f} | CPU per call "
+                            f"on {got['cpu_per_call_ms']['on']:.2f} off "
+                            f"{got['cpu_per_call_ms']['off']:.2f} ms",
                             flush=True,
                         )
         # a fresh server builds each index on its study's first Propose
