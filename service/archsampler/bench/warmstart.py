@@ -65,10 +65,24 @@ def _rows(params: int, n: int, seed: int) -> list[dict[str, Any]]:
 def _case(srv: ServerThread, client: Client, params: int, n: int, args: Any) -> dict[str, Any]:
     name = f"warm-{params}-{n}"
     study = client.create_study(name, space=categorical_space(params, 8), strategy="random")
-    study.tell_many(_rows(params, n, seed=params * 7919 + n), chunk_rows=1000)
+    rows = _rows(params, n, seed=params * 7919 + n)
+    start = time.perf_counter()
+    study.tell_many(rows, chunk_rows=1000)
+    imported = time.perf_counter() - start
+    start = time.perf_counter()
+    again = study.tell_many(rows, chunk_rows=1000)
+    reimported = time.perf_counter() - start
+    assert again.created == 0 and again.unchanged == n
     warm = srv.running.service.committer.lanes.warm  # type: ignore[union-attr]
     limit = warm.limit
-    out: dict[str, Any] = {"params": params, "trials": n}
+    out: dict[str, Any] = {"params": params, "trials": n, "import_s": imported}
+    out["reimport_s"] = reimported
+    print(
+        f"{params:3d} decisions: tell_many of {n} rows {imported:.2f} s "
+        f"({n / imported:,.0f} rows/s, validated first), again (all unchanged) "
+        f"{reimported:.2f} s",
+        flush=True,
+    )
     try:
         for count in args.count:
             times: dict[str, list[float]] = {"on": [], "off": []}
