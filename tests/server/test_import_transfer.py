@@ -309,8 +309,8 @@ def test_seed_from_refusals(server: ServerThread, client: Client) -> None:
     assert [s.name for s in client.list_studies()] == ["s1"]
 
 
-def test_seed_from_needs_read_access_to_the_source(tmp_path: Path) -> None:
-    tokens = ["wa:write:a", "wb:write:b"]
+def test_seed_and_import_need_their_permissions(tmp_path: Path) -> None:
+    tokens = ["wa:write:a", "wb:write:b", "ra:read:a"]
     with ServerThread(tmp_path / "auth.db", auth_tokens=tokens) as srv:
         with (
             Client(srv.target, token="wa", retries=0) as a,
@@ -328,6 +328,23 @@ def test_seed_from_needs_read_access_to_the_source(tmp_path: Path) -> None:
             assert a.list_studies() == []  # nothing was created
             b.create_study("also-theirs", space=SPACE, strategy="random", seed_from="theirs")
             assert len(list(b.study("also-theirs").trials())) == 1
+            # a bulk import needs Tell's permission, in the study's namespace
+            expect_error(
+                grpc.StatusCode.PERMISSION_DENIED,
+                a.study("theirs").tell_many,
+                rows(2),
+                match="study 'theirs' is not in namespace 'a'",
+            )
+            a.create_study("mine", space=SPACE, strategy="random")
+            with Client(srv.target, token="ra", retries=0) as reader:
+                expect_error(
+                    grpc.StatusCode.PERMISSION_DENIED,
+                    reader.study("mine").tell_many,
+                    rows(2),
+                    match="(role read) may not call Tell",
+                )
+            assert len(list(b.study("theirs").trials())) == 1
+            assert list(a.study("mine").trials()) == []
 
 
 def test_async_client_tell_many_and_seed(server: ServerThread) -> None:
