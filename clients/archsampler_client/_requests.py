@@ -36,12 +36,17 @@ def create_study(
     seed: int,
     seed_from: str = "",
     stopping: dict[str, Any] | None = None,
+    max_retries: int = 0,
 ) -> pb.CreateStudyRequest:
     goals = {"maximize": pb.MAXIMIZE, "minimize": pb.MINIMIZE}
     if goal not in goals:
         raise ValueError(f"goal must be 'maximize' or 'minimize', got {goal!r}")
     config = pb.StudyConfig(
-        space=space_spec(space), strategy=strategy, goal=goals[goal], seed=seed
+        space=space_spec(space),
+        strategy=strategy,
+        goal=goals[goal],
+        seed=seed,
+        max_retries=max_retries,
     )
     config.strategy_options.update(strategy_options or {})
     if stopping:  # {"rule": "median" | "asha" | "curve" | "none", "options": {...}}
@@ -92,10 +97,15 @@ def report(
     checkpoint_uri: str,
     metadata: dict[str, str] | None,
     stopped: str | bool | None = None,
+    retryable: bool = False,
 ) -> pb.ReportRequest:
     msg = pb.ReportRequest(study=study, trial_id=trial_id)
+    if retryable and failed is None:
+        raise ValueError("retryable=True goes with failed=reason")
     if stopped is None or stopped is False:
         _outcome(msg, value, failed, infeasible, checkpoint_uri, metadata)
+        if retryable:  # (never touch `failed` otherwise: it would become the outcome)
+            msg.failed.retryable = True
         return msg
     if failed is not None or infeasible is not None:
         raise ValueError("stopped= goes with value= (or nothing), not failed= / infeasible=")
@@ -156,3 +166,7 @@ def list_trials(
         page_token=page_token,
         states=[pb.TrialState.Value(s) for s in (states or [])],
     )
+
+
+def enqueue(study: str, archs: list[str | dict[str, Any]]) -> pb.EnqueueRequest:
+    return pb.EnqueueRequest(study=study, architectures=[architecture(a) for a in archs])

@@ -65,12 +65,23 @@ class StudyOps:
         checkpoint_uri: str = "",
         metadata: dict[str, str] | None = None,
         stopped: str | bool | None = None,
+        retryable: bool = False,
     ) -> Any:
         """Report exactly one of `value`, `failed=reason`, `infeasible=reason`; or
         `stopped=True` / `stopped=reason` for a trial stopped early (it ends STOPPED with
-        `value`, or with its last intermediate value when `value` is None)."""
+        `value`, or with its last intermediate value when `value` is None). A failure with
+        `retryable=True` (e.g. a preempted node) queues the architecture to be proposed
+        again, first, while the study's `max_retries` allows."""
         msg = req.report(
-            self.name, trial_id, value, failed, infeasible, checkpoint_uri, metadata, stopped
+            self.name,
+            trial_id,
+            value,
+            failed,
+            infeasible,
+            checkpoint_uri,
+            metadata,
+            stopped,
+            retryable,
         )
         return self.client._invoke("Report", msg, _trial)
 
@@ -79,6 +90,16 @@ class StudyOps:
         study's stopping rule says the trial should stop now (then report `stopped=True`)."""
         msg = req.report_intermediate(self.name, trial_id, step, value)
         return self.client._invoke("ReportIntermediate", msg, lambda r: r.should_stop)
+
+    def enqueue(self, archs: list[str | dict[str, Any]]) -> Any:
+        """Queue architectures (canonical strings or params dicts) to be proposed before
+        the strategy's own, in order, once each: `(QUEUED trials, [(index, reason)] of
+        those skipped because they are queued, pending or evaluated already)`."""
+        return self.client._invoke(
+            "Enqueue",
+            req.enqueue(self.name, archs),
+            lambda r: (_trials(r), [(s.index, s.reason) for s in r.skipped]),
+        )
 
     def should_stop(self, trial_id: int) -> Any:
         """Whether the study's stopping rule says a pending trial should stop now."""

@@ -80,9 +80,10 @@ class AsyncClient(ClientBase):
         seed: int = 0,
         seed_from: str = "",
         stopping: dict[str, Any] | None = None,
+        max_retries: int = 0,
     ) -> AsyncStudy:
         msg = req.create_study(
-            name, space, strategy, strategy_options, goal, seed, seed_from, stopping
+            name, space, strategy, strategy_options, goal, seed, seed_from, stopping, max_retries
         )
         await self._invoke("CreateStudy", msg, lambda r: r)
         return AsyncStudy(self, name)

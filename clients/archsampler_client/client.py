@@ -83,13 +83,14 @@ class Client(ClientBase):
         seed: int = 0,
         seed_from: str = "",
         stopping: dict[str, Any] | None = None,
+        max_retries: int = 0,
     ) -> Study:
         """Create a study, or load it when it exists with the same config. `seed_from`:
         copy that study's finished trials into it (same space and goal; idempotent).
         `stopping`: an early-stopping rule, `{"rule": "median" | "asha" | "curve",
         "options": {...}}` (README "Early stopping")."""
         msg = req.create_study(
-            name, space, strategy, strategy_options, goal, seed, seed_from, stopping
+            name, space, strategy, strategy_options, goal, seed, seed_from, stopping, max_retries
         )
         self._invoke("CreateStudy", msg, lambda r: r)
         return Study(self, name)

@@ -19,6 +19,7 @@ class TrialState(enum.StrEnum):
     INFEASIBLE = "INFEASIBLE"
     STALE = "STALE"
     STOPPED = "STOPPED"
+    QUEUED = "QUEUED"
 
 
 _STATES = {pb.TrialState.Value(s.value): s for s in TrialState}

@@ -71,11 +71,20 @@ class SessionOps:
         checkpoint_uri: str = "",
         metadata: dict[str, str] | None = None,
         stopped: str | bool | None = None,
+        retryable: bool = False,
     ) -> Any:
-        """As `Study.report`: exactly one of `value`, `failed=`, `infeasible=` (or
-        `stopped=`, with or without `value`)."""
+        """As `Study.report`: exactly one of `value`, `failed=` (`retryable=`),
+        `infeasible=` (or `stopped=`, with or without `value`)."""
         msg = req.report(
-            self.study, trial_id, value, failed, infeasible, checkpoint_uri, metadata, stopped
+            self.study,
+            trial_id,
+            value,
+            failed,
+            infeasible,
+            checkpoint_uri,
+            metadata,
+            stopped,
+            retryable,
         )
         return self._call(pb.SessionRequest(report=msg), "report", _trial)
 

@@ -143,6 +143,7 @@ class StudyConfig:
     goal: str  # one of GOALS
     seed: int
     stopping: Mapping[str, Any] | None = None  # {"rule", "options"} (`archsampler.stopping`)
+    max_retries: int = 0  # retryable failures of one architecture that are queued again
 
     @property
     def maximize(self) -> bool:
@@ -163,6 +164,7 @@ class StudyConfig:
             goal=stored["goal"],
             seed=int(stored["seed"]),
             stopping=stored.get("stopping"),
+            max_retries=int(stored.get("max_retries", 0)),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -177,4 +179,6 @@ class StudyConfig:
         }
         if self.stopping is not None:
             out["stopping"] = copy.deepcopy(dict(self.stopping))
+        if self.max_retries:
+            out["max_retries"] = self.max_retries
         return out

@@ -145,6 +145,7 @@ _CALLS: dict[str, Call] = {
     "Release": lambda e, s, r: rpc.release(s, r),
     "ReportIntermediate": lambda e, s, r: rpc.report_intermediate(s, r),
     "ShouldStop": lambda e, s, r: rpc.should_stop(s, r),
+    "Enqueue": lambda e, s, r: rpc.enqueue(s, r),
     "ListIntermediateValues": lambda e, s, r: rpc.list_intermediate_values(s, r),
     "Tell": lambda e, s, r: rpc.tell(s, r),
     "TellMany": lambda e, s, r: rpc.tell_many(s, r),
@@ -265,12 +266,13 @@ class Engine:
         seed: int = 0,
         seed_from: str = "",
         stopping: dict[str, Any] | None = None,
+        max_retries: int = 0,
     ) -> EngineStudy:
         """Create a study, or load it when it exists with the same config (as
         `Client.create_study`: `seed_from` copies another study's finished trials,
         `stopping` names an early-stopping rule)."""
         msg = req.create_study(
-            name, space, strategy, strategy_options, goal, seed, seed_from, stopping
+            name, space, strategy, strategy_options, goal, seed, seed_from, stopping, max_retries
         )
         self._invoke("CreateStudy", msg, lambda r: r)
         return EngineStudy(self, name)

@@ -30,6 +30,7 @@ from archsampler.predictor.manager import ModelManager
 from archsampler.runtime import StudyRuntime
 from archsampler.storage import NewTrial
 from archsampler.storage import SQLStorage
+from archsampler.strategies.base import Proposal
 from archsampler.strategies.base import UsesModel
 from archsampler.trial import Trial
 from archsampler.warmstart import WarmStarts
@@ -273,7 +274,11 @@ class Lanes:
         got: dict[int, list[Trial]] = {id(r): [] for r in reqs}
         for _ in range(INSERT_ATTEMPTS):
             rt.reseed(next_number)
-            proposals = rt.strategy.propose(len(slots), list(rt.pending.values()))
+            queue = list(rt.queued.items())[: len(slots)]  # enqueued / retries come first
+            proposals = [Proposal(arch) for _, arch in queue]
+            if len(slots) > len(queue):
+                avoid = [*rt.pending.values(), *rt.queued.values()]
+                proposals += rt.strategy.propose(len(slots) - len(queue), avoid)
             predicted = [
                 None if p.predicted_value is None else rt.sign * p.predicted_value
                 for p in proposals
@@ -291,9 +296,12 @@ class Lanes:
                     client_id=r.client_id,
                     request_id=r.request_id or None,
                     lease_seconds=self.lease_seconds,
+                    queued_id=queue[i][0] if i < len(queue) else None,
                 )
-                for p, r, v in zip(proposals, slots, predicted, strict=True)
+                for i, (p, r, v) in enumerate(zip(proposals, slots, predicted, strict=True))
             ]
+            for trial_id, _ in queue:  # taken now, or by another replica: not again
+                rt.queued.pop(trial_id, None)
             try:
                 inserted, next_number = self.writer.insert(rt.name, new).result()
             except Exception:

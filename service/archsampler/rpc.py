@@ -252,6 +252,19 @@ def tell(service: StudyService, request: pb.TellRequest) -> pb.TellResponse:
     return pb.TellResponse(trial=conv.trial_to_proto(trial))
 
 
+def enqueue(service: StudyService, request: pb.EnqueueRequest) -> pb.EnqueueResponse:
+    archs = []
+    for a in request.architectures:
+        if len(a.text) > conv.MAX_TEXT:
+            raise InvalidArgumentError(f"architecture text is longer than {conv.MAX_TEXT}")
+        archs.append((a.text, conv.params_from_proto(a.params)))
+    queued, skipped = service.enqueue(request.study, archs)
+    return pb.EnqueueResponse(
+        trials=[conv.trial_to_proto(t) for t in queued],
+        skipped=[pb.EnqueueSkipped(index=i, reason=r) for i, r in skipped],
+    )
+
+
 def tell_many(service: StudyService, request: pb.TellManyRequest) -> pb.TellManyResponse:
     """Bulk import (`importer.import_rows`): all rows validated, then one transaction."""
     rows = conv.tell_rows_from_proto(request.rows)

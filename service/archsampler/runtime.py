@@ -42,6 +42,7 @@ class StudyRuntime:
     strategy: Strategy
     seq: int = 0
     pending: dict[int, Arch] = field(default_factory=dict)
+    queued: dict[int, Arch] = field(default_factory=dict)  # QUEUED trials, oldest first
     pending_stale: bool = True
     stale_generation: int = 0  # reload pending when the lanes' generation differs
     model: Any = None  # the ModelHandle last handed to the strategy
@@ -107,3 +108,4 @@ class StudyRuntime:
         if self.pending_stale:
             self.pending = {t.id: self.parse(t.arch) for t in batch.pending(self.name)}
             self.pending_stale = False
+        self.queued = {i: self.parse(text) for i, text in batch.queued(self.name)}

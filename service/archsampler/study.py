@@ -81,7 +81,7 @@ def normalise_config(config: dict[str, Any], default_strategy: str) -> StudyConf
     Raises:
         InvalidArgumentError: unknown space, strategy, option or goal.
     """
-    fields = {"space", "strategy", "strategy_options", "goal", "seed", "stopping"}
+    fields = {"space", "strategy", "strategy_options", "goal", "seed", "stopping", "max_retries"}
     unknown = sorted(set(config) - fields)
     if unknown:
         raise InvalidArgumentError(f"unknown study config fields {unknown}")
@@ -105,7 +105,22 @@ def normalise_config(config: dict[str, Any], default_strategy: str) -> StudyConf
         goal=goal,
         seed=seed,
         stopping=normalise_stopping(config.get("stopping")),
+        max_retries=_max_retries(config.get("max_retries")),
     )
+
+
+MAX_RETRIES = 100
+MAX_ENQUEUE = 1_000
+
+
+def _max_retries(value: Any) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_RETRIES:
+        raise InvalidArgumentError(
+            f"config.max_retries must be an integer in 0..{MAX_RETRIES}, got {value!r}"
+        )
+    return value
 
 
 class StudyService:
@@ -384,6 +399,41 @@ class StudyService:
                 f"architecture {trial.arch[:120]!r} is already pending or evaluated in study "
                 f"{study!r}"
             ) from None
+
+    def enqueue(
+        self, study: str, archs: Sequence[tuple[str, dict[str, ParamValue]]]
+    ) -> tuple[list[Trial], list[tuple[int, str]]]:
+        """Queue architectures to be proposed first, in order, once each: `(QUEUED trials,
+        [(index, reason)] of those skipped)`. Any invalid one refuses the whole call."""
+        if not 1 <= len(archs) <= MAX_ENQUEUE:
+            raise InvalidArgumentError(
+                f"give 1..{MAX_ENQUEUE} architectures to enqueue, got {len(archs)}"
+            )
+        space = self.space(study)
+        new: list[NewTrial] = []
+        for i, (text, params) in enumerate(archs):
+            try:
+                arch = self.architecture(space, text, params)
+            except InvalidArgumentError as e:
+                raise InvalidArgumentError(f"architectures[{i}]: {e}") from None
+            new.append(
+                NewTrial(
+                    arch=space.to_string(arch),
+                    arch_hash=space.canonical_hash(arch),
+                    params=space.to_params(arch),
+                    state=TrialState.QUEUED,
+                    metadata={"source": "enqueue"},
+                )
+            )
+        with self.storage.batch() as batch:
+            made = batch.insert(study, new)
+        queued = [t for t in made if t is not None]
+        skipped = [
+            (i, f"architecture {new[i].arch[:120]!r} is already queued, pending or evaluated")
+            for i, t in enumerate(made)
+            if t is None
+        ]
+        return queued, skipped
 
     def tell_many(
         self, study: str, rows: Sequence[importer.Row], validate_only: bool = False

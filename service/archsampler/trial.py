@@ -20,6 +20,7 @@ class TrialState(enum.IntEnum):
     INFEASIBLE = 4
     STALE = 5
     STOPPED = 6  # stopped early: its value is its last intermediate value
+    QUEUED = 7  # enqueued (or a retryable failure's retry): proposed before anything else
 
     def is_finished(self) -> bool:
         return self in FINISHED
@@ -86,8 +87,11 @@ class Outcome:
     value: float | None = None
     checkpoint_uri: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
+    retryable: bool = False  # FAILED only: queue the architecture again (max_retries)
 
     def __post_init__(self) -> None:
+        if self.retryable and self.state != TrialState.FAILED:
+            raise InvalidArgumentError("only a failure can be retryable")
         if self.state not in FINISHED:
             raise InvalidArgumentError(f"an outcome cannot be {self.state.name}")
         if self.state == TrialState.COMPLETED or (

@@ -23,6 +23,7 @@ class TrialState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     INFEASIBLE: _ClassVar[TrialState]
     STALE: _ClassVar[TrialState]
     STOPPED: _ClassVar[TrialState]
+    QUEUED: _ClassVar[TrialState]
 GOAL_UNSPECIFIED: Goal
 MAXIMIZE: Goal
 MINIMIZE: Goal
@@ -33,6 +34,7 @@ FAILED: TrialState
 INFEASIBLE: TrialState
 STALE: TrialState
 STOPPED: TrialState
+QUEUED: TrialState
 
 class Condition(_message.Message):
     __slots__ = ("param", "op", "value")
@@ -98,20 +100,22 @@ class SpaceSpec(_message.Message):
     def __init__(self, builtin: _Optional[str] = ..., user: _Optional[_Union[UserSpace, _Mapping]] = ...) -> None: ...
 
 class StudyConfig(_message.Message):
-    __slots__ = ("space", "strategy", "strategy_options", "goal", "seed", "stopping")
+    __slots__ = ("space", "strategy", "strategy_options", "goal", "seed", "stopping", "max_retries")
     SPACE_FIELD_NUMBER: _ClassVar[int]
     STRATEGY_FIELD_NUMBER: _ClassVar[int]
     STRATEGY_OPTIONS_FIELD_NUMBER: _ClassVar[int]
     GOAL_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     STOPPING_FIELD_NUMBER: _ClassVar[int]
+    MAX_RETRIES_FIELD_NUMBER: _ClassVar[int]
     space: SpaceSpec
     strategy: str
     strategy_options: _struct_pb2.Struct
     goal: Goal
     seed: int
     stopping: Stopping
-    def __init__(self, space: _Optional[_Union[SpaceSpec, _Mapping]] = ..., strategy: _Optional[str] = ..., strategy_options: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., goal: _Optional[_Union[Goal, str]] = ..., seed: _Optional[int] = ..., stopping: _Optional[_Union[Stopping, _Mapping]] = ...) -> None: ...
+    max_retries: int
+    def __init__(self, space: _Optional[_Union[SpaceSpec, _Mapping]] = ..., strategy: _Optional[str] = ..., strategy_options: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., goal: _Optional[_Union[Goal, str]] = ..., seed: _Optional[int] = ..., stopping: _Optional[_Union[Stopping, _Mapping]] = ..., max_retries: _Optional[int] = ...) -> None: ...
 
 class Stopping(_message.Message):
     __slots__ = ("rule", "options")
@@ -298,10 +302,12 @@ class ProposeResponse(_message.Message):
     def __init__(self, trials: _Optional[_Iterable[_Union[Trial, _Mapping]]] = ...) -> None: ...
 
 class Failure(_message.Message):
-    __slots__ = ("reason",)
+    __slots__ = ("reason", "retryable")
     REASON_FIELD_NUMBER: _ClassVar[int]
+    RETRYABLE_FIELD_NUMBER: _ClassVar[int]
     reason: str
-    def __init__(self, reason: _Optional[str] = ...) -> None: ...
+    retryable: bool
+    def __init__(self, reason: _Optional[str] = ..., retryable: bool = ...) -> None: ...
 
 class Infeasible(_message.Message):
     __slots__ = ("reason",)
@@ -401,6 +407,30 @@ class ReportIntermediateResponse(_message.Message):
     reason: str
     trial: Trial
     def __init__(self, should_stop: bool = ..., reason: _Optional[str] = ..., trial: _Optional[_Union[Trial, _Mapping]] = ...) -> None: ...
+
+class EnqueueRequest(_message.Message):
+    __slots__ = ("study", "architectures")
+    STUDY_FIELD_NUMBER: _ClassVar[int]
+    ARCHITECTURES_FIELD_NUMBER: _ClassVar[int]
+    study: str
+    architectures: _containers.RepeatedCompositeFieldContainer[Architecture]
+    def __init__(self, study: _Optional[str] = ..., architectures: _Optional[_Iterable[_Union[Architecture, _Mapping]]] = ...) -> None: ...
+
+class EnqueueSkipped(_message.Message):
+    __slots__ = ("index", "reason")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    reason: str
+    def __init__(self, index: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class EnqueueResponse(_message.Message):
+    __slots__ = ("trials", "skipped")
+    TRIALS_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_FIELD_NUMBER: _ClassVar[int]
+    trials: _containers.RepeatedCompositeFieldContainer[Trial]
+    skipped: _containers.RepeatedCompositeFieldContainer[EnqueueSkipped]
+    def __init__(self, trials: _Optional[_Iterable[_Union[Trial, _Mapping]]] = ..., skipped: _Optional[_Iterable[_Union[EnqueueSkipped, _Mapping]]] = ...) -> None: ...
 
 class ShouldStopRequest(_message.Message):
     __slots__ = ("study", "trial_id")

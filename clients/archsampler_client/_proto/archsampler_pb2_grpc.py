@@ -64,6 +64,11 @@ class ArchSamplerStub(object):
                 request_serializer=archsampler_dot_v1_dot_archsampler__pb2.ShouldStopRequest.SerializeToString,
                 response_deserializer=archsampler_dot_v1_dot_archsampler__pb2.ShouldStopResponse.FromString,
                 )
+        self.Enqueue = channel.unary_unary(
+                '/archsampler.v1.ArchSampler/Enqueue',
+                request_serializer=archsampler_dot_v1_dot_archsampler__pb2.EnqueueRequest.SerializeToString,
+                response_deserializer=archsampler_dot_v1_dot_archsampler__pb2.EnqueueResponse.FromString,
+                )
         self.ListIntermediateValues = channel.unary_unary(
                 '/archsampler.v1.ArchSampler/ListIntermediateValues',
                 request_serializer=archsampler_dot_v1_dot_archsampler__pb2.ListIntermediateValuesRequest.SerializeToString,
@@ -173,6 +178,15 @@ class ArchSamplerServicer(object):
 
     def ShouldStop(self, request, context):
         """Whether the study's stopping rule says a PENDING trial should stop now.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Enqueue(self, request, context):
+        """Queue architectures to be proposed before the strategy's own, in order, once each (as
+        QUEUED trials). An architecture already queued, pending or evaluated is skipped, with
+        the reason; bad ones are INVALID_ARGUMENT (nothing queued). At most 1,000 per call.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -291,6 +305,11 @@ def add_ArchSamplerServicer_to_server(servicer, server):
                     servicer.ShouldStop,
                     request_deserializer=archsampler_dot_v1_dot_archsampler__pb2.ShouldStopRequest.FromString,
                     response_serializer=archsampler_dot_v1_dot_archsampler__pb2.ShouldStopResponse.SerializeToString,
+            ),
+            'Enqueue': grpc.unary_unary_rpc_method_handler(
+                    servicer.Enqueue,
+                    request_deserializer=archsampler_dot_v1_dot_archsampler__pb2.EnqueueRequest.FromString,
+                    response_serializer=archsampler_dot_v1_dot_archsampler__pb2.EnqueueResponse.SerializeToString,
             ),
             'ListIntermediateValues': grpc.unary_unary_rpc_method_handler(
                     servicer.ListIntermediateValues,
@@ -504,6 +523,23 @@ class ArchSampler(object):
         return grpc.experimental.unary_unary(request, target, '/archsampler.v1.ArchSampler/ShouldStop',
             archsampler_dot_v1_dot_archsampler__pb2.ShouldStopRequest.SerializeToString,
             archsampler_dot_v1_dot_archsampler__pb2.ShouldStopResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def Enqueue(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/archsampler.v1.ArchSampler/Enqueue',
+            archsampler_dot_v1_dot_archsampler__pb2.EnqueueRequest.SerializeToString,
+            archsampler_dot_v1_dot_archsampler__pb2.EnqueueResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
 

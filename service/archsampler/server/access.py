@@ -2,8 +2,8 @@
 
 A principal with role `read` may look (GetStudy, ListStudies, ListTrials, GetBest, Predict,
 ShouldStop, ListIntermediateValues), `write` may also change (CreateStudy, Propose, Report,
-Heartbeat, Release, ReportIntermediate, Tell, DeleteStudy and every Session call), both only
-on studies of their own namespace; `admin` may do everything in every namespace. The auth
+Heartbeat, Release, ReportIntermediate, Enqueue, Tell, DeleteStudy and every Session call),
+both only on studies of their own namespace; `admin` may do everything in every namespace. The auth
 interceptor puts the caller's principal in `CURRENT` for the handler; with auth off every
 caller is `AUTH_OFF`, an admin of the default namespace.
 """
@@ -37,6 +37,7 @@ WRITE_ACTIONS = READ_ACTIONS | {
     "Heartbeat",
     "Release",
     "ReportIntermediate",
+    "Enqueue",
     "ReportAndPropose",
     "Tell",
     "DeleteStudy",

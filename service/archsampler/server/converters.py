@@ -82,6 +82,8 @@ def config_from_proto(msg: pb.StudyConfig) -> dict[str, Any]:
     if msg.HasField("stopping"):
         options = _integral(_to_dict(msg.stopping.options, "config.stopping.options"))
         out["stopping"] = {"rule": msg.stopping.rule, "options": options}
+    if msg.max_retries:
+        out["max_retries"] = msg.max_retries
     return out
 
 
@@ -96,6 +98,7 @@ def config_to_proto(config: StudyConfig) -> pb.StudyConfig:
     if config.stopping is not None:
         msg.stopping.rule = config.stopping["rule"]
         msg.stopping.options.update(config.stopping["options"])
+    msg.max_retries = config.max_retries
     return msg
 
 
@@ -194,7 +197,10 @@ def outcome_from_proto(msg: pb.ReportRequest | pb.TellRequest | pb.TellRow) -> O
         raise InvalidArgumentError(f"{kind}.reason is longer than {MAX_FIELD} characters")
     metadata.setdefault("reason", reason)
     state = TrialState.FAILED if kind == "failed" else TrialState.INFEASIBLE
-    return Outcome(state, None, msg.checkpoint_uri, metadata)
+    retryable = kind == "failed" and msg.failed.retryable
+    if retryable and not isinstance(msg, pb.ReportRequest):
+        raise InvalidArgumentError("failed.retryable applies to reports of proposed trials")
+    return Outcome(state, None, msg.checkpoint_uri, metadata, retryable)
 
 
 def _stopped(msg: pb.ReportRequest, metadata: dict[str, str]) -> Outcome:

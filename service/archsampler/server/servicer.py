@@ -220,6 +220,11 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
         return await self._run(rpc.tell, self.service, request)
 
     @handle_errors
+    async def Enqueue(self, request: pb.EnqueueRequest, context: Ctx) -> Any:
+        await self._allow("Enqueue", request.study)
+        return await self._run(rpc.enqueue, self.service, request)
+
+    @handle_errors
     async def TellMany(self, request: pb.TellManyRequest, context: Ctx) -> Any:
         await self._allow("Tell", request.study)  # a bulk Tell: the same permission
         return await self._run(rpc.tell_many, self.service, request)

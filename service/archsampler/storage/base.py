@@ -46,6 +46,7 @@ class NewTrial:
     checkpoint_uri: str = ""
     metadata: dict[str, str] | None = None
     lease_seconds: float | None = None
+    queued_id: int | None = None  # take this QUEUED trial (PENDING now) instead of inserting
 
 
 class Storage(abc.ABC):

@@ -230,6 +230,7 @@ class SQLBatch:
         rows: dict[int, list[Any]] = {r[0]: list(r) for r in found}
         results: list[Trial | Exception] = []
         changed: dict[int, list[Any]] = {}
+        requeue: list[tuple[str, NewTrial]] = []
         now = time.time()
         for study_name, trial_id, outcome in items:
             row = rows.get(trial_id)
@@ -269,6 +270,11 @@ class SQLBatch:
                     (row[15], row[4]),
                 ).fetchone()
                 dedup = None if clash is not None else row[4]
+            if outcome.retryable:
+                again = self._retry(study_name, row, trial_id)
+                if again is not None:
+                    dedup = None  # the architecture lives on in its QUEUED retry
+                    requeue.append((study_name, again))
             row[2] = int(outcome.state)
             row[6] = value
             row[10] = outcome.checkpoint_uri
@@ -287,7 +293,29 @@ class SQLBatch:
                 ),
                 [(r[2], r[6], r[16], r[10], r[11], r[13], r[18], i) for i, r in changed.items()],
             )
+        for study_name, again in requeue:  # after the failures freed their architectures
+            self.insert(study_name, [again])
         return results
+
+    def _retry(self, study_name: str, row: list[Any], trial_id: int) -> NewTrial | None:
+        """The QUEUED retry of a retryable failure, while the study's `max_retries`
+        allows one more for this architecture; None when the failure is final."""
+        study = self.study(study_name)
+        limit = int(json.loads(study.config_json).get("max_retries", 0))
+        failed = self._execute(
+            "SELECT COUNT(*) FROM trials WHERE study_id = ? AND arch_hash = ? AND state = ?",
+            (study.id, row[4], int(TrialState.FAILED)),
+        ).fetchone()[0]
+        attempt = int(failed) + 1  # this failure included
+        if attempt > limit:
+            return None
+        return NewTrial(
+            arch=row[3],
+            arch_hash=row[4],
+            params=json.loads(row[5]),
+            state=TrialState.QUEUED,
+            metadata={"retry_of": str(trial_id), "retry": f"{attempt} of {limit}"},
+        )
 
     def _last_intermediate(self, trial_id: int) -> float | None:
         found = self._execute(
@@ -363,9 +391,41 @@ class SQLBatch:
 
     # -- proposals and imports ----------------------------------------------------------
     def insert(self, name: str, trials: Sequence[NewTrial]) -> list[Trial | None]:
-        """Insert trials (pending or already finished); None where the architecture is
-        already live in the study, or repeats one earlier in `trials` (nothing is rolled
-        back)."""
+        """Insert trials (pending, queued or already finished), or turn QUEUED trials
+        PENDING (`NewTrial.queued_id`); None where the architecture is already live in the
+        study, repeats one earlier in `trials`, or the queued trial was taken already
+        (nothing is rolled back)."""
+        if all(t.queued_id is None for t in trials):
+            return self._insert_new(name, trials)
+        fresh = iter(self._insert_new(name, [t for t in trials if t.queued_id is None]))
+        return [next(fresh) if t.queued_id is None else self._take(name, t) for t in trials]
+
+    def _take(self, name: str, t: NewTrial) -> Trial | None:
+        """Turn the QUEUED trial `t.queued_id` PENDING for its proposer."""
+        study = self.study(name)
+        lease = time.time() + t.lease_seconds if t.lease_seconds else None
+        row = self._execute(
+            "UPDATE trials SET state = ?, client_id = ?, request_id = ?, predicted_value = ?, "
+            "region = ?, lease_expires_at = ? WHERE id = ? AND study_id = ? AND state = ? "
+            f"RETURNING {TRIAL_COLUMNS}",
+            (int(TrialState.PENDING), t.client_id, t.request_id, t.predicted_value, t.region,
+             lease, t.queued_id, study.id, int(TrialState.QUEUED)),
+        ).fetchone()  # fmt: skip
+        if row is None:
+            return None
+        self._revision(study)
+        return _trial(row, name)
+
+    def queued(self, name: str) -> list[tuple[int, str]]:
+        """(id, arch) of the study's QUEUED trials, oldest first."""
+        study = self.study(name)
+        rows = self._execute(
+            "SELECT id, arch FROM trials WHERE study_id = ? AND state = ? ORDER BY id",
+            (study.id, int(TrialState.QUEUED)),
+        ).fetchall()
+        return [(int(i), str(a)) for i, a in rows]
+
+    def _insert_new(self, name: str, trials: Sequence[NewTrial]) -> list[Trial | None]:
         study = self.study(name)
         now = time.time()
         revision = self._revision(study)

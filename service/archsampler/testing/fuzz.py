@@ -46,7 +46,22 @@ __all__ = [
 ]
 BAD_CODES = (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN)
 MAX_INCIDENTS = 50
-_OUTCOME_STATE = {"value": pb.COMPLETED, "failed": pb.FAILED, "infeasible": pb.INFEASIBLE}
+_OUTCOME_STATE = {
+    "value": pb.COMPLETED,
+    "failed": pb.FAILED,
+    "infeasible": pb.INFEASIBLE,
+    "stopped": pb.STOPPED,
+}
+
+
+class _Any:
+    """Equal to any value: a stop without a value keeps the trial's last intermediate one."""
+
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    def __repr__(self) -> str:
+        return "<its last intermediate value>"
 
 
 def describe(request: Any, limit: int = 600) -> str:
@@ -107,6 +122,8 @@ class FuzzResult:
 
 def _expected(req: pb.ReportRequest | pb.TellRequest) -> tuple[int, float | None]:
     kind = req.WhichOneof("outcome")
+    if kind == "stopped":
+        return pb.STOPPED, (req.stopped.value if req.stopped.HasField("value") else _Any())
     return _OUTCOME_STATE[kind], (req.value if kind == "value" else None)
 
 

@@ -35,7 +35,7 @@ HUGE = (70_000, 1_000_000, 5_000_000)  # the last one is over the server's 4 MiB
 HUGE_N = (1025, 20_000, 200_000)  # choices of one categorical param, all over the limit
 STATES = tuple(range(6))
 WEIGHTS = {
-    "CreateStudy": 12, "GetStudy": 4, "ListStudies": 1, "DeleteStudy": 4, "Propose": 8,
+    "CreateStudy": 12, "GetStudy": 4, "ListStudies": 3, "DeleteStudy": 4, "Propose": 8,
     "Report": 18, "Heartbeat": 8, "Release": 4, "Tell": 18, "ListTrials": 10, "GetBest": 4,
     "Predict": 6, "Session": 8, WATCH: 1,
 }  # fmt: skip
@@ -258,8 +258,14 @@ class RequestGen:
             msg.value = self.double()
         elif kind == 4:
             msg.failed.reason = self.text()
+            if self.p(0.3):
+                msg.failed.retryable = True  # refused on a Tell
         elif kind == 5:
             msg.infeasible.reason = self.text()
+        elif kind == 6 and isinstance(msg, pb.ReportRequest):
+            msg.stopped.reason = self.text() if self.p(0.5) else ""
+            if self.p(0.5):
+                msg.stopped.value = self.double()
         if self.p(0.2):
             msg.checkpoint_uri = self.text(huge=0.05)
         if self.p(0.2):
@@ -323,6 +329,14 @@ class RequestGen:
                     self.value(cfg.strategy_options.fields[key])
         cfg.goal = r.choice((0, 1, 2, 0, 1, 2, 3, -1, 2**31 - 1))
         cfg.seed = self.int64() if self.p(0.3) else 0
+        if self.p(0.15):
+            cfg.stopping.rule = r.choice(("median", "asha", "curve", "none", "", self.text()))
+            if self.p(0.5):
+                key = r.choice(("startup_trials", "warmup_steps", "min_step",
+                                "reduction_factor", "max_step", "margin", self.text(huge=0)))
+                cfg.stopping.options.fields[key].number_value = r.choice(OPTION_EXTREMES)
+        if self.p(0.1):
+            cfg.max_retries = self.int32()
         return cfg
 
     # -- one builder per RPC -------------------------------------------------------------
@@ -373,6 +387,30 @@ class RequestGen:
         trial_id = self.trial_id()
         return pb.HeartbeatRequest(study=self.trial_study(trial_id), trial_id=trial_id)
 
+    def ReportIntermediate(self) -> pb.ReportIntermediateRequest:
+        trial_id = self.trial_id()
+        step = self.r.choice((0, 1, 2, 3, 9, 27)) if self.p(0.8) else self.int64()
+        return pb.ReportIntermediateRequest(
+            study=self.trial_study(trial_id), trial_id=trial_id, step=step, value=self.double()
+        )
+
+    def ShouldStop(self) -> pb.ShouldStopRequest:
+        trial_id = self.trial_id()
+        return pb.ShouldStopRequest(study=self.trial_study(trial_id), trial_id=trial_id)
+
+    def ListIntermediateValues(self) -> pb.ListIntermediateValuesRequest:
+        trial_id = self.trial_id()
+        return pb.ListIntermediateValuesRequest(
+            study=self.trial_study(trial_id), trial_id=trial_id
+        )
+
+    def Enqueue(self) -> pb.EnqueueRequest:
+        study = self.name()
+        n = self.r.choice((0, 1, 2, 3, 1001)) if self.p(0.9) else 1
+        return pb.EnqueueRequest(
+            study=study, architectures=[self.architecture(study) for _ in range(n)]
+        )
+
     def Release(self) -> pb.ReleaseRequest:
         trial_id = self.trial_id()
         return pb.ReleaseRequest(study=self.trial_study(trial_id), trial_id=trial_id)
@@ -415,8 +453,12 @@ class RequestGen:
         no call set."""
         out = []
         for _ in range(self.r.randint(1, 6)):
-            kind = self.r.choice(("propose", "report", "heartbeat", "report_and_propose", "none"))
-            if kind == "report_and_propose":
+            kind = self.r.choice(("propose", "report", "heartbeat", "report_and_propose",
+                                  "report_intermediate", "should_stop", "none"))  # fmt: skip
+            if kind in ("report_intermediate", "should_stop"):
+                builder = self.ReportIntermediate if kind == "report_intermediate" else None
+                call = {kind: builder() if builder else self.ShouldStop()}
+            elif kind == "report_and_propose":
                 step = pb.ReportAndProposeRequest(report=self.Report(), propose=self.Propose())
                 if self.p(0.5):
                     step.report.study = step.propose.study
