@@ -30,16 +30,25 @@ def need(module: str, extra: str) -> None:
         pytest.skip(f"{module} not installed: pip install 'archsampler-client[{extra}]'")
 
 
-def run(script: str, *args: str, timeout: float = 240) -> str:
+NNI_STARTUP = ("Tuner did not connect in 10 seconds", "Create experiment failed")
+"""NNI's own start-up timeouts (fixed: 3 s for its manager, 10 s for its tuner process),
+which a loaded machine can miss before any trial runs: such a run is retried once."""
+
+
+def run(script: str, *args: str, timeout: float = 240, retry_on: tuple[str, ...] = ()) -> str:
     """Run `examples/<script> args`; its stdout. Fails the test on a non-zero exit."""
-    proc = subprocess.run(
-        [sys.executable, str(EXAMPLES / script), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert proc.returncode == 0, f"{script} exited {proc.returncode}:\n{proc.stderr[-4000:]}"
+    for attempt in (1, 2):
+        proc = subprocess.run(
+            [sys.executable, str(EXAMPLES / script), *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        output = proc.stdout + proc.stderr
+        if proc.returncode == 0 or attempt == 2 or not any(m in output for m in retry_on):
+            break
+    assert proc.returncode == 0, f"{script} exited {proc.returncode}:\n{output[-4000:]}"
     return proc.stdout
 
 
@@ -115,3 +124,20 @@ def test_ray_search(server, client) -> None:
     assert f"validation accuracy {max(t.value for t in trials):.4f}" in out
     assert "0 trials failed" in out
     assert not any(math.isnan(t.value) for t in trials)
+
+
+@pytest.mark.slow
+def test_nni_search(server, client) -> None:
+    need("nni", "nni")
+    args = ("--trials", "3", "--epochs", "1", "--target", server.target)
+    out = run("nni_search.py", *args, retry_on=NNI_STARTUP)
+    trials = list(client.study("digits-nni").trials())
+    done = [t for t in trials if t.state == TrialState.COMPLETED]
+    assert len(done) == 3 and all(0.0 < t.value <= 1.0 for t in done)
+    assert len({t.arch_hash for t in trials}) == len(trials)
+    assert sorted(t.metadata["nni_parameter_id"] for t in done) == ["0", "1", "2"]
+    # NNI's manager asks for one parameter set per finished trial while it has submitted
+    # fewer than max_trial_number; two trials ending in one poll leave a set it never runs.
+    assert all(t.state == TrialState.PENDING for t in trials if t not in done)
+    best = client.study("digits-nni").best()
+    assert "3 trials succeeded" in out and f"best architecture: {best.arch}" in out
