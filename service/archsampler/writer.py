@@ -36,6 +36,7 @@ from archsampler.storage import NewTrial
 from archsampler.storage import SQLStorage
 from archsampler.trial import Outcome
 from archsampler.trial import Trial
+from archsampler.trial import TrialState
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 512
@@ -158,9 +159,7 @@ class Writer:
         if len(op.made) < len(op.trials):
             return False
         answer_all([(op.future, (op.made, next_number), False)])
-        if self.models is not None:
-            self.models.notify(op.study)
-        return True
+        return True  # proposals complete nothing: no model to train
 
     def _commit(self, ops: list[ReportOp | InsertOp]) -> None:
         reports = [op for op in ops if isinstance(op, ReportOp)]
@@ -205,15 +204,15 @@ class Writer:
             except Exception:  # noqa: BLE001 - the writer must survive anything
                 log.exception("writer: handing a step's proposal on failed")
         if self.models is not None:
-            self._notify(reports, results, inserts)
+            self._notify(reports, results)
 
-    def _notify(
-        self, reports: list[ReportOp], results: list[Any], inserts: list[InsertOp]
-    ) -> None:
-        """Tell the model manager which studies got new trials (it may start a training)."""
+    def _notify(self, reports: list[ReportOp], results: list[Any]) -> None:
+        """Tell the model manager which studies got newly completed trials (it may start a
+        training); proposals and failures cannot make one due, so they cost nothing."""
         studies = {
-            r.study for r, res in zip(reports, results, strict=True) if isinstance(res, Trial)
+            r.study
+            for r, res in zip(reports, results, strict=True)
+            if isinstance(res, Trial) and res.state == TrialState.COMPLETED
         }
-        studies |= {op.study for op in inserts}
         for study in studies:
             self.models.notify(study)

@@ -77,6 +77,9 @@ class ModelManager:
         self._models: dict[str, ModelHandle | None] = {}
         self._forgotten: dict[str, int] = {}  # per name: how many times `forget` ran
         self._trained_at: dict[str, int] = {}
+        # study -> (completed count at its last check, completed reports notified since):
+        # a check that cannot find a training due is skipped without reading storage
+        self._counted: dict[str, tuple[int, int]] = {}
         self._training: dict[str, Future[Any]] = {}
         self._lock = threading.Lock()
         self._threads = ThreadPoolExecutor(max_workers=2, thread_name_prefix="archsampler-models")
@@ -134,6 +137,7 @@ class ModelManager:
             self._forgotten[study] = self._forgotten.get(study, 0) + 1
             self._models.pop(study, None)
             self._trained_at.pop(study, None)
+            self._counted.pop(study, None)
             self.refusals.pop(study, None)
             self._failed.discard(study)
         for folder in self.root.glob(f"{study}@*"):
@@ -141,10 +145,20 @@ class ModelManager:
 
     # -- training -----------------------------------------------------------------------
     def notify(self, study: str) -> None:
-        """New trials were committed for `study`: maybe start a training run (non-blocking)."""
+        """A trial of `study` completed: maybe start a training run (non-blocking). Storage is
+        read only once this server's own completed reports since the last check could make a
+        training due (other replicas' reports are counted at that check)."""
         if self.retrain_every <= 0:
             return  # automatic training is off
         with self._lock:
+            counted = self._counted.get(study)
+            if counted is not None:
+                known, since = counted[0], counted[1] + 1
+                self._counted[study] = (known, since)
+                last = self._trained_at.get(study, 0)
+                threshold = self.min_trials if last == 0 else last + self.retrain_every
+                if known + since < threshold:
+                    return
             if study in self._training:
                 self._recheck.add(study)  # looked at again when the running check ends
                 return
@@ -185,6 +199,8 @@ class ModelManager:
         completed: int | None = None
         try:
             completed = self.storage.get_study(study).completed_count
+            with self._lock:
+                self._counted[study] = (completed, 0)
             last = self._trained_at.get(study)
             if last is None:
                 current = self.get(study)
