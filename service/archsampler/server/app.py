@@ -12,7 +12,6 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 from typing import NoReturn
 
@@ -21,12 +20,12 @@ from grpc_health.v1 import health_pb2
 from grpc_health.v1 import health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from archsampler.assembly import build_service
 from archsampler.config import Settings
 from archsampler.dashboard import Dashboard
 from archsampler.gcpause import freeze_startup_objects
 from archsampler.katib.server import KatibServer
 from archsampler.katib.server import start_katib_server
-from archsampler.predictor.manager import ModelManager
 from archsampler.server.access import AUTH_OFF
 from archsampler.server.auth import TokenAuthInterceptor
 from archsampler.server.auth import load_principals
@@ -39,7 +38,6 @@ from archsampler.server.metrics import record_refusal
 from archsampler.server.servicer import ArchSamplerServicer
 from archsampler.server.tls import server_credentials
 from archsampler.storage import SQLStorage
-from archsampler.storage import database_url
 from archsampler.study import StudyService
 from archsampler_client._proto import archsampler_pb2 as pb
 from archsampler_client._proto import archsampler_pb2_grpc as pb_grpc
@@ -132,16 +130,6 @@ async def _sweep_leases(service: StudyService, executor: ThreadPoolExecutor, eve
             log.exception("lease sweep failed")
 
 
-def models_dir(settings: Settings) -> Path:
-    """Where model versions live: the setting, else next to the SQLite file, else ./."""
-    if settings.models_dir:
-        return Path(settings.models_dir)
-    url = database_url(settings.db)
-    if url.startswith("sqlite:///"):
-        return Path(url.removeprefix("sqlite:///") + ".models")
-    return Path("archsampler-models")
-
-
 async def start_server(settings: Settings) -> RunningServer:
     """Open storage, start serving on `settings.host:settings.port`, return the handle.
 
@@ -149,22 +137,8 @@ async def start_server(settings: Settings) -> RunningServer:
     """
     credentials = server_credentials(settings)  # fail on unreadable files before opening the db
     principals = load_principals(settings)  # fail closed on a set but unusable auth setting
-    storage = SQLStorage(settings.db)
-    models = ModelManager(
-        storage,
-        models_dir(settings),
-        retrain_every=settings.model_retrain_every,
-        min_trials=settings.model_min_trials,
-        config={"epochs": settings.model_epochs, "min_steps": settings.model_min_steps},
-        on_model=record_model,
-        on_refused=record_refusal,
-    )
-    service = StudyService(
-        storage,
-        default_strategy=settings.default_strategy,
-        lease_seconds=settings.lease_seconds,
-        models=models,
-    )
+    service = build_service(settings, on_model=record_model, on_refused=record_refusal)
+    storage, models = service.storage, service.models
     executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="archsampler")
     options = [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
