@@ -135,9 +135,12 @@ class Writer:
                 try:
                     if self._commit_chunk(large[0]):
                         large.popleft()
-                except Exception:  # noqa: BLE001 - the writer must survive anything
+                except Exception as e:  # noqa: BLE001 - the writer must survive anything
                     log.exception("writer: unexpected failure")
-                    large.popleft()
+                    failed = large.popleft()
+                    if isinstance(failed, InsertOp):  # never left unanswered
+                        error = StorageError(f"inserting trials failed: {e!r}")
+                        answer_all([(failed.future, error, True)])
 
     def _commit_chunk(self, op: InsertOp) -> bool:
         """Commit the next `CHUNK` trials of a large insert in their own transaction;
