@@ -185,7 +185,7 @@ class WarmStarts:
             index = self._indexes.get(rt.name) if self.limit else None
         if index is None or not len(index) or not trials:
             return [None] * len(trials)
-        queries = np.array([rt.space.to_tokens(rt.parse(t.arch)) for t in trials], index.dtype)
+        queries = np.array([rt.space.to_tokens(_arch(rt, t)) for t in trials], index.dtype)
         out: list[WarmStart | None] = []
         for row, distance in index.nearest(queries):
             text, uri, value = index.rows[row]
@@ -219,6 +219,12 @@ class WarmStarts:
             (future, value if failed else _replace(value, hinted), failed)
             for future, value, failed in answers
         ]
+
+
+def _arch(rt: Any, trial: Trial) -> Any:
+    """A proposed trial's architecture: the runtime's own object (no parse) when pending."""
+    arch = rt.pending.get(trial.id)
+    return rt.parse(trial.arch) if arch is None else arch
 
 
 def _proposed(value: Any) -> list[Trial]:
