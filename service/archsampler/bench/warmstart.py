@@ -176,7 +176,8 @@ def run(args: argparse.Namespace) -> int:
                 case["first_propose_after_restart_ms"] = (time.perf_counter() - start) * 1000
                 print(
                     f"{case['params']:3d} decisions, {case['trials']:6d} completed: first "
-                    f"Propose after a restart (strategy replay + index build) "
+                    "Propose after a restart (replay of every trial, the timed calls' "
+                    f"pending ones too, + index build) "
                     f"{case['first_propose_after_restart_ms']:.1f} ms"
                 )
     if args.json:
