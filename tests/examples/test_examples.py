@@ -90,7 +90,7 @@ def test_sdk_workers(server, client) -> None:
 
 
 def test_workers_start_their_own_server() -> None:
-    out = run("workers.py", "--trials", "2", "--epochs", "1", "--strategy", "random")
+    out = run("workers.py", "--trials", "1", "--epochs", "1", "--strategy", "random")
     assert "started a server at 127.0.0.1:" in out and "best architecture: layers=" in out
 
 
