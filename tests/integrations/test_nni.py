@@ -141,3 +141,15 @@ def test_nested_choices_become_conditions_and_import_data_is_told(client) -> Non
     with pytest.raises(nni.NoMoreTrialError):
         tuner.generate_parameters(1000)
     assert tuner.generate_multiple_parameters([1001, 1002]) == []
+
+
+def test_unran_proposals_are_given_back_when_nni_exits(client) -> None:
+    """NNI's manager may ask for a parameter set it never submits; on exit it is released."""
+    tuner = ArchSamplerTuner(client, study="nni-exit", strategy="random")
+    tuner.update_search_space(DOC_EXAMPLE)
+    (pid, params), *unran = drive(tuner, 0, 3)
+    tuner.receive_trial_result(pid, params, 0.5)
+    tuner.trial_end(pid, True)
+    tuner._on_exit()  # what NNI's dispatcher calls when it stops
+    states = sorted(t.state for t in client.study("nni-exit").trials())
+    assert states == ["COMPLETED", "STALE", "STALE"] and len(unran) == 2

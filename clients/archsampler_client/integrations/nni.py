@@ -141,6 +141,19 @@ class ArchSamplerTuner(Adapter, Tuner):
         meta = {"nni_parameter_id": str(parameter_id)}
         handle.report(arch_id, failed=f"NNI trial ended: {what}", metadata=meta)
 
+    def _on_exit(self) -> None:
+        """NNI's dispatcher stops: give back every proposal NNI asked for but never ran
+        (its manager may ask for more parameter sets than it submits): they turn STALE now,
+        not after their lease, and their architectures may be proposed again."""
+        with self._lock:
+            unran, self._live = list(self._live.values()), {}
+        handle = self._handle
+        for arch_id in unran:
+            try:
+                handle.release(arch_id)
+            except ArchSamplerError:  # reported or expired meanwhile: nothing to give back
+                pass
+
     def import_data(self, data: list[dict[str, Any]]) -> None:
         """Tell each `{"parameter": …, "value": …}` (a value of None or non-finite: failed)."""
         handle, space = self._ready()
