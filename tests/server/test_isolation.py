@@ -89,9 +89,9 @@ def test_a_trial_of_another_study_is_not_found_and_nothing_changes(client) -> No
 
 
 def test_the_isolation_bench_times_every_block_of_every_phase(tmp_path, capsys) -> None:
-    """A tiny `bench isolation` run: the three phases alternate block by block, A's Reports
-    are timed in each block, B's slow load ran (in its own process) in the slow and ref
-    blocks only, and the ratios in the JSON are the printed p99s' quotients."""
+    """A tiny `bench isolation` run: the three phases alternate block by block, every block
+    times the same number of A's Reports, B's slow load ran (in its own process) in the
+    slow and ref blocks only, and the ratios in the JSON are the p99s' quotients."""
     parser = argparse.ArgumentParser()
     isolation.add_arguments(parser)
     out = tmp_path / "iso.json"
@@ -103,11 +103,13 @@ def test_the_isolation_bench_times_every_block_of_every_phase(tmp_path, capsys) 
     assert isolation.run(args) == 0
     result = json.loads(out.read_text())
     assert [b["phase"] for b in result["blocks"]] == ["idle", "slow", "ref"] * 2
-    assert all(b["n"] > 0 for b in result["blocks"])
+    assert {b["n"] for b in result["blocks"]} == {2 * 24}  # 2 trainers x 40/s x 0.6 s each
     for phase in ("slow", "ref"):
         assert result[phase]["lanas_propose"]["n"] > 0
         assert set(result[phase]["exhausted_codes"]) == {"RESOURCE_EXHAUSTED"}
         ratio = result[phase]["report"]["p99_ms"] / result["idle"]["report"]["p99_ms"]
         assert result[f"p99_ratio_{phase}_over_idle"] == pytest.approx(ratio)
+        sent, due = result[phase]["report_from_send"], result[phase]["report"]
+        assert sent["n"] == due["n"] and sent["max_ms"] <= due["max_ms"]  # timed from later
     assert result["goal_met"] == (result["p99_ratio_slow_over_idle"] <= 2.0)
     assert "p99(slow) / p99(idle) = " in capsys.readouterr().out

@@ -16,10 +16,12 @@ weighs on every phase alike:
 
 The slow load runs in its own client process (as another tenant's clients would), started
 `--ramp` seconds before a block's reports and waited for to the end of its last call
-before the next block. The trainers send the same reports in every phase, and every
-Report sent in a block is timed (only the `--warmup` seconds before the first block are
-not). It prints Report p50 / p99 / p99.9 / max per phase, side by side, and p99(slow) /
-p99(idle) (goal <= 2) next to p99(ref) / p99(idle).
+before the next block. Each trainer sends the same `--rate` x block-length reports in every
+block of every phase, the i-th due i / rate after the block starts, and every one is timed
+from when it was due, so a trainer held up by a slow answer counts its wait (only the
+`--warmup` seconds before the first block are not timed); the same reports timed from
+their send are printed too. It prints Report p50 / p99 / p99.9 / max per phase, side by
+side, and p99(slow) / p99(idle) (goal <= 2) next to p99(ref) / p99(idle).
 """
 
 from __future__ import annotations
@@ -223,6 +225,18 @@ class Hammer:
 
 
 # -- study A's trainers ---------------------------------------------------------------------
+class Samples:
+    """Report latencies (ms): from when each was due, and from when it was sent."""
+
+    def __init__(self) -> None:
+        self.due: list[float] = []
+        self.sent: list[float] = []
+
+    def extend(self, other: Samples) -> None:
+        self.due += other.due
+        self.sent += other.sent
+
+
 async def _stock(study: Any, k: int, n: int) -> list[Any]:
     """Trials for trainer `k` to report, proposed before the run (untimed)."""
     stock: list[Any] = []
@@ -232,29 +246,29 @@ async def _stock(study: Any, k: int, n: int) -> list[Any]:
 
 
 async def _report_block(
-    ops: Any, stock: list[Any], rate: float, start: float, stop_at: float, out: list[float]
+    ops: Any, stock: list[Any], rate: float, start: float, count: int, out: Samples
 ) -> None:
-    """Report from `stock` at a steady pace until `stop_at`; each latency, send to answer."""
-    period = 1.0 / rate
-    next_at = start
-    while stock:
+    """Send `count` reports from `stock`, the i-th due at `start + i / rate`. Each latency is
+    timed from when it was due (a trainer held up by a slow answer counts its wait: every
+    phase sends the same reports) and, in `out.sent`, from when it was sent."""
+    for i in range(min(count, len(stock))):
+        due = start + i / rate
         now = time.perf_counter()
-        if now >= stop_at:
-            return
-        if next_at > now:
-            await asyncio.sleep(next_at - now)
-        next_at += period
+        if due > now:
+            await asyncio.sleep(due - now)
         trial = stock.pop()
         t0 = time.perf_counter()
         await ops.report(trial.id, value=_value(trial.arch))
-        out.append((time.perf_counter() - t0) * 1e3)
+        t1 = time.perf_counter()
+        out.due.append((t1 - due) * 1e3)
+        out.sent.append((t1 - t0) * 1e3)
 
 
 async def _drive(target: str, other: str | None, args: argparse.Namespace) -> dict[str, Any]:
     phases = ["idle", "slow"] + (["ref"] if other is not None else [])
     block = args.seconds / args.blocks
     hammer = Hammer(args)
-    samples: dict[str, list[float]] = {p: [] for p in phases}
+    samples = {p: Samples() for p in phases}
     sides: dict[str, dict[str, Any]] = {
         p: {"lanas_propose_ms": [], "exhausted_propose_ms": [], "exhausted_codes": {}}
         for p in phases[1:]
@@ -270,28 +284,27 @@ async def _drive(target: str, other: str | None, args: argparse.Namespace) -> di
                 await hammer.call("setup", "ref", other)
             sessions = [await st.enter_async_context(study.session()) for _ in stocks]
 
-            async def reports(seconds: float, out: list[float]) -> None:
+            async def reports(seconds: float, out: Samples) -> None:
                 start = time.perf_counter()
                 spread = args.clients * args.rate  # trainers' sends spread over one period
+                count = round(args.rate * seconds)
                 await asyncio.gather(
                     *(
-                        _report_block(
-                            ops, stocks[k], args.rate, start + k / spread, start + seconds, out
-                        )
+                        _report_block(ops, stocks[k], args.rate, start + k / spread, count, out)
                         for k, ops in enumerate(sessions)
                     )
                 )
 
-            await reports(args.warmup, [])
+            await reports(args.warmup, Samples())
             order = [p for _ in range(args.blocks) for p in phases]
             for phase in tqdm(order, desc="isolation blocks", unit="block"):
                 if phase != "idle":
                     await hammer.call("start", phase)
                     await asyncio.sleep(args.ramp)
-                out: list[float] = []
+                out = Samples()
                 await reports(block, out)
-                samples[phase] += out
-                blocks.append({"phase": phase, **_stats(out)})
+                samples[phase].extend(out)
+                blocks.append({"phase": phase, **_stats(out.due)})
                 if phase != "idle":
                     side = await hammer.call("stop")
                     total = sides[phase]
@@ -304,17 +317,21 @@ async def _drive(target: str, other: str | None, args: argparse.Namespace) -> di
             await hammer.close()
         if hammer.proc.is_alive():
             hammer.proc.kill()
-    result: dict[str, Any] = {p: {"report": _stats(samples[p])} for p in phases}
+    result: dict[str, Any] = {
+        p: {"report": _stats(samples[p].due), "report_from_send": _stats(samples[p].sent)}
+        for p in phases
+    }
     for p in phases[1:]:
         result[p]["lanas_propose"] = _stats(sides[p]["lanas_propose_ms"])
         result[p]["exhausted_propose"] = _stats(sides[p]["exhausted_propose_ms"])
         result[p]["exhausted_codes"] = sides[p]["exhausted_codes"]
-    idle_p99 = result["idle"]["report"].get("p99_ms")
-    for p in phases[1:]:
-        p99 = result[p]["report"].get("p99_ms")
-        result[f"p99_ratio_{p}_over_idle"] = (
-            p99 / idle_p99 if p99 is not None and idle_p99 else None  # None: starved
-        )
+    for key, suffix in (("report", ""), ("report_from_send", "_from_send")):
+        idle_p99 = result["idle"][key].get("p99_ms")
+        for p in phases[1:]:
+            p99 = result[p][key].get("p99_ms")
+            result[f"p99_ratio_{p}_over_idle{suffix}"] = (
+                p99 / idle_p99 if p99 is not None and idle_p99 else None  # None: starved
+            )
     ratio = result["p99_ratio_slow_over_idle"]
     return {
         **result,
@@ -362,6 +379,9 @@ def run(args: argparse.Namespace) -> int:
     for p in phases:
         ratio = None if p == "idle" else result[f"p99_ratio_{p}_over_idle"]
         print(_row(LABELS[p], result[p]["report"], ratio))
+    for p in phases:  # the same reports timed from their send (a late send not counted)
+        ratio = None if p == "idle" else result[f"p99_ratio_{p}_over_idle_from_send"]
+        print(_row(f"  from send: {p}", result[p]["report_from_send"], ratio))
     for p in phases[1:]:
         where = "this" if p == "slow" else "another"
         print(_row(f"B: lanas Propose({args.slow_count}), {where}", result[p]["lanas_propose"]))
