@@ -37,6 +37,8 @@ def create_study(
     seed_from: str = "",
     stopping: dict[str, Any] | None = None,
     max_retries: int = 0,
+    objectives: dict[str, str] | list[dict[str, str]] | None = None,
+    metric_constraints: list[dict[str, Any]] | None = None,
 ) -> pb.CreateStudyRequest:
     goals = {"maximize": pb.MAXIMIZE, "minimize": pb.MINIMIZE}
     if goal not in goals:
@@ -55,6 +57,17 @@ def create_study(
             raise ValueError(f"stopping takes 'rule' and 'options', not {unknown}")
         config.stopping.rule = str(stopping.get("rule", ""))
         config.stopping.options.update(stopping.get("options") or {})
+    if isinstance(objectives, dict):  # {"accuracy": "maximize", "params": "minimize"}
+        objectives = [{"name": k, "goal": g} for k, g in objectives.items()]
+    for o in objectives or ():
+        goal_name = o.get("goal", "maximize")
+        if goal_name not in goals:
+            raise ValueError(f"objective goal must be 'maximize' or 'minimize', got {goal_name!r}")
+        config.objectives.add(name=str(o["name"]), goal=goals[goal_name])
+    for c in metric_constraints or ():
+        config.metric_constraints.add(
+            name=str(c["name"]), op=str(c["op"]), bound=float(c["bound"])
+        )
     return pb.CreateStudyRequest(name=name, config=config, seed_from=seed_from)
 
 
@@ -98,8 +111,18 @@ def report(
     metadata: dict[str, str] | None,
     stopped: str | bool | None = None,
     retryable: bool = False,
+    values: dict[str, float] | None = None,
 ) -> pb.ReportRequest:
     msg = pb.ReportRequest(study=study, trial_id=trial_id)
+    if values is not None:  # several objectives: one value per objective
+        if value is not None or failed is not None or infeasible is not None:
+            raise ValueError("values= goes alone (or with stopped=), not with value= / failed=")
+        msg.objective_values.update({k: float(v) for k, v in values.items()})
+        if stopped is not None and stopped is not False:
+            msg.stopped.reason = "" if stopped is True else str(stopped)
+        msg.checkpoint_uri = checkpoint_uri
+        msg.metadata.update(metadata or {})
+        return msg
     if retryable and failed is None:
         raise ValueError("retryable=True goes with failed=reason")
     if stopped is None or stopped is False:

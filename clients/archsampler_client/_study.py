@@ -66,8 +66,10 @@ class StudyOps:
         metadata: dict[str, str] | None = None,
         stopped: str | bool | None = None,
         retryable: bool = False,
+        values: dict[str, float] | None = None,
     ) -> Any:
-        """Report exactly one of `value`, `failed=reason`, `infeasible=reason`; or
+        """Report exactly one of `value`, `failed=reason`, `infeasible=reason`, or in a study
+        with several objectives `values={name: value}` (every objective); or
         `stopped=True` / `stopped=reason` for a trial stopped early (it ends STOPPED with
         `value`, or with its last intermediate value when `value` is None). A failure with
         `retryable=True` (e.g. a preempted node) queues the architecture to be proposed
@@ -82,6 +84,7 @@ class StudyOps:
             metadata,
             stopped,
             retryable,
+            values,
         )
         return self.client._invoke("Report", msg, _trial)
 
@@ -200,6 +203,16 @@ class StudyOps:
     def best(self) -> Any:
         """The best completed trial (NotFoundError when there is none)."""
         return self.client._invoke("GetBest", pb.GetBestRequest(study=self.name), _trial)
+
+    def pareto_front(self) -> Any:
+        """A study with several objectives: its Pareto front, the COMPLETED trials meeting
+        the metric constraints that no other dominates (id order, at most 1,000); [] for a
+        study with one objective. NotFoundError when no trial qualifies."""
+        return self.client._invoke(
+            "GetBest",
+            pb.GetBestRequest(study=self.name),
+            lambda r: [Trial.from_proto(t) for t in r.pareto_front],
+        )
 
     def info(self) -> Any:
         """The study's config and counts."""

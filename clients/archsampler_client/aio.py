@@ -81,9 +81,21 @@ class AsyncClient(ClientBase):
         seed_from: str = "",
         stopping: dict[str, Any] | None = None,
         max_retries: int = 0,
+        objectives: dict[str, str] | list[dict[str, str]] | None = None,
+        metric_constraints: list[dict[str, Any]] | None = None,
     ) -> AsyncStudy:
         msg = req.create_study(
-            name, space, strategy, strategy_options, goal, seed, seed_from, stopping, max_retries
+            name,
+            space,
+            strategy,
+            strategy_options,
+            goal,
+            seed,
+            seed_from,
+            stopping,
+            max_retries,
+            objectives,
+            metric_constraints,
         )
         await self._invoke("CreateStudy", msg, lambda r: r)
         return AsyncStudy(self, name)

@@ -84,13 +84,27 @@ class Client(ClientBase):
         seed_from: str = "",
         stopping: dict[str, Any] | None = None,
         max_retries: int = 0,
+        objectives: dict[str, str] | list[dict[str, str]] | None = None,
+        metric_constraints: list[dict[str, Any]] | None = None,
     ) -> Study:
         """Create a study, or load it when it exists with the same config. `seed_from`:
         copy that study's finished trials into it (same space and goal; idempotent).
         `stopping`: an early-stopping rule, `{"rule": "median" | "asha" | "curve",
-        "options": {...}}` (README "Early stopping")."""
+        "options": {...}}` (README "Early stopping"). `objectives`: several objectives,
+        `{"accuracy": "maximize", "params": "minimize"}` (then report `values=`), with
+        optional `metric_constraints` `[{"name": "params", "op": "<=", "bound": 1e6}]`."""
         msg = req.create_study(
-            name, space, strategy, strategy_options, goal, seed, seed_from, stopping, max_retries
+            name,
+            space,
+            strategy,
+            strategy_options,
+            goal,
+            seed,
+            seed_from,
+            stopping,
+            max_retries,
+            objectives,
+            metric_constraints,
         )
         self._invoke("CreateStudy", msg, lambda r: r)
         return Study(self, name)

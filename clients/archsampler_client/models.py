@@ -77,6 +77,7 @@ class Trial(BaseModel):
     finished_at: float | None = None
     lease_expires_at: float | None = None
     warm_start: WarmStart | None = None
+    values: dict[str, float] | None = None  # several objectives: {name: value}
 
     @classmethod
     def from_proto(cls, msg: pb.Trial) -> Trial:
@@ -106,6 +107,7 @@ class Trial(BaseModel):
             metadata=dict(msg.metadata),
             created_at=msg.created_at,
             warm_start=_warm_start(msg),
+            values=dict(msg.objective_values) or None,
             **optional,
         )
 

@@ -22,6 +22,7 @@ BENCHES = {
     "stopping": "early stopping (median, ASHA) vs none on real digits CNN training",
     "warmstart": "Propose latency with warm-start hints on vs off (1k / 10k completed trials)",
     "mlp": "MLPNAS on sklearn digits with real torch training: best accuracy per strategy",
+    "multiobjective": "NB201 C10 accuracy vs parameters: hypervolume regret vs Optuna",
 }
 BENCH_MODULES = {"optuna": "optuna_overhead"}
 """Benchmarks whose module is not named after them (`optuna` would shadow the package)."""

@@ -143,11 +143,32 @@ class StudyConfig:
     goal: str  # one of GOALS
     seed: int
     stopping: Mapping[str, Any] | None = None  # {"rule", "options"} (`archsampler.stopping`)
+    # Several objectives: [{"name", "goal"}, ...] (2..8) and [{"name", "op", "bound"}, ...]
+    objectives: tuple[Mapping[str, Any], ...] | None = None
+    metric_constraints: tuple[Mapping[str, Any], ...] | None = None
     max_retries: int = 0  # retryable failures of one architecture that are queued again
 
     @property
     def maximize(self) -> bool:
         return self.goal == "maximize"
+
+    @property
+    def objective_names(self) -> list[str]:
+        """Declared objective names, in order (empty for a single-objective study)."""
+        return [o["name"] for o in self.objectives or ()]
+
+    @property
+    def objective_signs(self) -> list[float]:
+        """Per objective +1 (maximise) or -1 (minimise): values times sign are maximised."""
+        return [1.0 if o["goal"] == "maximize" else -1.0 for o in self.objectives or ()]
+
+    def feasible(self, values: Mapping[str, float]) -> bool:
+        """Whether reported `values` satisfy every metric constraint."""
+        for c in self.metric_constraints or ():
+            v = values[c["name"]]
+            if (c["op"] == "<=" and v > c["bound"]) or (c["op"] == ">=" and v < c["bound"]):
+                return False
+        return True
 
     @property
     def sign(self) -> float:
@@ -164,6 +185,8 @@ class StudyConfig:
             goal=stored["goal"],
             seed=int(stored["seed"]),
             stopping=stored.get("stopping"),
+            objectives=_tuple(stored.get("objectives")),
+            metric_constraints=_tuple(stored.get("metric_constraints")),
             max_retries=int(stored.get("max_retries", 0)),
         )
 
@@ -179,6 +202,14 @@ class StudyConfig:
         }
         if self.stopping is not None:
             out["stopping"] = copy.deepcopy(dict(self.stopping))
+        if self.objectives:
+            out["objectives"] = [dict(o) for o in self.objectives]
+        if self.metric_constraints:
+            out["metric_constraints"] = [dict(c) for c in self.metric_constraints]
         if self.max_retries:
             out["max_retries"] = self.max_retries
         return out
+
+
+def _tuple(items: Any) -> tuple[Mapping[str, Any], ...] | None:
+    return tuple(dict(i) for i in items) if items else None

@@ -267,12 +267,25 @@ class Engine:
         seed_from: str = "",
         stopping: dict[str, Any] | None = None,
         max_retries: int = 0,
+        objectives: dict[str, str] | list[dict[str, str]] | None = None,
+        metric_constraints: list[dict[str, Any]] | None = None,
     ) -> EngineStudy:
         """Create a study, or load it when it exists with the same config (as
         `Client.create_study`: `seed_from` copies another study's finished trials,
-        `stopping` names an early-stopping rule)."""
+        `stopping` names an early-stopping rule, `objectives` / `metric_constraints`
+        declare several objectives)."""
         msg = req.create_study(
-            name, space, strategy, strategy_options, goal, seed, seed_from, stopping, max_retries
+            name,
+            space,
+            strategy,
+            strategy_options,
+            goal,
+            seed,
+            seed_from,
+            stopping,
+            max_retries,
+            objectives,
+            metric_constraints,
         )
         self._invoke("CreateStudy", msg, lambda r: r)
         return EngineStudy(self, name)

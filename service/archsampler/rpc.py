@@ -25,6 +25,7 @@ from typing import Callable
 from typing import NamedTuple
 
 from archsampler.errors import InvalidArgumentError
+from archsampler.errors import NotFoundError
 from archsampler.futures import Waiter
 from archsampler.server import converters as conv
 from archsampler.storage.base import DEFAULT_NAMESPACE
@@ -286,7 +287,15 @@ def list_trials(
 
 
 def get_best(service: StudyService, request: pb.GetBestRequest) -> pb.GetBestResponse:
-    return pb.GetBestResponse(trial=conv.trial_to_proto(service.best(request.study)))
+    front = service.pareto_front(request.study)
+    if front is None:
+        return pb.GetBestResponse(trial=conv.trial_to_proto(service.best(request.study)))
+    if not front:
+        raise NotFoundError(
+            f"study {request.study!r} has no COMPLETED trial that meets its metric constraints"
+        )
+    wire = [conv.trial_to_proto(t) for t in front]
+    return pb.GetBestResponse(trial=wire[0], pareto_front=wire)
 
 
 def predict(service: StudyService, request: pb.PredictRequest) -> pb.PredictResponse:

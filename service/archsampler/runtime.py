@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from dataclasses import field
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from archsampler.config import StudyConfig
+from archsampler.objectives import maximising
 from archsampler.signatures import signature_of
 from archsampler.spaces import SearchSpace
 from archsampler.spaces import make_space
@@ -91,16 +93,25 @@ class StudyRuntime:
         rows, self.seq = batch.finished_rows(self.name, self.seq)
         if rows:
             observations = []
+            vectors = batch.values_of([r[0] for r in rows]) if self.config.objectives else {}
             for trial_id, text, state, value, meta in rows:
                 arch = self.pending.pop(trial_id, None)
                 ok = state in EVIDENCE and value is not None  # STOPPED: partial evidence
-                observations.append(
-                    Observation(
-                        self.parse(text) if arch is None else arch,
-                        self.sign * value if ok else None,
-                        signature_of(meta),
-                    )
+                obs = Observation(
+                    self.parse(text) if arch is None else arch,
+                    self.sign * value if ok else None,
+                    signature_of(meta),
                 )
+                reported = vectors.get(trial_id)
+                if self.config.objectives:  # several objectives: the maximising vector
+                    values = maximising(self.config, reported) if ok and reported else None
+                    obs = replace(
+                        obs,
+                        value=values[0] if values else None,
+                        values=values,
+                        feasible=values is None or self.config.feasible(reported),
+                    )
+                observations.append(obs)
             self.strategy.observe(observations)
         if stale_generation is not None and stale_generation != self.stale_generation:
             self.stale_generation = stale_generation

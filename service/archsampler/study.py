@@ -25,6 +25,9 @@ from archsampler.errors import FailedPreconditionError
 from archsampler.errors import InvalidArchitectureError
 from archsampler.errors import InvalidArgumentError
 from archsampler.errors import NotFoundError
+from archsampler.objectives import MAX_FRONT
+from archsampler.objectives import normalise_objectives
+from archsampler.objectives import pareto_front as objectives_front
 from archsampler.predictor.manager import ModelManager
 from archsampler.spaces import SearchSpace
 from archsampler.spaces import make_space
@@ -82,6 +85,7 @@ def normalise_config(config: dict[str, Any], default_strategy: str) -> StudyConf
         InvalidArgumentError: unknown space, strategy, option or goal.
     """
     fields = {"space", "strategy", "strategy_options", "goal", "seed", "stopping", "max_retries"}
+    fields |= {"objectives", "metric_constraints"}
     unknown = sorted(set(config) - fields)
     if unknown:
         raise InvalidArgumentError(f"unknown study config fields {unknown}")
@@ -95,9 +99,12 @@ def normalise_config(config: dict[str, Any], default_strategy: str) -> StudyConf
     name = config.get("strategy") or default_strategy
     options = dict(config.get("strategy_options") or {})
     try:
-        make_strategy(name, space, seed=seed, options=options)
+        strategy = make_strategy(name, space, seed=seed, options=options)
     except (TypeError, ValueError) as e:
         raise InvalidArgumentError(f"config.strategy: {e}") from None
+    objectives, constraints = normalise_objectives(
+        config.get("objectives"), config.get("metric_constraints"), name, strategy.multi_objective
+    )
     return StudyConfig(
         space=space.spec(),
         strategy=name,
@@ -105,6 +112,8 @@ def normalise_config(config: dict[str, Any], default_strategy: str) -> StudyConf
         goal=goal,
         seed=seed,
         stopping=normalise_stopping(config.get("stopping")),
+        objectives=objectives,
+        metric_constraints=constraints,
         max_retries=_max_retries(config.get("max_retries")),
     )
 
@@ -496,6 +505,26 @@ class StudyService:
         return self.storage.list_trials(
             check_name("study name", study), states=states, after_id=after_id, limit=limit
         )
+
+    def pareto_front(self, study: str) -> list[Trial] | None:
+        """The Pareto front of a study with several objectives (None for one objective):
+        its COMPLETED feasible trials no other dominates, in id order (at most
+        `objectives.MAX_FRONT`). Read a page of 1,000 trials at a time, each page merged
+        into the running front, so memory stays O(front + page)."""
+        config = self.config(study)
+        if not config.objectives:
+            return None
+        front: list[Trial] = []
+        after = 0
+        while True:
+            page = self.storage.list_trials(
+                study, states=(TrialState.COMPLETED,), after_id=after, limit=1000
+            )
+            if not page:
+                break
+            after = page[-1].id
+            front = objectives_front(config, front + page, limit=None)
+        return sorted(front, key=lambda t: t.id)[:MAX_FRONT]
 
     def best(self, study: str) -> Trial:
         return self.storage.best_trial(study, self.config(study).maximize)

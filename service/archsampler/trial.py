@@ -70,6 +70,8 @@ class Trial:
     lease_expires_at: float | None = None
     # Proposals only: the nearest evaluated architecture (`archsampler.warmstart`).
     warm_start: WarmStart | None = field(default=None, compare=False)
+    # Several objectives: {name: value} as reported (`value` is the first objective's).
+    values: dict[str, float] | None = None
 
     def __post_init__(self) -> None:
         if self.value is not None and not math.isfinite(self.value):
@@ -88,6 +90,7 @@ class Outcome:
     checkpoint_uri: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
     retryable: bool = False  # FAILED only: queue the architecture again (max_retries)
+    values: dict[str, float] | None = None  # several objectives (COMPLETED/STOPPED only)
 
     def __post_init__(self) -> None:
         if self.retryable and self.state != TrialState.FAILED:
@@ -113,4 +116,5 @@ class Outcome:
             and (trial.value == self.value or (self.value is None and self.is_stop))
             and trial.checkpoint_uri == self.checkpoint_uri
             and trial.metadata == self.metadata
+            and (trial.values or None) == (self.values or None)
         )

@@ -205,7 +205,7 @@ def _version_rows(storage: SQLStorage) -> list[int]:
 
 
 def _check_migrated(storage: SQLStorage) -> None:
-    assert sorted(_version_rows(storage)) == [1, 2, 3]
+    assert sorted(_version_rows(storage)) == [1, 2, 3, 4]
     records = storage.list_studies()
     assert [(r.name, r.namespace) for r in records] == [("old-a", "default"), ("old-b", "default")]
     assert [(r.trial_count, r.completed_count) for r in records] == [(3, 1), (1, 1)]
@@ -230,7 +230,7 @@ def test_a_v1_sqlite_file_is_migrated_in_place(tmp_path: Path) -> None:
         storage.close()
     reopened = SQLStorage(str(path))  # a second open migrates nothing
     try:
-        assert sorted(_version_rows(reopened)) == [1, 2, 3]
+        assert sorted(_version_rows(reopened)) == [1, 2, 3, 4]
         assert [r.name for r in reopened.list_studies(namespace="team-a")] == ["new"]
     finally:
         reopened.close()
@@ -246,6 +246,7 @@ def test_a_v1_database_is_migrated_on_every_backend(db_url: str) -> None:
     storage.add_trials("old-b", [new(9, state=DONE, value=2.0)])
     with storage.engine.begin() as conn:
         conn.exec_driver_sql("DROP TABLE intermediate_values")
+        conn.exec_driver_sql("ALTER TABLE trials DROP COLUMN values_json")  # v4
         conn.exec_driver_sql("DROP INDEX ix_studies_namespace")
         conn.exec_driver_sql("ALTER TABLE studies DROP COLUMN namespace")
         conn.exec_driver_sql("DELETE FROM schema_version")

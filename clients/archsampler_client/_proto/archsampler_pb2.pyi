@@ -100,13 +100,15 @@ class SpaceSpec(_message.Message):
     def __init__(self, builtin: _Optional[str] = ..., user: _Optional[_Union[UserSpace, _Mapping]] = ...) -> None: ...
 
 class StudyConfig(_message.Message):
-    __slots__ = ("space", "strategy", "strategy_options", "goal", "seed", "stopping", "max_retries")
+    __slots__ = ("space", "strategy", "strategy_options", "goal", "seed", "stopping", "objectives", "metric_constraints", "max_retries")
     SPACE_FIELD_NUMBER: _ClassVar[int]
     STRATEGY_FIELD_NUMBER: _ClassVar[int]
     STRATEGY_OPTIONS_FIELD_NUMBER: _ClassVar[int]
     GOAL_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     STOPPING_FIELD_NUMBER: _ClassVar[int]
+    OBJECTIVES_FIELD_NUMBER: _ClassVar[int]
+    METRIC_CONSTRAINTS_FIELD_NUMBER: _ClassVar[int]
     MAX_RETRIES_FIELD_NUMBER: _ClassVar[int]
     space: SpaceSpec
     strategy: str
@@ -114,8 +116,28 @@ class StudyConfig(_message.Message):
     goal: Goal
     seed: int
     stopping: Stopping
+    objectives: _containers.RepeatedCompositeFieldContainer[Objective]
+    metric_constraints: _containers.RepeatedCompositeFieldContainer[MetricConstraint]
     max_retries: int
-    def __init__(self, space: _Optional[_Union[SpaceSpec, _Mapping]] = ..., strategy: _Optional[str] = ..., strategy_options: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., goal: _Optional[_Union[Goal, str]] = ..., seed: _Optional[int] = ..., stopping: _Optional[_Union[Stopping, _Mapping]] = ..., max_retries: _Optional[int] = ...) -> None: ...
+    def __init__(self, space: _Optional[_Union[SpaceSpec, _Mapping]] = ..., strategy: _Optional[str] = ..., strategy_options: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., goal: _Optional[_Union[Goal, str]] = ..., seed: _Optional[int] = ..., stopping: _Optional[_Union[Stopping, _Mapping]] = ..., objectives: _Optional[_Iterable[_Union[Objective, _Mapping]]] = ..., metric_constraints: _Optional[_Iterable[_Union[MetricConstraint, _Mapping]]] = ..., max_retries: _Optional[int] = ...) -> None: ...
+
+class Objective(_message.Message):
+    __slots__ = ("name", "goal")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    GOAL_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    goal: Goal
+    def __init__(self, name: _Optional[str] = ..., goal: _Optional[_Union[Goal, str]] = ...) -> None: ...
+
+class MetricConstraint(_message.Message):
+    __slots__ = ("name", "op", "bound")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    OP_FIELD_NUMBER: _ClassVar[int]
+    BOUND_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    op: str
+    bound: float
+    def __init__(self, name: _Optional[str] = ..., op: _Optional[str] = ..., bound: _Optional[float] = ...) -> None: ...
 
 class Stopping(_message.Message):
     __slots__ = ("rule", "options")
@@ -171,7 +193,7 @@ class Architecture(_message.Message):
     def __init__(self, text: _Optional[str] = ..., params: _Optional[_Mapping[str, ParamValue]] = ...) -> None: ...
 
 class Trial(_message.Message):
-    __slots__ = ("id", "study", "number", "state", "architecture", "arch_hash", "value", "predicted_value", "region", "client_id", "checkpoint_uri", "metadata", "created_at", "finished_at", "lease_expires_at", "warm_start")
+    __slots__ = ("id", "study", "number", "state", "architecture", "arch_hash", "value", "predicted_value", "region", "client_id", "checkpoint_uri", "metadata", "created_at", "finished_at", "lease_expires_at", "warm_start", "objective_values")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -179,6 +201,13 @@ class Trial(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class ObjectiveValuesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     ID_FIELD_NUMBER: _ClassVar[int]
     STUDY_FIELD_NUMBER: _ClassVar[int]
     NUMBER_FIELD_NUMBER: _ClassVar[int]
@@ -195,6 +224,7 @@ class Trial(_message.Message):
     FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
     LEASE_EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
     WARM_START_FIELD_NUMBER: _ClassVar[int]
+    OBJECTIVE_VALUES_FIELD_NUMBER: _ClassVar[int]
     id: int
     study: str
     number: int
@@ -211,7 +241,8 @@ class Trial(_message.Message):
     finished_at: float
     lease_expires_at: float
     warm_start: WarmStart
-    def __init__(self, id: _Optional[int] = ..., study: _Optional[str] = ..., number: _Optional[int] = ..., state: _Optional[_Union[TrialState, str]] = ..., architecture: _Optional[_Union[Architecture, _Mapping]] = ..., arch_hash: _Optional[str] = ..., value: _Optional[float] = ..., predicted_value: _Optional[float] = ..., region: _Optional[str] = ..., client_id: _Optional[str] = ..., checkpoint_uri: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., created_at: _Optional[float] = ..., finished_at: _Optional[float] = ..., lease_expires_at: _Optional[float] = ..., warm_start: _Optional[_Union[WarmStart, _Mapping]] = ...) -> None: ...
+    objective_values: _containers.ScalarMap[str, float]
+    def __init__(self, id: _Optional[int] = ..., study: _Optional[str] = ..., number: _Optional[int] = ..., state: _Optional[_Union[TrialState, str]] = ..., architecture: _Optional[_Union[Architecture, _Mapping]] = ..., arch_hash: _Optional[str] = ..., value: _Optional[float] = ..., predicted_value: _Optional[float] = ..., region: _Optional[str] = ..., client_id: _Optional[str] = ..., checkpoint_uri: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., created_at: _Optional[float] = ..., finished_at: _Optional[float] = ..., lease_expires_at: _Optional[float] = ..., warm_start: _Optional[_Union[WarmStart, _Mapping]] = ..., objective_values: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class WarmStart(_message.Message):
     __slots__ = ("trial_id", "architecture", "distance", "checkpoint_uri", "value")
@@ -324,7 +355,7 @@ class Stopped(_message.Message):
     def __init__(self, reason: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
 
 class ReportRequest(_message.Message):
-    __slots__ = ("study", "trial_id", "value", "failed", "infeasible", "stopped", "checkpoint_uri", "metadata")
+    __slots__ = ("study", "trial_id", "value", "failed", "infeasible", "stopped", "checkpoint_uri", "metadata", "objective_values")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -332,6 +363,13 @@ class ReportRequest(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class ObjectiveValuesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     STUDY_FIELD_NUMBER: _ClassVar[int]
     TRIAL_ID_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
@@ -340,6 +378,7 @@ class ReportRequest(_message.Message):
     STOPPED_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINT_URI_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
+    OBJECTIVE_VALUES_FIELD_NUMBER: _ClassVar[int]
     study: str
     trial_id: int
     value: float
@@ -348,7 +387,8 @@ class ReportRequest(_message.Message):
     stopped: Stopped
     checkpoint_uri: str
     metadata: _containers.ScalarMap[str, str]
-    def __init__(self, study: _Optional[str] = ..., trial_id: _Optional[int] = ..., value: _Optional[float] = ..., failed: _Optional[_Union[Failure, _Mapping]] = ..., infeasible: _Optional[_Union[Infeasible, _Mapping]] = ..., stopped: _Optional[_Union[Stopped, _Mapping]] = ..., checkpoint_uri: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    objective_values: _containers.ScalarMap[str, float]
+    def __init__(self, study: _Optional[str] = ..., trial_id: _Optional[int] = ..., value: _Optional[float] = ..., failed: _Optional[_Union[Failure, _Mapping]] = ..., infeasible: _Optional[_Union[Infeasible, _Mapping]] = ..., stopped: _Optional[_Union[Stopped, _Mapping]] = ..., checkpoint_uri: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., objective_values: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class ReportResponse(_message.Message):
     __slots__ = ("trial",)
@@ -529,7 +569,7 @@ class SessionResponse(_message.Message):
     def __init__(self, propose: _Optional[_Union[ProposeResponse, _Mapping]] = ..., report: _Optional[_Union[ReportResponse, _Mapping]] = ..., heartbeat: _Optional[_Union[HeartbeatResponse, _Mapping]] = ..., error: _Optional[_Union[SessionError, _Mapping]] = ..., report_and_propose: _Optional[_Union[ReportAndProposeResponse, _Mapping]] = ..., report_intermediate: _Optional[_Union[ReportIntermediateResponse, _Mapping]] = ..., should_stop: _Optional[_Union[ShouldStopResponse, _Mapping]] = ...) -> None: ...
 
 class TellRequest(_message.Message):
-    __slots__ = ("study", "architecture", "value", "failed", "infeasible", "checkpoint_uri", "metadata")
+    __slots__ = ("study", "architecture", "value", "failed", "infeasible", "checkpoint_uri", "metadata", "objective_values")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -537,6 +577,13 @@ class TellRequest(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class ObjectiveValuesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     STUDY_FIELD_NUMBER: _ClassVar[int]
     ARCHITECTURE_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
@@ -544,6 +591,7 @@ class TellRequest(_message.Message):
     INFEASIBLE_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINT_URI_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
+    OBJECTIVE_VALUES_FIELD_NUMBER: _ClassVar[int]
     study: str
     architecture: Architecture
     value: float
@@ -551,7 +599,8 @@ class TellRequest(_message.Message):
     infeasible: Infeasible
     checkpoint_uri: str
     metadata: _containers.ScalarMap[str, str]
-    def __init__(self, study: _Optional[str] = ..., architecture: _Optional[_Union[Architecture, _Mapping]] = ..., value: _Optional[float] = ..., failed: _Optional[_Union[Failure, _Mapping]] = ..., infeasible: _Optional[_Union[Infeasible, _Mapping]] = ..., checkpoint_uri: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    objective_values: _containers.ScalarMap[str, float]
+    def __init__(self, study: _Optional[str] = ..., architecture: _Optional[_Union[Architecture, _Mapping]] = ..., value: _Optional[float] = ..., failed: _Optional[_Union[Failure, _Mapping]] = ..., infeasible: _Optional[_Union[Infeasible, _Mapping]] = ..., checkpoint_uri: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., objective_values: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class TellResponse(_message.Message):
     __slots__ = ("trial",)
@@ -639,10 +688,12 @@ class GetBestRequest(_message.Message):
     def __init__(self, study: _Optional[str] = ...) -> None: ...
 
 class GetBestResponse(_message.Message):
-    __slots__ = ("trial",)
+    __slots__ = ("trial", "pareto_front")
     TRIAL_FIELD_NUMBER: _ClassVar[int]
+    PARETO_FRONT_FIELD_NUMBER: _ClassVar[int]
     trial: Trial
-    def __init__(self, trial: _Optional[_Union[Trial, _Mapping]] = ...) -> None: ...
+    pareto_front: _containers.RepeatedCompositeFieldContainer[Trial]
+    def __init__(self, trial: _Optional[_Union[Trial, _Mapping]] = ..., pareto_front: _Optional[_Iterable[_Union[Trial, _Mapping]]] = ...) -> None: ...
 
 class PredictRequest(_message.Message):
     __slots__ = ("study", "architectures")

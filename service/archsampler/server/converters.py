@@ -26,6 +26,7 @@ MAX_FIELD = 4_096  # checkpoint_uri, a failure reason, a metadata value
 MAX_KEY = 256  # a metadata key
 MAX_METADATA = 64  # metadata entries
 MAX_METADATA_BYTES = 65_536  # all metadata keys and values together (UTF-8)
+MAX_OBJECTIVE_VALUES = 8  # objective_values entries (as objectives per study)
 
 _GOALS = {pb.GOAL_UNSPECIFIED: "maximize", pb.MAXIMIZE: "maximize", pb.MINIMIZE: "minimize"}
 _GOAL_TO_PB = {"maximize": pb.MAXIMIZE, "minimize": pb.MINIMIZE}
@@ -82,6 +83,14 @@ def config_from_proto(msg: pb.StudyConfig) -> dict[str, Any]:
     if msg.HasField("stopping"):
         options = _integral(_to_dict(msg.stopping.options, "config.stopping.options"))
         out["stopping"] = {"rule": msg.stopping.rule, "options": options}
+    for i, o in enumerate(msg.objectives):
+        if o.goal not in _GOALS:
+            raise InvalidArgumentError(f"config.objectives[{i}].goal {o.goal} is not a known Goal")
+        out.setdefault("objectives", []).append({"name": o.name, "goal": _GOALS[o.goal]})
+    for c in msg.metric_constraints:
+        out.setdefault("metric_constraints", []).append(
+            {"name": c.name, "op": c.op, "bound": c.bound}
+        )
     if msg.max_retries:
         out["max_retries"] = msg.max_retries
     return out
@@ -98,6 +107,10 @@ def config_to_proto(config: StudyConfig) -> pb.StudyConfig:
     if config.stopping is not None:
         msg.stopping.rule = config.stopping["rule"]
         msg.stopping.options.update(config.stopping["options"])
+    for o in config.objectives or ():
+        msg.objectives.add(name=o["name"], goal=_GOAL_TO_PB[o["goal"]])
+    for c in config.metric_constraints or ():
+        msg.metric_constraints.add(name=c["name"], op=c["op"], bound=c["bound"])
     msg.max_retries = config.max_retries
     return msg
 
@@ -159,6 +172,8 @@ def trial_to_proto(trial: Trial) -> pb.Trial:
         lease_expires_at=trial.lease_expires_at,
     )
     msg.architecture.text = trial.arch
+    if trial.values:
+        msg.objective_values.update(trial.values)
     if trial.warm_start is not None:
         w = trial.warm_start
         msg.warm_start.trial_id = w.trial_id
@@ -179,12 +194,39 @@ def trial_to_proto(trial: Trial) -> pb.Trial:
 def outcome_from_proto(msg: pb.ReportRequest | pb.TellRequest | pb.TellRow) -> Outcome:
     """The outcome fields of a Report or Tell request, validated."""
     kind = msg.WhichOneof("outcome")
-    if kind is None:
+    values = dict(getattr(msg, "objective_values", None) or {})
+    if len(values) > MAX_OBJECTIVE_VALUES:
+        raise InvalidArgumentError(
+            f"objective_values has {len(values)} entries; the limit is {MAX_OBJECTIVE_VALUES}"
+        )
+    if values and kind not in (None, "stopped"):
+        raise InvalidArgumentError(
+            f"objective_values go with a completed or stopped report, not with {kind}"
+        )
+    if kind is None and not values:
         stop = ", stopped" if isinstance(msg, pb.ReportRequest) else ""
-        raise InvalidArgumentError(f"set exactly one of value, failed, infeasible{stop}")
+        raise InvalidArgumentError(
+            f"set exactly one of value, failed, infeasible{stop} (or objective_values)"
+        )
     if len(msg.checkpoint_uri) > MAX_FIELD:
         raise InvalidArgumentError(f"checkpoint_uri is longer than {MAX_FIELD} characters")
     metadata = metadata_from_proto(msg.metadata)
+    if values:
+        for name, v in values.items():
+            if not math.isfinite(v):
+                raise InvalidArgumentError(f"objective_values[{name[:64]!r}] must be finite")
+        if kind == "stopped" and msg.stopped.HasField("value"):
+            raise InvalidArgumentError("a stop with objective_values carries no stopped.value")
+        outcome = _stopped(msg, metadata) if kind == "stopped" else None
+        state = TrialState.STOPPED if kind == "stopped" else TrialState.COMPLETED
+        # `value` becomes the first declared objective's once the study is known (storage).
+        return Outcome(
+            state,
+            0.0,
+            msg.checkpoint_uri,
+            outcome.metadata if outcome else metadata,
+            values={k: v + 0.0 for k, v in values.items()},
+        )
     if kind == "value":
         if not math.isfinite(msg.value):
             raise InvalidArgumentError(f"value must be a finite number, got {msg.value}")

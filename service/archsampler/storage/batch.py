@@ -12,6 +12,7 @@ through.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import time
 from collections.abc import Iterator
@@ -89,6 +90,7 @@ def to_trial(row: Any, study_name: str) -> Trial:
         created_at=row.created_at,
         finished_at=row.finished_at,
         lease_expires_at=row.lease_expires_at,
+        values=json.loads(row.values_json) if row.values_json else None,
     )
 
 
@@ -112,6 +114,35 @@ def _trial(row: Sequence[Any], study_name: str) -> Trial:
         finished_at=row[13],
         lease_expires_at=row[14],
     )
+
+
+_OBJECTIVES: dict[str, Any] = {}  # config_json -> StudyConfig (several objectives only)
+
+
+def _check_objectives(config_json: str, outcome: Outcome) -> Outcome | Exception:
+    """`outcome` checked against its study's objectives: several objectives need exactly the
+    declared objective values (then `value` is the first one's), one objective none."""
+    if outcome.values is None and '"objectives"' not in config_json:
+        return outcome  # the common case: one objective, a plain value
+    from archsampler.config import StudyConfig
+    from archsampler.errors import InvalidArgumentError
+    from archsampler.objectives import check_values
+
+    config = _OBJECTIVES.get(config_json)
+    if config is None:
+        if len(_OBJECTIVES) >= 256:
+            _OBJECTIVES.clear()
+        config = _OBJECTIVES[config_json] = StudyConfig.from_dict(json.loads(config_json))
+    if not config.objectives and outcome.values is None:
+        return outcome
+    if outcome.values is None and outcome.state not in (TrialState.COMPLETED,):
+        return outcome  # failed / infeasible / stopped at its last intermediate value
+    try:
+        values = check_values(config, outcome.values, outcome.values is None, "objective_values")
+    except InvalidArgumentError as exc:
+        return exc
+    assert values is not None
+    return dataclasses.replace(outcome, value=values[config.objective_names[0]], values=values)
 
 
 @dataclass
@@ -231,15 +262,21 @@ class SQLBatch:
         results: list[Trial | Exception] = []
         changed: dict[int, list[Any]] = {}
         requeue: list[tuple[str, NewTrial]] = []
+        vectors: list[tuple[str, int]] = []  # (values_json, id): several objectives
         now = time.time()
         for study_name, trial_id, outcome in items:
             row = rows.get(trial_id)
             if row is None or row[17] != study_name:
                 results.append(trial_not_found(study_name, trial_id))
                 continue
+            checked = _check_objectives(self.study(study_name).config_json, outcome)
+            if isinstance(checked, Exception):
+                results.append(checked)
+                continue
+            outcome = checked
             state = TrialState(row[2])
             if state.is_finished():
-                current = _trial(row, study_name)
+                current = self._with_values(_trial(row, study_name))
                 if outcome.matches(current):
                     results.append(current)
                 else:
@@ -283,7 +320,11 @@ class SQLBatch:
             row[14] = None
             row[16] = dedup
             changed[trial_id] = row + [self._revision(self.study(study_name))]
-            results.append(_trial(row, study_name))
+            trial = _trial(row, study_name)
+            if outcome.values:
+                vectors.append((json.dumps(outcome.values), trial_id))
+                trial = dataclasses.replace(trial, values=dict(outcome.values))
+            results.append(trial)
         if changed:
             self.cur.executemany(
                 self._sql(
@@ -293,9 +334,33 @@ class SQLBatch:
                 ),
                 [(r[2], r[6], r[16], r[10], r[11], r[13], r[18], i) for i, r in changed.items()],
             )
+        if vectors:
+            self.cur.executemany(
+                self._sql("UPDATE trials SET values_json = ? WHERE id = ?"), vectors
+            )
         for study_name, again in requeue:  # after the failures freed their architectures
             self.insert(study_name, [again])
         return results
+
+    def values_of(self, ids: Sequence[int]) -> dict[int, dict[str, float]]:
+        """Stored objective values of trials `ids` (those that have any), 500 ids a query."""
+        out: dict[int, dict[str, float]] = {}
+        for s in range(0, len(ids), 500):
+            chunk = list(ids[s : s + 500])
+            rows = self._execute(
+                f"SELECT id, values_json FROM trials WHERE id IN ({', '.join('?' * len(chunk))}) "
+                "AND values_json IS NOT NULL",
+                chunk,
+            ).fetchall()
+            out.update((r[0], json.loads(r[1])) for r in rows)
+        return out
+
+    def _with_values(self, trial: Trial) -> Trial:
+        """`trial` with its stored objective values (several objectives), if any."""
+        row = self._execute("SELECT values_json FROM trials WHERE id = ?", (trial.id,)).fetchone()
+        if row is None or not row[0]:
+            return trial
+        return dataclasses.replace(trial, values=json.loads(row[0]))
 
     def _retry(self, study_name: str, row: list[Any], trial_id: int) -> NewTrial | None:
         """The QUEUED retry of a retryable failure, while the study's `max_retries`

@@ -37,8 +37,13 @@ def _v2_to_v3(conn: Connection) -> None:
     IntermediateValueModel.__table__.create(conn, checkfirst=True)
 
 
+def _v3_to_v4(conn: Connection) -> None:
+    """v4: the objective values of trials of studies with several objectives."""
+    conn.exec_driver_sql("ALTER TABLE trials ADD COLUMN values_json TEXT")
+
+
 # version -> the step that takes a database from it to the next version
-STEPS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
+STEPS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
 def upgrade(engine: Engine) -> int:

@@ -16,7 +16,8 @@ from sqlalchemy.orm import mapped_column
 
 from archsampler.storage.base import DEFAULT_NAMESPACE
 
-SCHEMA_VERSION = 3  # v2: studies.namespace, v3: intermediate_values (`storage.migrations`)
+SCHEMA_VERSION = 4  # v2: studies.namespace, v3: intermediate_values, v4: trials.values_json
+# (`storage.migrations`)
 
 
 class Base(DeclarativeBase):
@@ -79,6 +80,8 @@ class TrialModel(Base):
     finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     finished_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
     lease_expires_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # Several objectives: {name: value} as reported (`value` holds the first objective).
+    values_json: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class IntermediateValueModel(Base):

@@ -19,11 +19,17 @@ from archsampler.spaces.base import SearchSpace
 @dataclass(frozen=True)
 class Observation:
     """A finished trial as a strategy sees it: higher `value` is better; None = failed.
-    `signature`: the output vector its trainer reported (metadata `signature`), if any."""
+    `signature`: the output vector its trainer reported (metadata `signature`), if any.
+    `values`: in a study with several objectives, one value per objective in the study's
+    order, each in the maximising sign (`value` is then the first); None otherwise or when
+    failed. `feasible`: False when a reported metric violates a study constraint (the
+    trial is evidence of an infeasible region, never a best)."""
 
     arch: Arch
     value: float | None
     signature: tuple[float, ...] | None = None
+    values: tuple[float, ...] | None = None
+    feasible: bool = True
 
 
 SPARSE_UNSEEN = 0.25
@@ -92,6 +98,9 @@ class Strategy(abc.ABC):
     """
 
     name: str = ""
+    multi_objective: bool = False
+    """Whether the strategy uses `Observation.values` (studies with several objectives are
+    refused at creation for a strategy that does not)."""
 
     def __init__(self, space: SearchSpace, *, seed: int = 0, **options: Any) -> None:
         if options:

@@ -1,4 +1,5 @@
-"""Regularized evolution (Real et al., 2019): tournament selection with aging."""
+"""Regularized evolution (Real et al., 2019): tournament selection with aging; with several
+objectives, NSGA-II's elitist selection (Deb et al., 2002)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Sequence
 
 import numpy as np
 
+from archsampler.pareto import crowding_distance
+from archsampler.pareto import nondominated_ranks
 from archsampler.spaces.base import Arch
 from archsampler.spaces.base import SearchSpace
 from archsampler.strategies.base import Excluded
@@ -33,6 +36,12 @@ class EvolutionStrategy(Strategy):
     architecture. Every observation with a value joins the population and the
     oldest member leaves, whatever its value. Failed trials (value None) never join.
 
+    With several objectives (`Observation.values`) the population is NSGA-II's elite
+    instead: each batch of new observations joins it and it is cut back to `population`
+    members by non-dominated rank, then crowding distance (constrained domination: a
+    feasible member beats an infeasible one). Parents are chosen by binary tournament on
+    (rank, crowding distance); children are one-token mutations as above (no crossover).
+
     Args:
         space: the search space.
         seed: seeds every random choice; equal seeds and inputs give equal proposals.
@@ -44,6 +53,7 @@ class EvolutionStrategy(Strategy):
     """
 
     name = "evolution"
+    multi_objective = True
 
     def __init__(
         self,
@@ -70,18 +80,52 @@ class EvolutionStrategy(Strategy):
         self.sample_size = sample_size
         self.population: deque[tuple[Arch, float]] = deque(maxlen=population)
         self._masks = np.asarray(space.token_spec().masks, dtype=bool)
+        self.elite: list[tuple[Arch, np.ndarray, bool]] = []  # several objectives
+        self._elite_rank = np.zeros(0, dtype=np.int64)
+        self._elite_crowd = np.zeros(0)
 
     def _observe(self, observations: Sequence[Observation]) -> None:
+        multi = [o for o in observations if o.values is not None]
+        if multi:
+            self._select(multi)
         for obs in observations:
-            if obs.value is not None:
+            if obs.value is not None and obs.values is None:
                 self.population.append((obs.arch, float(obs.value)))
+
+    def _select(self, observations: Sequence[Observation]) -> None:
+        """NSGA-II environmental selection of (elite + new) down to `population` members."""
+        pool = list(self.elite)
+        for o in observations:
+            v = np.asarray(o.values, dtype=float)
+            if np.all(np.isfinite(v)):
+                pool.append((o.arch, v, bool(o.feasible)))
+        V = np.array([p[1] for p in pool])
+        feas = np.array([p[2] for p in pool])
+        ranks = nondominated_ranks(V, feas)
+        crowd = np.zeros(len(pool))
+        for r in np.unique(ranks):
+            members = np.flatnonzero(ranks == r)
+            crowd[members] = crowding_distance(V[members])
+        # Rank ascending, then crowding descending; arrival order breaks exact ties.
+        order = np.lexsort((np.arange(len(pool)), -crowd, ranks))[: self.population_size]
+        self.elite = [pool[i] for i in order]
+        self._elite_rank, self._elite_crowd = ranks[order], crowd[order]
+
+    def _crowded_tournament(self) -> Arch:
+        """NSGA-II binary tournament: lower rank wins, then larger crowding distance."""
+        size = min(2, len(self.elite))
+        idx = self.rng.choice(len(self.elite), size=size, replace=False)
+        best = min(idx, key=lambda i: (self._elite_rank[i], -self._elite_crowd[i], i))
+        return self.elite[best][0]
 
     def propose(self, n: int, pending: Sequence[Arch]) -> list[Proposal]:
         excluded = self.excluded(pending)
         out: list[Proposal] = []
         for _ in range(n):
             child = None
-            if len(self.population) >= self.population_size:
+            if len(self.elite) >= self.population_size:
+                child = self._mutate(self._crowded_tournament(), excluded)
+            elif len(self.population) >= self.population_size:
                 child = self._mutate(self._tournament(), excluded)
             if child is None:
                 found = self.random_new(1, excluded)

@@ -13,6 +13,7 @@ class RandomStrategy(Strategy):
     """Samples uniformly, rejecting architectures already evaluated or pending."""
 
     name = "random"
+    multi_objective = True  # proposals ignore values: the uniform baseline
 
     def propose(self, n: int, pending: Sequence[Arch]) -> list[Proposal]:
         archs = self.random_new(n, self.excluded(pending))

@@ -12,6 +12,12 @@ from typing import Sequence
 import numpy as np
 from scipy.stats import rankdata
 
+from archsampler.pareto import chebyshev_scores
+from archsampler.pareto import dominated_by
+from archsampler.pareto import domination_counts
+from archsampler.pareto import front_distances
+from archsampler.pareto import mo_weights
+from archsampler.pareto import point_volumes
 from archsampler.polytope import interior_point
 from archsampler.polytope import sample
 from archsampler.polytope.hit_and_run import DEFAULT_BANK
@@ -50,6 +56,10 @@ DEFAULTS: dict[str, Any] = {
     "leaf_rule": "reject",
     "cp_scale": "range",
     "background_from": 2000,
+    "mo_score": "count",
+    "mo_rank": "vector",
+    "mo_rank_min": 10,
+    "mo_tie": "none",
 }
 PAPER_OPTIONS: dict[str, Any] = {
     "height": 4,
@@ -72,6 +82,9 @@ of height 5 counted in levels (15 internal nodes, 16 leaves: our `height` 4); UC
 `v + 2c sqrt(2 ln n / n_i)` with `c = 0.1 * max(v)` (our `cp` 0.2 of the largest value);
 10 random samples to start, 10 selects per learning phase; Gibbs sampling in the leaf
 polytope; plain linear regression on accuracies; the first sample taken, no ranking."""
+MO_ARRIVAL_WINDOW = 4096
+"""Several objectives: a row routed between rebuilds is scored against at most this many
+most recent rows (its rebuild rescores it against all)."""
 VALUE_LIMIT = 1e300
 """Reported values beyond ±1e300 reach the tree as ±1e300 (sums of 10⁸ of them stay finite)."""
 MAX_FEATURES = 512
@@ -89,6 +102,8 @@ UNIFORM_FACTOR = 4
 RANKERS = ("leaf", "none")
 PREDICTOR_MODES = ("auto", "off")
 TARGETS = ("value", "rank")
+MO_RANKS = ("vector", "scalar")
+MO_SCORES = ("chebyshev", "distance", "count", "volume", "count_volume")
 INT_BOUNDS: dict[str, tuple[int, int]] = {
     "height": (1, 12),
     "init_samples": (0, 100_000),
@@ -98,6 +113,7 @@ INT_BOUNDS: dict[str, tuple[int, int]] = {
     "rank_min": (0, 100_000),
     "max_fit": (1, 100_000),
     "background_from": (0, 10**9),
+    "mo_rank_min": (0, 100_000),
 }
 """Inclusive bounds of the integer options: every value inside keeps a Propose bounded."""
 FLOAT_BOUNDS: dict[str, tuple[float, float]] = {
@@ -115,6 +131,9 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "predictor": PREDICTOR_MODES,
     "leaf_rule": LEAF_RULES,
     "cp_scale": CP_SCALES,
+    "mo_score": MO_SCORES,
+    "mo_rank": MO_RANKS,
+    "mo_tie": ("none", "leaf"),
 }
 
 
@@ -168,6 +187,7 @@ class LaNASStrategy(UsesModel, Strategy):
     """
 
     name = "lanas"
+    multi_objective = True
 
     def __init__(self, space: SearchSpace, *, seed: int = 0, **options: Any) -> None:
         unknown = sorted(set(options) - set(DEFAULTS))
@@ -195,6 +215,9 @@ class LaNASStrategy(UsesModel, Strategy):
         self._X = np.zeros((64, space.dim))
         self._y = np.zeros(64)
         self._n = 0
+        self._V: np.ndarray | None = None  # objective vectors (several objectives)
+        self._mo_fit: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._feasible = np.ones(64, dtype=bool)
         self._built_at = 0
         self._directions: DirectionBank | None = None  # hit-and-run directions, drawn once
         self._list: Listing | bool | None = None  # the listed space, False when unlistable
@@ -226,22 +249,86 @@ class LaNASStrategy(UsesModel, Strategy):
 
     # -- learning -------------------------------------------------------------------------
     def _observe(self, observations: Sequence[Observation]) -> None:
-        new = [o for o in observations if o.value is not None and np.isfinite(o.value)]
+        multi = any(o.values is not None for o in observations) or self._V is not None
+        if multi:
+            new = [
+                o
+                for o in observations
+                if o.values is not None and all(np.isfinite(v) for v in o.values)
+            ]
+        else:
+            new = [o for o in observations if o.value is not None and np.isfinite(o.value)]
         if not new:
             return
         X = self.space.encode_many([o.arch for o in new])
-        y = np.array([float(o.value) for o in new])  # type: ignore[arg-type]
+        y = np.array([0.0 if multi else float(o.value) for o in new])  # type: ignore[arg-type]
         # Sums and means of values near the float limit overflow to inf/NaN and break UCB:
         # the tree sees values clipped to ±VALUE_LIMIT (order kept below it).
         np.clip(y, -VALUE_LIMIT, VALUE_LIMIT, out=y)
         while self._n + len(new) > len(self._y):
             self._X = np.vstack([self._X, np.zeros_like(self._X)])
             self._y = np.concatenate([self._y, np.zeros_like(self._y)])
+            self._feasible = np.concatenate([self._feasible, np.ones_like(self._feasible)])
+            if self._V is not None:
+                self._V = np.vstack([self._V, np.zeros_like(self._V)])
         start = self._n
         self._X[start : start + len(new)] = X
         self._y[start : start + len(new)] = y
+        if multi:
+            self._add_vectors(new, start)
         self._n += len(new)
         self._relearn(start)
+
+    def _add_vectors(self, new: Sequence[Observation], start: int) -> None:
+        """Several objectives: store the vectors; each row's value in `_y` is its score on
+        arrival, minus the number of earlier rows that dominate it (constrained domination:
+        every feasible row dominates an infeasible one). A rebuild rescores its rows."""
+        m = len(new[0].values)  # type: ignore[arg-type]
+        if self._V is None:
+            self._V = np.zeros((len(self._y), m))
+        for i, o in enumerate(new):
+            if len(o.values) != self._V.shape[1]:  # type: ignore[arg-type]
+                raise ValueError(
+                    f"lanas got {len(o.values)} objective values, expected "  # type: ignore[arg-type]
+                    f"{self._V.shape[1]}"
+                )
+            row = start + i
+            v = np.clip(np.asarray(o.values, dtype=float), -VALUE_LIMIT, VALUE_LIMIT)
+            self._V[row] = v
+            self._feasible[row] = o.feasible
+            self._y[row] = self._arrival_score(row)
+
+    def _arrival_score(self, row: int) -> float:
+        """Score of row `row` among rows 0..row (a function of that prefix only)."""
+        V, f = self._V[: row + 1], self._feasible[: row + 1]  # type: ignore[index]
+        mode = self.options["mo_score"]
+        tail = max(0, row + 1 - MO_ARRIVAL_WINDOW)  # bounded work per observation
+        if mode == "distance":
+            return -float(front_distances(V[tail:], f[tail:])[-1])
+        if mode == "chebyshev":
+            w = mo_weights(self._built_at, V.shape[1])
+            return float(chebyshev_scores(V[tail:], w, f[tail:])[-1])
+        score = 0.0
+        if mode in ("count", "count_volume"):
+            score -= float(dominated_by(V[-1], bool(f[-1]), V[:-1], f[:-1]))
+        if mode in ("volume", "count_volume"):
+            score += float(point_volumes(V[tail:], f[tail:])[-1])
+        return score
+
+    def _mo_scores(self, n: int) -> np.ndarray:
+        """Scores of the first `n` rows for a rebuild (higher = closer to the front)."""
+        V, f = self._V[:n], self._feasible[:n]  # type: ignore[index]
+        mode = self.options["mo_score"]
+        if mode == "distance":
+            return -front_distances(V, f)
+        if mode == "chebyshev":
+            return chebyshev_scores(V, mo_weights(n, V.shape[1]), f)
+        score = np.zeros(n)
+        if mode in ("count", "count_volume"):
+            score -= domination_counts(V, f)
+        if mode in ("volume", "count_volume"):
+            score += point_volumes(V, f)
+        return score
 
     def _relearn(self, start: int) -> None:
         """Bring the tree up to date after rows `start.._n` were appended.
@@ -316,6 +403,8 @@ class LaNASStrategy(UsesModel, Strategy):
         """The steps of a rebuild: rank targets, then the tree's (`LaTree.build_steps`).
         Leaf centres (an LP each) stay lazy: computed for the leaves UCB selects."""
         X, y = self._X[:n], self._y[:n]  # views: rows below n never change
+        if self._V is not None:  # several objectives: rescore the rows by domination
+            y = self._mo_scores(n)
         target = None
         if self.options["target"] == "rank":
             target = np.empty(n)
@@ -598,6 +687,36 @@ class LaNASStrategy(UsesModel, Strategy):
             node = self.tree.route(self.space.encode(arch))  # the region it truly lies in
         return Proposal(arch, pool.predicted[pick], region=node.path or "root")
 
+    def _vector_order(self, archs: list[Arch], leaf_pred: np.ndarray | None) -> np.ndarray | None:
+        """Several objectives: candidates ranked by how many observed feasible vectors
+        dominate their predicted vector (fewer first; ties by the leaf regressor). One ridge
+        regressor per objective is fitted on the last `max_fit` rows, once per observation."""
+        n = self._n
+        if n < max(self.options["mo_rank_min"], 2):
+            return None
+        if self._mo_fit is None or self._mo_fit[0] != n:
+            lo = max(0, n - int(self.options["max_fit"]))
+            X, V = self._X[lo:n], self._V[lo:n]  # type: ignore[index]
+            xm, vm = X.mean(axis=0), V.mean(axis=0)
+            Xc = X - xm
+            A = Xc.T @ Xc + float(self.options["ridge"]) * np.eye(X.shape[1])
+            W = np.linalg.solve(A, Xc.T @ (V - vm))
+            ref = V[self._feasible[lo:n]]
+            self._mo_fit = (n, W, vm - xm @ W, ref)
+        _, W, b, ref = self._mo_fit
+        pred = self.space.encode_many(archs) @ W + b
+        if len(ref) == 0:
+            return None
+        counts = np.zeros(len(archs))
+        for s in range(0, len(archs), 256):
+            P = pred[s : s + 256, None, :]
+            dom = np.all(ref[None] >= P, axis=2) & np.any(ref[None] > P, axis=2)
+            counts[s : s + 256] = dom.sum(axis=1)
+        tie = 0.0
+        if leaf_pred is not None and self.options["mo_tie"] == "leaf":
+            tie = rankdata(leaf_pred) / (len(archs) + 1.0)
+        return -counts + tie
+
     def _scores(
         self, archs: list[Arch], leaf: Node
     ) -> tuple[np.ndarray | None, list[float | None]]:
@@ -623,6 +742,10 @@ class LaNASStrategy(UsesModel, Strategy):
         if nao is not None:
             order = nao if leaf_pred is None else rankdata(leaf_pred) + rankdata(nao)
             return order, [float(v) for v in nao]
+        if self._V is not None and self.options["mo_rank"] == "vector":
+            vector = self._vector_order(archs, leaf_pred)
+            if vector is not None:
+                return vector, none
         if leaf_pred is None:
             return None, none
         predicted = leaf_pred
