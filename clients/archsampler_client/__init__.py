@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from archsampler_client._import import ImportSummary
+from archsampler_client._import import TellManyError
 from archsampler_client.aio import AsyncClient
 from archsampler_client.aio import AsyncStudy
 from archsampler_client.client import Client
@@ -16,6 +18,7 @@ from archsampler_client.errors import UnavailableError
 from archsampler_client.models import StudyInfo
 from archsampler_client.models import Trial
 from archsampler_client.models import TrialState
+from archsampler_client.models import WarmStart
 from archsampler_client.security import tls_credentials
 from archsampler_client.session import AsyncSession
 from archsampler_client.session import Session
@@ -27,6 +30,7 @@ __all__ = [
     "AsyncClient",
     "AsyncSession",
     "AsyncStudy",
+    "ImportSummary",
     "Client",
     "InvalidArgumentError",
     "NotFoundError",
@@ -34,9 +38,11 @@ __all__ = [
     "Session",
     "Study",
     "StudyInfo",
+    "TellManyError",
     "Trial",
     "TrialState",
     "UnauthenticatedError",
     "UnavailableError",
+    "WarmStart",
     "tls_credentials",
 ]

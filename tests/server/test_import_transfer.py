@@ -341,7 +341,7 @@ def test_seed_and_import_need_their_permissions(tmp_path: Path) -> None:
                     grpc.StatusCode.PERMISSION_DENIED,
                     reader.study("mine").tell_many,
                     rows(2),
-                    match="(role read) may not call Tell",
+                    match="(role read) may not call TellMany",
                 )
             assert len(list(b.study("theirs").trials())) == 1
             assert list(a.study("mine").trials()) == []

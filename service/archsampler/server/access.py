@@ -2,10 +2,10 @@
 
 A principal with role `read` may look (GetStudy, ListStudies, ListTrials, GetBest, Predict,
 ShouldStop, ListIntermediateValues), `write` may also change (CreateStudy, Propose, Report,
-Heartbeat, Release, ReportIntermediate, Enqueue, Tell, DeleteStudy and every Session call),
-both only on studies of their own namespace; `admin` may do everything in every namespace. The auth
-interceptor puts the caller's principal in `CURRENT` for the handler; with auth off every
-caller is `AUTH_OFF`, an admin of the default namespace.
+Heartbeat, Release, ReportIntermediate, Enqueue, Tell, TellMany, DeleteStudy and every
+Session call), both only on studies of their own namespace; `admin` may do everything in
+every namespace. The auth interceptor puts the caller's principal in `CURRENT` for the
+handler; with auth off every caller is `AUTH_OFF`, an admin of the default namespace.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ WRITE_ACTIONS = READ_ACTIONS | {
     "Enqueue",
     "ReportAndPropose",
     "Tell",
+    "TellMany",
     "DeleteStudy",
 }
 _ALLOWED = {"read": READ_ACTIONS, "write": WRITE_ACTIONS}

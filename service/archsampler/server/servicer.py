@@ -226,7 +226,7 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
 
     @handle_errors
     async def TellMany(self, request: pb.TellManyRequest, context: Ctx) -> Any:
-        await self._allow("Tell", request.study)  # a bulk Tell: the same permission
+        await self._allow("TellMany", request.study)  # a bulk Tell: the same roles
         return await self._run(rpc.tell_many, self.service, request)
 
     @handle_errors
