@@ -174,9 +174,17 @@ def tell(
     infeasible: str | None,
     checkpoint_uri: str,
     metadata: dict[str, str] | None,
+    values: dict[str, float] | None = None,
 ) -> pb.TellRequest:
     msg = pb.TellRequest(study=study, architecture=architecture(arch))
-    _outcome(msg, value, failed, infeasible, checkpoint_uri, metadata)
+    if values is None:
+        _outcome(msg, value, failed, infeasible, checkpoint_uri, metadata)
+        return msg
+    if value is not None or failed is not None or infeasible is not None:
+        raise ValueError("values= goes alone, not with value= / failed= / infeasible=")
+    msg.objective_values.update({k: float(v) for k, v in values.items()})
+    msg.checkpoint_uri = checkpoint_uri
+    msg.metadata.update(metadata or {})
     return msg
 
 

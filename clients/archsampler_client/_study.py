@@ -136,9 +136,13 @@ class StudyOps:
         infeasible: str | None = None,
         checkpoint_uri: str = "",
         metadata: dict[str, str] | None = None,
+        values: dict[str, float] | None = None,
     ) -> Any:
-        """Import a result for an architecture (canonical string or params dict)."""
-        msg = req.tell(self.name, arch, value, failed, infeasible, checkpoint_uri, metadata)
+        """Import a result for an architecture (canonical string or params dict); in a study
+        with several objectives `values={name: value}` instead of `value`."""
+        msg = req.tell(
+            self.name, arch, value, failed, infeasible, checkpoint_uri, metadata, values
+        )
         return self.client._invoke("Tell", msg, _trial)
 
     def tell_many(

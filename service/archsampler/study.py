@@ -26,6 +26,7 @@ from archsampler.errors import InvalidArchitectureError
 from archsampler.errors import InvalidArgumentError
 from archsampler.errors import NotFoundError
 from archsampler.objectives import MAX_FRONT
+from archsampler.objectives import check_values
 from archsampler.objectives import normalise_objectives
 from archsampler.objectives import pareto_front as objectives_front
 from archsampler.predictor.manager import ModelManager
@@ -392,14 +393,23 @@ class StudyService:
         """Import a finished result for an architecture the service never proposed."""
         space = self.space(study)
         arch = self.architecture(space, text, params)
+        config = self.config(study)
+        values = None
+        if outcome.values is not None or (
+            config.objectives and outcome.state == TrialState.COMPLETED
+        ):
+            values = check_values(
+                config, outcome.values, outcome.values is None, "objective_values"
+            )
         trial = NewTrial(
             arch=space.to_string(arch),
             arch_hash=space.canonical_hash(arch),
             params=space.to_params(arch),
             state=outcome.state,
-            value=outcome.value,
+            value=values[config.objective_names[0]] if values else outcome.value,
             checkpoint_uri=outcome.checkpoint_uri,
             metadata=outcome.metadata,
+            values=values,
         )
         try:
             return self.storage.add_trials(study, [trial])[0]
@@ -449,6 +459,11 @@ class StudyService:
     ) -> list[importer.RowResult]:
         """Import finished results in bulk (`importer.import_rows`: all rows validated, then
         one transaction; idempotent)."""
+        if self.config(study).objectives:
+            raise InvalidArgumentError(
+                f"study {study!r} has several objectives and TellMany rows carry one value; "
+                "import them with Tell and objective_values"
+            )
         return importer.import_rows(
             self.storage,
             self.space(study),

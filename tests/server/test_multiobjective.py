@@ -187,3 +187,15 @@ def test_strategies_propose_new_architectures_from_vectors(client: Client, strat
         a = t.params["a"]
         study.report(t.id, values={"acc": -abs(a - 300) / 10, "cost": float(a)})
     assert len(study.pareto_front()) >= 1
+
+
+def test_tell_carries_objective_values(client: Client) -> None:
+    study = client.create_study("t", SPACE, "lanas", objectives=OBJECTIVES)
+    values = {"acc": 0.5, "params": 10.0, "latency": 1.0}
+    told = study.tell("a=7", values=values)
+    assert told.state == TrialState.COMPLETED and told.values == values and told.value == 0.5
+    code, details = _code(lambda: study.tell("a=8", 0.5))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "report objective_values" in details
+    code, details = _code(lambda: study.tell_many([{"arch": "a=9", "value": 1.0}]))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "TellMany rows carry one value" in details
+    assert [t.id for t in study.pareto_front()] == [told.id]

@@ -47,6 +47,7 @@ class NewTrial:
     metadata: dict[str, str] | None = None
     lease_seconds: float | None = None
     queued_id: int | None = None  # take this QUEUED trial (PENDING now) instead of inserting
+    values: dict[str, float] | None = None  # several objectives: {name: value} (Tell)
 
 
 class Storage(abc.ABC):

@@ -456,6 +456,22 @@ class SQLBatch:
 
     # -- proposals and imports ----------------------------------------------------------
     def insert(self, name: str, trials: Sequence[NewTrial]) -> list[Trial | None]:
+        """`_insert` (below), then the objective values of told trials (several objectives)."""
+        out = self._insert(name, trials)
+        vectors = [
+            (json.dumps(t.values), r.id)
+            for t, r in zip(trials, out, strict=True)
+            if t.values and r is not None
+        ]
+        if not vectors:
+            return out
+        self.cur.executemany(self._sql("UPDATE trials SET values_json = ? WHERE id = ?"), vectors)
+        return [
+            dataclasses.replace(r, values=dict(t.values)) if t.values and r is not None else r
+            for t, r in zip(trials, out, strict=True)
+        ]
+
+    def _insert(self, name: str, trials: Sequence[NewTrial]) -> list[Trial | None]:
         """Insert trials (pending, queued or already finished), or turn QUEUED trials
         PENDING (`NewTrial.queued_id`); None where the architecture is already live in the
         study, repeats one earlier in `trials`, or the queued trial was taken already
