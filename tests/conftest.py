@@ -11,15 +11,11 @@ from pathlib import Path
 import pytest
 
 from archsampler.bench.tables import benchmarks_dir
+from archsampler.testing.optional import skip_or_fail
 
 REQUIRE_ALL = os.environ.get("ARCHSAMPLER_REQUIRE_ALL") == "1"
 
 
-def skip_or_fail(reason: str) -> None:
-    """Skip with `reason`, or fail when CI requires every resource (ARCHSAMPLER_REQUIRE_ALL=1)."""
-    if REQUIRE_ALL:
-        pytest.fail(f"required resource missing: {reason}")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")

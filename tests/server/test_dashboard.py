@@ -18,10 +18,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import skip_or_fail
 
 from archsampler.testing import ServerThread
 from archsampler.testing.fuzz_http import run_http_fuzz
+from archsampler.testing.optional import skip_or_fail
 from archsampler_client import Client
 
 ADMIN, READER, OTHER = "dash-admin-tok", "dash-reader-tok", "dash-other-tok"

@@ -19,3 +19,10 @@ def import_or_skip(name: str, install: str) -> ModuleType:
         if os.environ.get("ARCHSAMPLER_REQUIRE_ALL") == "1":
             raise
         pytest.skip(f"{err}: {install}", allow_module_level=True)
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip with `reason`, or fail when CI requires every resource (ARCHSAMPLER_REQUIRE_ALL=1)."""
+    if os.environ.get("ARCHSAMPLER_REQUIRE_ALL") == "1":
+        pytest.fail(f"required resource missing: {reason}")
+    pytest.skip(reason)
