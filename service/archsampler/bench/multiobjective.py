@@ -430,13 +430,43 @@ def run(args: argparse.Namespace) -> int:
     }
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        payload = {"searchers": results, "ratios": ratios["values"], "config": config}
+        medians = {n: np.median(c, axis=0).round(7).tolist() for n, c in curves.items()}
+        payload = {
+            "searchers": results,
+            "ratios": ratios["values"],
+            "config": config,
+            "median_curves": medians,
+        }
         args.json.write_text(json.dumps(payload, indent=2))
     if args.plot:
-        from archsampler.bench.plot import plot_regret
-
-        plot_regret(curves, args.plot, title="NB201 C10: hypervolume regret (acc vs params)")
+        plot_curves(curves, args.plot)
     return 0
+
+
+def plot_curves(curves: dict[str, np.ndarray], path: Path) -> None:
+    """A PNG of each searcher's median hypervolume regret (quartile band), log-log axes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    for name, c in curves.items():
+        x = np.arange(1, c.shape[1] + 1)
+        q1, med, q3 = np.percentile(c, [25, 50, 75], axis=0)
+        (line,) = ax.plot(x, med, label=name)
+        ax.fill_between(x, q1, q3, color=line.get_color(), alpha=0.15, linewidth=0)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("evaluations (distinct networks)")
+    ax.set_ylabel("hypervolume regret (median, quartiles)")
+    ax.set_title("NB201 CIFAR-10: accuracy vs parameters")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png")
+    plt.close(fig)
 
 
 def _ratios(results: dict[str, dict[str, dict[str, float]]]) -> dict[str, Any]:
