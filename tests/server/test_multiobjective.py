@@ -12,6 +12,8 @@ import grpc
 import numpy as np
 import pytest
 
+from archsampler.runtime import StudyRuntime
+from archsampler.storage import SQLStorage
 from archsampler.testing import ServerThread
 from archsampler_client import ArchSamplerError
 from archsampler_client import Client
@@ -199,3 +201,43 @@ def test_tell_carries_objective_values(client: Client) -> None:
     code, details = _code(lambda: study.tell_many([{"arch": "a=9", "value": 1.0}]))
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "TellMany rows carry one value" in details
     assert [t.id for t in study.pareto_front()] == [told.id]
+
+
+def test_the_runtime_hands_strategies_signed_vectors_and_feasibility(tmp_path: Path) -> None:
+    """Minimised objectives reach the strategy negated; a constraint violator arrives as
+    infeasible evidence (NSGA-II's elite ranks it below every feasible trial)."""
+    db = tmp_path / "r.db"
+    with ServerThread(db) as srv, Client(srv.target, retries=0) as c:
+        study = c.create_study(
+            "r",
+            SPACE,
+            "evolution",
+            strategy_options={"population": 3, "sample_size": 1},
+            objectives={"acc": "maximize", "params": "minimize"},
+            metric_constraints=[{"name": "params", "op": "<=", "bound": 100}],
+        )
+        a, b, d = study.propose(3)
+        study.report(a.id, values={"acc": 0.9, "params": 500.0})  # best, but infeasible
+        study.report(b.id, values={"acc": 0.5, "params": 50.0})
+        study.report(d.id, values={"acc": 0.4, "params": 60.0})
+    storage = SQLStorage(str(db))
+    try:
+        with storage.read_batch() as batch:
+            runtime = StudyRuntime.load(batch, "r")
+            runtime.sync(batch)
+    finally:
+        storage.close()
+    elite = runtime.strategy.elite  # type: ignore[attr-defined]
+    by_vector = {
+        tuple(v): (feasible, rank)
+        for (_, v, feasible), rank in zip(
+            elite,
+            runtime.strategy._elite_rank,
+            strict=True,  # type: ignore[attr-defined]
+        )
+    }
+    assert by_vector == {
+        (0.9, -500.0): (False, 2),
+        (0.5, -50.0): (True, 0),
+        (0.4, -60.0): (True, 1),
+    }
