@@ -197,3 +197,27 @@ def test_hostile_http_requests_are_refused(dash) -> None:
     assert result.ok, result.incidents[:5]
     assert result.cases == 400
     assert {"200", "400", "401", "404", "405"} <= set(result.by_status)
+
+
+def test_several_objectives_show_their_pareto_front(dash) -> None:
+    srv, base = dash
+    objectives = {"acc": "maximize", "size": "minimize"}
+    with Client(srv.target, token=ADMIN) as client:
+        study = client.create_study("mo", SPACE, "random", objectives=objectives)
+        for t in study.propose(12):
+            acc = _objective(t.params)
+            study.report(t.id, values={"acc": acc, "size": float(t.params["a"] + t.params["b"])})
+        front = {t.id for t in study.pareto_front()}
+        done = list(study.trials())
+    data = json.loads(_get(base + "/api/study?name=mo", ADMIN)[2])
+    assert data["objectives"] == [{"name": "acc", "goal": "maximize"},
+                                  {"name": "size", "goal": "minimize"}]  # fmt: skip
+    assert {t["id"] for t in data["pareto_front"]} == front and front
+    for t in done:  # brute force: on the front exactly when nothing dominates it
+        v = t.values
+        dominated = any(
+            u.values["acc"] >= v["acc"] and u.values["size"] <= v["size"] and u.values != v
+            for u in done
+        )
+        assert (t.id in front) == (not dominated)
+    assert len(data["scatter"]) == 12

@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from archsampler.config import StudyConfig
 from archsampler.predictor.manager import ModelManager
 from archsampler.runtime import StudyRuntime
 from archsampler.server.access import Principal
@@ -107,6 +108,7 @@ def _row(t: Trial) -> dict[str, Any]:
         "number": t.number,
         "state": t.state.name,
         "value": _num(t.value),
+        "values": {k: _num(v) for k, v in (t.values or {}).items()},
         "arch": t.arch,
         "region": t.region,
         "client_id": t.client_id,
@@ -178,13 +180,26 @@ def study(
     """Everything the page shows for one study."""
     record = service.get_study(name)
     authorize(principal, "ListTrials", record.namespace, name)
+    config = StudyConfig.from_dict(record.config)
     trials = _trials(service, name)
-    maximize = record.config["goal"] == "maximize"
+    maximize = config.maximize
     done = [t for t in trials if t.state == TrialState.COMPLETED and t.value is not None]
-    sign = 1.0 if maximize else -1.0
-    best = max(done, key=lambda t: sign * t.value) if done else None  # type: ignore[operator]
-    lanas = record.config["strategy"] == "lanas"
+    best = max(done, key=lambda t: config.sign * t.value) if done else None  # type: ignore[operator]
+    lanas = config.strategy == "lanas"
     tree = trees.get(name, record.created_at, len(done)) if lanas else []
+    objectives = [dict(o) for o in config.objectives or ()] or [
+        {"name": "value", "goal": config.goal}
+    ]
+    front = service.pareto_front(name) if config.objectives else None
+    scatter = (
+        [
+            [_num(t.values.get(objectives[0]["name"])), _num(t.values.get(objectives[1]["name"]))]
+            for t in done[-MAX_CURVE:]
+            if t.values
+        ]
+        if config.objectives
+        else []
+    )
     return {
         "name": record.name,
         "namespace": record.namespace,
@@ -196,5 +211,7 @@ def study(
         "trial_count": len(trials),
         "tree": tree,
         "models": model_versions(models, name),
-        "objectives": [{"name": "value", "goal": record.config["goal"]}],
+        "objectives": objectives,
+        "pareto_front": None if front is None else [_row(t) for t in front[:MAX_TABLE]],
+        "scatter": scatter,  # the first two objectives of the newest completed trials
     }

@@ -103,8 +103,11 @@ function renderStudy(s) {
     s.config.strategy + " on " + (s.config.space.builtin || "user space") + ", " +
     s.config.goal + "; " + s.trial_count + " trials (" + counts + "); " + best;
   renderCurve(s.curve);
-  document.getElementById("pareto").textContent = s.objectives.length > 1
-    ? "" : "single objective (" + s.objectives[0].name + ", " + s.objectives[0].goal + "): the front is the best trial";
+  const single = s.objectives.length < 2;
+  document.getElementById("pareto").textContent = single
+    ? "single objective (" + s.objectives[0].name + ", " + s.objectives[0].goal + "): the front is the best trial"
+    : s.objectives.map((o) => o.name + " " + o.goal).join(", ") + ": " + s.pareto_front.length + " trials on the front";
+  renderFront(s);
   table("tree", ["region", "leaf", "samples", "mean", "UCB score", "dry"],
     s.tree.map((n) => [n.path || "(root)", n.leaf ? "leaf" : "", n.count, fmt(n.mean), fmt(n.ucb), n.dry ? "dry" : ""]));
   table("models", ["version", "trained on", "seconds", "validation metrics"],
@@ -112,6 +115,35 @@ function renderStudy(s) {
       Object.entries(m.metrics).map(([k, v]) => k + " " + fmt(v)).join(", ")]));
   table("trials", ["id", "number", "state", "value", "region", "client", "architecture"],
     s.trials.map((t) => [t.id, t.number, t.state, fmt(t.value), t.region, t.client_id, el("span", t.arch, "arch")]));
+}
+
+function renderFront(s) {
+  const svg = document.getElementById("front-plot");
+  svg.replaceChildren();
+  const front = s.pareto_front || [];
+  const names = s.objectives.map((o) => o.name);
+  table("front", front.length ? ["id", ...names, "architecture"] : [],
+    front.map((t) => [t.id, ...names.map((n) => fmt(t.values[n])), el("span", t.arch, "arch")]));
+  svg.style.display = front.length ? "" : "none";
+  if (!front.length) return;
+  const ns = "http://www.w3.org/2000/svg", w = 360, h = 260, pad = 40;
+  const all = s.scatter.filter((p) => p[0] !== null && p[1] !== null);
+  const pts = front.map((t) => [t.values[names[0]], t.values[names[1]]]);
+  const xs = all.concat(pts).map((p) => p[0]), ys = all.concat(pts).map((p) => p[1]);
+  const x0 = Math.min(...xs), x1 = Math.max(...xs, x0 + 1e-12), y0 = Math.min(...ys), y1 = Math.max(...ys, y0 + 1e-12);
+  const sx = (x) => pad + ((x - x0) / (x1 - x0)) * (w - 2 * pad);
+  const sy = (y) => h - pad - ((y - y0) / (y1 - y0)) * (h - 2 * pad);
+  [[all, "#bbb", 2], [pts, "#d1242f", 4]].forEach(([set, colour, r]) => set.forEach((p) => {
+    const c = document.createElementNS(ns, "circle");
+    c.setAttribute("cx", sx(p[0])); c.setAttribute("cy", sy(p[1])); c.setAttribute("r", r);
+    c.setAttribute("fill", colour);
+    svg.append(c);
+  }));
+  svg.setAttribute("data-front", String(pts.length));
+  const label = document.createElementNS(ns, "text");
+  label.setAttribute("x", pad); label.setAttribute("y", 14); label.setAttribute("font-size", "11");
+  label.textContent = names[0] + " (x) vs " + names[1] + " (y); red: the front";
+  svg.append(label);
 }
 
 async function refresh() {
