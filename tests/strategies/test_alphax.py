@@ -54,6 +54,9 @@ def test_the_papers_exploration_constant_is_an_option() -> None:
         ({"ridge": 0.0}, "'ridge' must be a number in [1e-06, 1e+06]"),
         ({"target": "loss"}, "'target' must be one of ['rank', 'value']"),
         ({"dispatch": "worst"}, "'dispatch' must be one of ['best', 'first']"),
+        ({"prior": 1e4}, "'prior' must be a number in [0, 1000], got 10000.0"),
+        ({"pairs": 1}, "'pairs' must be one of [True, False], got 1"),
+        ({"expand": "all"}, "'expand' must be one of ['predicted', 'uniform']"),
         ({"ucb": 1}, "unknown options ['ucb']; valid options are"),
     ],
 )
@@ -175,3 +178,68 @@ def test_finds_good_cells_on_a_synthetic_objective() -> None:
                 hits += 1
                 break
     assert hits >= 2
+
+
+@pytest.fixture(scope="module")
+def nao_model(benchmarks, tmp_path_factory):
+    """A small NAO model trained on 300 NB201 cells, as the service hands it over."""
+    from archsampler.bench.tables import load_table
+    from archsampler.predictor.handle import ModelHandle
+    from archsampler.predictor.runtime import NAOPredictor
+    from archsampler_models.export import export_nao
+    from archsampler_models.nao import NAOConfig
+    from archsampler_models.train import train_nao
+
+    table = load_table(benchmarks / "nb201" / "nb201_cifar10.csv", SPACE)
+    idx = np.random.default_rng(0).choice(len(table), 300, replace=False)
+    archs = [table.archs[i] for i in idx]
+    values = table.columns["c10_valid_acc"][idx]
+    tokens = np.array([SPACE.to_tokens(a) for a in archs])
+    model = train_nao(tokens, values, SPACE.token_spec(), NAOConfig(epochs=10, seed=0))
+    path = export_nao(model, tmp_path_factory.mktemp("nao") / "v1", n_parity=50)
+    handle = ModelHandle(1, NAOPredictor.load(path, threads=1), SPACE, 1.0)
+    return [Observation(a, float(v)) for a, v in zip(archs, values, strict=True)], handle
+
+
+def test_the_studys_nao_model_values_simulations_and_pending_trials(nao_model) -> None:
+    observed, handle = nao_model
+    values = np.array([o.value for o in observed])
+    lo, hi = values.min(), values.max()
+    strategy = AlphaXStrategy(SPACE, seed=0, target="value")
+    strategy.observe(observed)
+    strategy.set_model(handle)
+    props = strategy.propose(4, [])
+    scores = np.clip(handle.score([p.arch for p in props]), lo, hi)
+    assert [p.predicted_value for p in props] == pytest.approx(scores.tolist())
+    leaf = strategy.node_path(SPACE.to_tokens(props[0].arch))[-1]
+    _, w = strategy.stats([props[0].arch])
+    assert w[leaf] == pytest.approx((scores[0] - lo) / (hi - lo))
+    # predictor "off": the ridge fit on the trials values them instead.
+    off = AlphaXStrategy(SPACE, seed=0, target="value", predictor="off")
+    off.observe(observed)
+    off.set_model(handle)
+    other = off.propose(4, [])
+    ridge = off.predictor()
+    assert ridge is not None
+    expect = np.clip(ridge([p.arch for p in other]), 0, 1) * (hi - lo) + lo
+    assert [p.predicted_value for p in other] == pytest.approx(expect.tolist())
+
+
+def test_the_prefix_prior_is_the_models_mean_over_completions() -> None:
+    """Eq. 2's simulated value of a node: the ridge model's mean over the uniform
+    completions of its prefix (NB201: every token sequence decodes), with pairs or not."""
+    import itertools
+
+    for pairs in (False, True):
+        strategy = AlphaXStrategy(SPACE, seed=0, pairs=pairs)
+        strategy.observe(_observed(60))
+        prior = strategy.prior()
+        assert prior is not None
+        predict = strategy.predictor()
+        assert predict is not None
+        for prefix in [(3,), (3, 0, 2), (1, 2, 3, 4)]:
+            tails = itertools.product(range(5), repeat=6 - len(prefix))
+            archs = [prefix + tail for tail in tails]
+            mean = float(np.clip(predict(archs).mean(), 0.0, 1.0))
+            assert prior.value(prefix) == pytest.approx(mean, abs=1e-9)
+    assert AlphaXStrategy(SPACE, prior=0.0).prior() is None

@@ -22,6 +22,8 @@ from archsampler.strategies.base import UsesModel
 from archsampler.strategies.mcts_common import PREDICTOR_MODES
 from archsampler.strategies.mcts_common import TARGETS
 from archsampler.strategies.mcts_common import VALUE_LIMIT
+from archsampler.strategies.mcts_common import GramRidge
+from archsampler.strategies.mcts_common import PairFeatures
 from archsampler.strategies.mcts_common import Ridge
 from archsampler.strategies.mcts_common import check_options
 from archsampler.strategies.mcts_common import from_target
@@ -37,7 +39,8 @@ DEFAULTS: dict[str, Any] = {
     "rollouts": 20,
     "min_fit": 10,
     "ridge": 1.0,
-    "max_fit": 5000,
+    "pairs": False,
+    "prior": 1.0,
     "target": "rank",
     "predictor": "auto",
     "dispatch": "best",
@@ -46,16 +49,24 @@ DEFAULTS: dict[str, Any] = {
 INT_BOUNDS: dict[str, tuple[int, int]] = {
     "rollouts": (1, 1000),
     "min_fit": (2, 100_000),
-    "max_fit": (2, 100_000),
 }
 """Inclusive bounds of the integer options: every value keeps a Propose bounded."""
-FLOAT_BOUNDS: dict[str, tuple[float, float]] = {"c": (0.0, 100.0), "ridge": (1e-6, 1e6)}
+FLOAT_BOUNDS: dict[str, tuple[float, float]] = {
+    "c": (0.0, 100.0),
+    "ridge": (1e-6, 1e6),
+    "prior": (0.0, 1000.0),
+}
 CHOICES: dict[str, tuple[str, ...]] = {
     "target": TARGETS,
     "predictor": PREDICTOR_MODES,
     "dispatch": ("best", "first"),
+    "pairs": (True, False),
     "expand": ("predicted", "uniform"),
 }
+GRAM_MAX = 1024
+"""Feature widths up to this are fitted from running sums on every trial (O(d³) a fit)."""
+DUAL_ROWS = 1000
+"""Wider ones: the dual ridge form on the latest this many successful trials."""
 REDRAWS = 3
 """Extra batches of `rollouts` random completions when a batch has nothing new."""
 DECODE_CACHE = 100_000
@@ -87,13 +98,21 @@ class AlphaXStrategy(UsesModel, Strategy):
     different proposals, steered by what the predictor expects of the ones in flight.
 
     The predictor is the study's NAO model once it validates (`UsesModel`, `predictor:
-    auto`), otherwise ridge regression on `space.encode` features fitted on the observed
-    rewards (from `min_fit` successful trials on, on the latest `max_fit`). Before either
-    exists, pending trials count with the mean observed reward.
+    auto`), otherwise ridge regression on one-hot tokens fitted on the observed rewards
+    (from `min_fit` successful trials on), optionally with token-pair interactions
+    (`pairs`, when the space has at most `MAX_PAIRS` of them: see `PairFeatures`; off by
+    default: slower, and not better on NAS-Bench-201 at 20 seeds). Before either exists,
+    pending trials count with the mean observed reward.
+
+    The paper's Eq. 2 values a new node by `(Acc + mean Pred(simulations)) / 2`, so one
+    unlucky first trial does not bury a branch. Here UCB's exploitation term is
+    `(W + p * P(s')) / (N + p)`: P(s') the ridge model's mean prediction over the uniform
+    completions of the child's prefix (exact for the linear model, `PrefixPrior`) and
+    p = `prior` (1: the paper's equal weight at the first visit; 0: plain W / N).
 
     Exploration: the paper sets c = 0.5 (`PAPER_C`) for rewards that are accuracies; the
-    default here, 0.1, was tuned on the NAS-Bench-201 CIFAR-10 table (with c = 0.5 the
-    search is mostly breadth: see the README's search table).
+    default here, 0.1, was tuned on the NAS-Bench-201 CIFAR-10 table, as were `prior`
+    and `rollouts` (with c = 0.5 the search is mostly breadth: see the README).
 
     Restart: the tree statistics are a function of the observations (in order) and the
     pending list; the fit is redone at each call from the observations; so a rebuilt
@@ -116,7 +135,12 @@ class AlphaXStrategy(UsesModel, Strategy):
         self.paths = np.zeros((64, self.length), dtype=np.int64)
         self.values = np.zeros(64)
         self.ok = np.zeros(64, dtype=bool)
-        self.X = np.zeros((64, space.dim))
+        self.vocab = masks.shape[1]
+        self.pairs = PairFeatures(masks) if self.options["pairs"] else None
+        width = self.length * self.vocab + (0 if self.pairs is None else self.pairs.width)
+        self._prior: tuple[int, PrefixPrior | None] = (-1, None)
+        self.X = np.zeros((64, width))
+        self.gram = GramRidge(width) if width <= GRAM_MAX else None
         self.n = 0
         self.visits = np.zeros(64)  # observed visits per node
         self._fit: tuple[int, Ridge | None] = (-1, None)
@@ -196,7 +220,9 @@ class AlphaXStrategy(UsesModel, Strategy):
             self.ok[self.n] = good
             if good:
                 self.values[self.n] = float(np.clip(obs.value, -VALUE_LIMIT, VALUE_LIMIT))
-                self.X[self.n] = self.space.encode(obs.arch)
+                self.X[self.n] = self.features([obs.arch])[0]
+                if self.gram is not None:
+                    self.gram.add(self.X[self.n : self.n + 1])
             self.n += 1
 
     # -- prediction -----------------------------------------------------------------------
@@ -216,15 +242,41 @@ class AlphaXStrategy(UsesModel, Strategy):
         ridge = self._fit[1]
         if ridge is None:
             return None
-        return lambda archs: ridge.predict(self.space.encode_many(archs))
+        return lambda archs: ridge.predict(self.features(archs))
+
+    def features(self, archs: list[Arch]) -> np.ndarray:
+        """The ridge predictor's inputs: one-hot tokens (`to_tokens`, length x vocab) plus
+        token-pair one-hots (`pairs`)."""
+        T = np.array([self.space.to_tokens(a) for a in archs], dtype=np.int64)
+        T = T.reshape(len(archs), self.length)
+        X = np.zeros((len(archs), self.length * self.vocab))
+        X[np.arange(len(archs))[:, None], np.arange(self.length) * self.vocab + T] = 1.0
+        if self.pairs is None or not self.pairs.width:
+            return X
+        P = np.array([self.pairs.row(t) for t in T.tolist()])
+        return np.hstack([X, P.reshape(len(archs), self.pairs.width)])
+
+    def prior(self) -> PrefixPrior | None:
+        """The ridge predictor's mean over uniform completions of a prefix (see `_walk`)."""
+        if self.options["prior"] == 0 or self.predictor() is None:
+            return None
+        ridge = self._fit[1]
+        if ridge is None:
+            return None
+        if self._prior[0] != self.n:
+            self._prior = (self.n, PrefixPrior(ridge, self.allowed, self.vocab, self.pairs))
+        return self._prior[1]
 
     def _ridge(self) -> Ridge | None:
         rows = np.flatnonzero(self.ok[: self.n])
         if len(rows) < self.options["min_fit"]:
             return None
         y = self.rewards()[rows]
-        rows, y = rows[-self.options["max_fit"] :], y[-self.options["max_fit"] :]
-        return Ridge(float(self.options["ridge"])).fit(self.X[rows], y)
+        penalty = float(self.options["ridge"])
+        if self.gram is not None:  # every successful row, from running sums
+            return self.gram.fit(self.X[rows], y, penalty)
+        rows, y = rows[-DUAL_ROWS:], y[-DUAL_ROWS:]
+        return Ridge(penalty).fit(self.X[rows], y)
 
     def _pending_rewards(self, archs: list[Arch]) -> np.ndarray:
         predict = self.predictor()
@@ -278,6 +330,8 @@ class AlphaXStrategy(UsesModel, Strategy):
         reward and the prefix the simulation started from; None when none is found."""
         dead: set[tuple[int, ...]] = set()
         c = float(self.options["c"])
+        prior = self.prior()
+        weight = float(self.options["prior"])
         for _ in range(MAX_WALKS):
             prefix: tuple[int, ...] = ()
             node = 0
@@ -310,7 +364,10 @@ class AlphaXStrategy(UsesModel, Strategy):
                 total = math.log(max(float(N[node]), 1.0))
                 best, best_score = acts[0], -math.inf
                 for a, k in zip(acts, counts, strict=True):
-                    score = W[kids[a]] / k + 2.0 * c * math.sqrt(2.0 * total / k)
+                    w = W[kids[a]]
+                    if prior is not None:  # Eq. 2: actual rewards blended with predictions
+                        w, k = w + weight * prior.value(prefix + (a,)), k + weight
+                    score = w / k + 2.0 * c * math.sqrt(2.0 * total / k)
                     if score > best_score:
                         best, best_score = a, score
                 prefix += (best,)
@@ -380,6 +437,45 @@ class AlphaXStrategy(UsesModel, Strategy):
                 keys.add(key)
                 out.append((arch, key))
         return out
+
+
+class PrefixPrior:
+    """The mean prediction of a linear model on token one-hots and token pairs over the
+    uniform completions of a prefix, in O(length + pairs) per prefix (exact for the model;
+    completions that do not decode are not excluded)."""
+
+    def __init__(
+        self, ridge: Ridge, allowed: list[list[int]], vocab: int, pairs: PairFeatures | None
+    ) -> None:
+        assert ridge.w is not None and ridge.mean_x is not None
+        length = len(allowed)
+        w = ridge.w
+        self.const = ridge.mean_y - float(ridge.mean_x @ w)
+        w1 = w[: length * vocab].reshape(length, vocab)
+        self.unary = [w1[i] for i in range(length)]
+        self.unary_mean = [float(w1[i, allowed[i]].mean()) for i in range(length)]
+        self.blocks: list[tuple[int, int, np.ndarray, dict[int, int], dict[int, int]]] = []
+        if pairs is not None and pairs.width:
+            base_w = w[length * vocab :]
+            for (i, j), base in pairs.offsets.items():
+                ni, nj = len(pairs.lookup[i]), len(pairs.lookup[j])
+                block = base_w[base : base + ni * nj].reshape(ni, nj)
+                self.blocks.append((i, j, block, pairs._pos[i], pairs._pos[j]))
+
+    def value(self, prefix: tuple[int, ...]) -> float:
+        d = len(prefix)
+        v = self.const
+        for i, t in enumerate(prefix):
+            v += float(self.unary[i][t])
+        v += sum(self.unary_mean[d:])
+        for i, j, block, pi, pj in self.blocks:
+            if j < d:
+                v += float(block[pi[prefix[i]], pj[prefix[j]]])
+            elif i < d:
+                v += float(block[pi[prefix[i]]].mean())
+            else:
+                v += float(block.mean())
+        return min(1.0, max(0.0, v))
 
 
 def _region(prefix: tuple[int, ...]) -> str:
