@@ -70,33 +70,12 @@ class AsyncClient(ClientBase):
                 attempt += 1
 
     async def create_study(
-        self,
-        name: str,
-        space: req.Space,
-        strategy: str = "",
-        *,
-        strategy_options: dict[str, Any] | None = None,
-        goal: str = "maximize",
-        seed: int = 0,
-        seed_from: str = "",
-        stopping: dict[str, Any] | None = None,
-        max_retries: int = 0,
-        objectives: dict[str, str] | list[dict[str, str]] | None = None,
-        metric_constraints: list[dict[str, Any]] | None = None,
+        self, name: str, space: req.Space, strategy: str = "", **config: Any
     ) -> AsyncStudy:
-        msg = req.create_study(
-            name,
-            space,
-            strategy,
-            strategy_options,
-            goal,
-            seed,
-            seed_from,
-            stopping,
-            max_retries,
-            objectives,
-            metric_constraints,
-        )
+        """Create a study, or load it when it exists with the same config; the keyword
+        arguments are `Client.create_study`'s (`strategy_options`, `goal`, `seed`,
+        `seed_from`, `stopping`, `max_retries`, `objectives`, `metric_constraints`)."""
+        msg = req.create_study(name, space, strategy, **config)
         await self._invoke("CreateStudy", msg, lambda r: r)
         return AsyncStudy(self, name)
 

@@ -53,25 +53,15 @@ class Study(StudyOps):
         return export.to_dataframe(self.trials(states))
 
 
-class Client(ClientBase):
-    """Blocking client for an archsampler server. Arguments: see `ClientBase`."""
+class StudiesAPI:
+    """The study calls a blocking client offers: `Client` and the in-process `Engine`
+    (`archsampler.Engine`) share them; `_study_type` is the handle they return."""
 
-    _grpc = grpc
-    _session_type = Session
+    _study_type: type[Study]
 
     def _invoke(self, rpc: str, request: Any, parse: Callable[[Any], T]) -> T:
-        method = getattr(self._get_stub(), rpc)
-        attempt = 0
-        while True:
-            try:
-                return parse(method(request, timeout=self.timeout, metadata=self.metadata))
-            except grpc.RpcError as err:
-                if not _retry.should_retry(err, attempt, self.retries):
-                    raise from_rpc_error(err) from None
-                time.sleep(_retry.delay(attempt))
-                attempt += 1
+        raise NotImplementedError
 
-    # -- studies ------------------------------------------------------------------------
     def create_study(
         self,
         name: str,
@@ -107,11 +97,11 @@ class Client(ClientBase):
             metric_constraints,
         )
         self._invoke("CreateStudy", msg, lambda r: r)
-        return Study(self, name)
+        return self._study_type(self, name)
 
     def study(self, name: str) -> Study:
         """A handle on an existing study (no call is made)."""
-        return Study(self, name)
+        return self._study_type(self, name)
 
     def studies_page(
         self, page_size: int = 100, page_token: str = ""
@@ -127,6 +117,26 @@ class Client(ClientBase):
             page, token = self.studies_page(page_token=token)
             out.extend(page)
         return out
+
+
+class Client(StudiesAPI, ClientBase):
+    """Blocking client for an archsampler server. Arguments: see `ClientBase`."""
+
+    _grpc = grpc
+    _session_type = Session
+    _study_type = Study
+
+    def _invoke(self, rpc: str, request: Any, parse: Callable[[Any], T]) -> T:
+        method = getattr(self._get_stub(), rpc)
+        attempt = 0
+        while True:
+            try:
+                return parse(method(request, timeout=self.timeout, metadata=self.metadata))
+            except grpc.RpcError as err:
+                if not _retry.should_retry(err, attempt, self.retries):
+                    raise from_rpc_error(err) from None
+                time.sleep(_retry.delay(attempt))
+                attempt += 1
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         """Block until the channel is connected; ArchSamplerError(UNAVAILABLE) on timeout."""

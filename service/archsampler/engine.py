@@ -43,14 +43,12 @@ from archsampler.config import Settings
 from archsampler.server.status import status_for
 from archsampler.storage import database_url
 from archsampler.study import StudyService
-from archsampler_client import _requests as req
 from archsampler_client import _retry
 from archsampler_client._proto import archsampler_pb2 as pb
-from archsampler_client._study import studies_page as _studies_page
+from archsampler_client.client import StudiesAPI
 from archsampler_client.client import Study
 from archsampler_client.errors import ArchSamplerError
 from archsampler_client.errors import error_for
-from archsampler_client.models import StudyInfo
 from archsampler_client.models import Trial
 from archsampler_client.session import SessionOps
 
@@ -155,7 +153,7 @@ _CALLS: dict[str, Call] = {
 }
 
 
-class Engine:
+class Engine(StudiesAPI):
     """The archsampler service in this process (see the module docstring).
 
     Args:
@@ -175,6 +173,7 @@ class Engine:
     """
 
     _session_type = EngineSession
+    _study_type = EngineStudy
 
     def __init__(
         self,
@@ -254,61 +253,7 @@ class Engine:
         _LIVE[_key(args)] = engine
         return engine
 
-    # -- the SDK client's surface -------------------------------------------------------
-    def create_study(
-        self,
-        name: str,
-        space: req.Space,
-        strategy: str = "",
-        *,
-        strategy_options: dict[str, Any] | None = None,
-        goal: str = "maximize",
-        seed: int = 0,
-        seed_from: str = "",
-        stopping: dict[str, Any] | None = None,
-        max_retries: int = 0,
-        objectives: dict[str, str] | list[dict[str, str]] | None = None,
-        metric_constraints: list[dict[str, Any]] | None = None,
-    ) -> EngineStudy:
-        """Create a study, or load it when it exists with the same config (as
-        `Client.create_study`: `seed_from` copies another study's finished trials,
-        `stopping` names an early-stopping rule, `objectives` / `metric_constraints`
-        declare several objectives)."""
-        msg = req.create_study(
-            name,
-            space,
-            strategy,
-            strategy_options,
-            goal,
-            seed,
-            seed_from,
-            stopping,
-            max_retries,
-            objectives,
-            metric_constraints,
-        )
-        self._invoke("CreateStudy", msg, lambda r: r)
-        return EngineStudy(self, name)
-
-    def study(self, name: str) -> EngineStudy:
-        """A handle on an existing study (nothing is looked up)."""
-        return EngineStudy(self, name)
-
-    def studies_page(
-        self, page_size: int = 100, page_token: str = ""
-    ) -> tuple[list[StudyInfo], str]:
-        """One page of the studies: `(studies, next_page_token)`."""
-        msg = pb.ListStudiesRequest(page_size=page_size, page_token=page_token)
-        return self._invoke("ListStudies", msg, _studies_page)
-
-    def list_studies(self) -> list[StudyInfo]:
-        """Every study (all pages), in creation order."""
-        out, token = self.studies_page()
-        while token:
-            page, token = self.studies_page(page_token=token)
-            out.extend(page)
-        return out
-
+    # -- the SDK client's surface: create_study, study, studies_page, list_studies ----
     def _invoke(self, method: str, request: Any, parse: Callable[[Any], T]) -> T:
         """Run one RPC's request handling here; domain errors become the SDK's errors with
         the server's code and message (UNAVAILABLE retried as the SDK client retries)."""
