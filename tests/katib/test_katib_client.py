@@ -305,7 +305,8 @@ def test_failed_early_stopped_and_unknown_trials(
     }
     assert trials["t-failed"].state.name == "FAILED"
     assert trials["t-failed"].metadata["reason"] == "katib trial FAILED"
-    assert trials["t-stopped"].state.name == "FAILED"
+    assert trials["t-stopped"].state.name == "STOPPED"  # Katib's early stopping: partial
+    assert trials["t-stopped"].value == 0.5  # evidence with its last objective value
     assert trials["t-stopped"].metadata["reason"] == "katib trial EARLYSTOPPED"
     assert trials["t-nometric"].state.name == "FAILED"
     assert "without the objective metric 'accuracy'" in trials["t-nometric"].metadata["reason"]

@@ -8,8 +8,9 @@
    of the same architecture; the Katib trial name is stored in that trial's metadata
    (`katib.trial`), so a trial already reported under its name is skipped and a repeated
    request reports nothing again. SUCCEEDED with the objective metric -> its value;
-   SUCCEEDED without it, FAILED, KILLED, EARLYSTOPPED, METRICSUNAVAILABLE -> failed with the
-   reason; CREATED / RUNNING / UNKNOWN -> the pending trial's lease is extended (heartbeat).
+   EARLYSTOPPED with it (Katib's early stopping) -> STOPPED with that value; SUCCEEDED or
+   EARLYSTOPPED without it, FAILED, KILLED, METRICSUNAVAILABLE -> failed with the reason;
+   CREATED / RUNNING / UNKNOWN -> the pending trial's lease is extended (heartbeat).
    A finished Katib trial whose architecture archsampler never proposed is told (`Tell`).
 3. `current_request_number` (1..1000) new trials are proposed, keyed by
    `total_request_number` (request id `katib-<total>`): a request Katib retries after a lost
@@ -51,12 +52,14 @@ RUNNING = (Condition.Value("CREATED"), Condition.Value("RUNNING"), Condition.Val
 
 
 def katib_outcome(trial: Any, metric: str) -> Outcome | None:
-    """What a Katib trial reports: None while it runs, else its value or failure."""
+    """What a Katib trial reports: None while it runs, else its value, its stop (Katib's
+    early stopping: STOPPED with the last objective value it observed) or its failure."""
     condition = trial.status.condition
     if condition in RUNNING:
         return None
     meta = {TRIAL_KEY: trial.name}
-    if condition == Condition.Value("SUCCEEDED"):
+    name = Condition.Name(condition)
+    if condition in (Condition.Value("SUCCEEDED"), Condition.Value("EARLYSTOPPED")):
         for m in trial.status.observation.metrics:
             if m.name == metric:
                 try:
@@ -64,13 +67,20 @@ def katib_outcome(trial: Any, metric: str) -> Outcome | None:
                 except ValueError:
                     value = math.nan
                 if math.isfinite(value):
+                    if condition == Condition.Value("EARLYSTOPPED"):
+                        reason = f"katib trial {name}"
+                        return Outcome(
+                            TrialState.STOPPED, value + 0.0, metadata={**meta, "reason": reason}
+                        )
                     return Outcome(TrialState.COMPLETED, value + 0.0, metadata=meta)
-                reason = f"katib trial succeeded with objective metric {metric}={m.value[:80]!r}"
+                reason = (
+                    f"katib trial {name.lower()} with objective metric {metric}={m.value[:80]!r}"
+                )
                 break
         else:
-            reason = f"katib trial succeeded without the objective metric {metric!r}"
+            reason = f"katib trial {name.lower()} without the objective metric {metric!r}"
     else:
-        reason = f"katib trial {Condition.Name(condition)}"
+        reason = f"katib trial {name}"
     return Outcome(TrialState.FAILED, metadata={**meta, "reason": reason})
 
 
