@@ -35,7 +35,7 @@ def build_service(
     """Open `settings.db` (creating or upgrading its schema) and return the service over it
     (its writer thread started). `service.close()` then `service.storage.close()` release it.
     """
-    storage = SQLStorage(settings.db)
+    storage = SQLStorage(settings.db, sqlite_synchronous=settings.sqlite_synchronous)
     models = ModelManager(
         storage,
         models_dir(settings),

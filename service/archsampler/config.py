@@ -90,6 +90,12 @@ class Settings(BaseSettings):
         description="also serve Katib's suggestion API (api.v1.beta1.Suggestion) and gRPC "
         "health on this port, no TLS or tokens (unset = off, 0 = any free)",
     )
+    sqlite_synchronous: Literal["full", "normal"] = Field(
+        "full",
+        description="SQLite only: 'full' syncs every commit to disk (nothing acknowledged is "
+        "lost on power failure); 'normal' syncs at WAL checkpoints (safe when the process "
+        "dies, a power failure may lose the last commits; several times cheaper per commit)",
+    )
     dashboard_port: int | None = Field(
         None,
         ge=0,

@@ -283,3 +283,16 @@ def test_delete_checks_the_namespace_in_its_transaction(storage) -> None:
     assert seen == ["team-a"]
     with pytest.raises(NotFoundError):
         storage.get_study("s")
+
+
+def test_sqlite_synchronous_is_a_stated_choice(tmp_path: Path) -> None:
+    """`full` (the default) syncs every commit; `normal` only at WAL checkpoints."""
+    for choice, level in (("full", 2), ("normal", 1)):
+        storage = SQLStorage(str(tmp_path / f"{choice}.db"), sqlite_synchronous=choice)
+        try:
+            with storage.engine.connect() as conn:
+                assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == level
+        finally:
+            storage.close()
+    with pytest.raises(ValueError, match="sqlite_synchronous must be one of"):
+        SQLStorage(str(tmp_path / "x.db"), sqlite_synchronous="off")

@@ -50,7 +50,11 @@ def database_url(db: str) -> str:
     return f"sqlite:///{Path(db).expanduser().resolve()}"
 
 
-def _sqlite_engine(url: str, immediate: bool) -> Engine:
+SYNCHRONOUS = {"full": "FULL", "normal": "NORMAL"}
+"""SQLite `PRAGMA synchronous` per `Settings.sqlite_synchronous`."""
+
+
+def _sqlite_engine(url: str, immediate: bool, synchronous: str = "full") -> Engine:
     # Every transaction here ends in an explicit commit or rollback, so the pool's extra
     # rollback on check-in is skipped (it was a measurable part of each group commit).
     engine = create_engine(
@@ -64,7 +68,7 @@ def _sqlite_engine(url: str, immediate: bool) -> Engine:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute(f"PRAGMA synchronous={SYNCHRONOUS[synchronous]}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=60000")
         cur.close()
@@ -115,12 +119,21 @@ def _dbapi_batch(engine: Engine, *, write: bool) -> Iterator[SQLBatch]:
 class SQLStorage(Storage):
     """`Storage` over SQLAlchemy 2. See `Storage` for the contract."""
 
-    def __init__(self, db: str) -> None:
+    def __init__(self, db: str, sqlite_synchronous: str = "full") -> None:
+        """`sqlite_synchronous` (SQLite only): "full" syncs every commit to the disk (nothing
+        acknowledged is lost on power failure); "normal" syncs at WAL checkpoints only
+        (nothing acknowledged is lost when the process dies; a power failure may lose the
+        last commits)."""
+        if sqlite_synchronous not in SYNCHRONOUS:
+            choices = sorted(SYNCHRONOUS)
+            raise ValueError(
+                f"sqlite_synchronous must be one of {choices}, got {sqlite_synchronous!r}"
+            )
         url = database_url(db)
         self.url = url
         if url.startswith("sqlite"):
-            self.engine = _sqlite_engine(url, immediate=True)
-            self.read_engine = _sqlite_engine(url, immediate=False)
+            self.engine = _sqlite_engine(url, immediate=True, synchronous=sqlite_synchronous)
+            self.read_engine = _sqlite_engine(url, immediate=False, synchronous=sqlite_synchronous)
         else:
             self.engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
             self.read_engine = self.engine
