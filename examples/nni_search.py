@@ -39,7 +39,7 @@ def main(args: argparse.Namespace) -> int:
         exp.config.tuner = CustomAlgorithmConfig(
             class_name="archsampler_client.integrations.nni.ArchSamplerTuner",
             class_args={
-                "target_or_client": target,
+                "target_or_engine": target,
                 "study": args.study,
                 "strategy": args.strategy,
                 "seed": args.seed,

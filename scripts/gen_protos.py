@@ -2,14 +2,14 @@
 
 Usage: python scripts/gen_protos.py [--check]
 
-The stubs live in `clients/archsampler_client/_proto/` so that both the client SDK and the
+The stubs live in `clients/archsampler_client/proto/` so that both the client SDK and the
 server import one copy. `--check` fails when the committed files differ from freshly
 generated ones (CI runs it through tests/test_repo_hygiene.py).
 
 The client supports protobuf 4.21.6 - 7.x and grpcio >= 1.51.3. protobuf supports generated
 code of major version V on runtimes V and V+1 only, and never on a runtime older than the
 protoc that wrote it, so no single protoc serves that whole range. Two generators, pinned
-here, write two copies of `archsampler_pb2`; `_proto/archsampler_pb2.py` re-exports the copy
+here, write two copies of `archsampler_pb2`; `proto/archsampler_pb2.py` re-exports the copy
 that suits the installed runtime:
 
   _protobuf4/  grpcio-tools 1.51.3 = protoc 3.21.6, gencode 4.21.6: protobuf 4.21.6 - 5.x
@@ -43,8 +43,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PROTOS = ROOT / "protos"
-OUT = ROOT / "clients" / "archsampler_client" / "_proto"
-PACKAGE = "archsampler_client._proto"
+OUT = ROOT / "clients" / "archsampler_client" / "proto"
+PACKAGE = "archsampler_client.proto"
 KATIB_SOURCE = "katib/v1beta1/api.proto"  # under PROTOS; generated apart from the rest
 KATIB_OUT = ROOT / "service" / "archsampler" / "katib" / "_proto"
 KATIB_PACKAGE = "archsampler.katib._proto"

@@ -6,7 +6,7 @@ from typing import Any
 
 import grpc
 
-from archsampler_client._proto import archsampler_pb2_grpc as pb_grpc
+from archsampler_client.proto import archsampler_pb2_grpc as pb_grpc
 from archsampler_client.security import call_metadata
 
 

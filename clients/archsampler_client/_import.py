@@ -34,8 +34,8 @@ from typing import Any
 from typing import Iterable
 
 from archsampler_client import _requests as req
-from archsampler_client._proto import archsampler_pb2 as pb
 from archsampler_client.models import Trial
+from archsampler_client.proto import archsampler_pb2 as pb
 
 MAX_FILE_BYTES = 64 * 1024 * 1024  # an import file
 MAX_ROWS = 200_000  # rows of one file or one tell_many call

@@ -10,7 +10,7 @@ from typing import Any
 
 from google.protobuf import json_format
 
-from archsampler_client._proto import archsampler_pb2 as pb
+from archsampler_client.proto import archsampler_pb2 as pb
 
 Space = str | dict[str, Any] | Path
 

@@ -12,9 +12,9 @@ from typing import Iterable
 
 from archsampler_client import _import
 from archsampler_client import _requests as req
-from archsampler_client._proto import archsampler_pb2 as pb
 from archsampler_client.models import StudyInfo
 from archsampler_client.models import Trial
+from archsampler_client.proto import archsampler_pb2 as pb
 
 
 def _trials(resp: Any) -> list[Trial]:

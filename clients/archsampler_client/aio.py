@@ -14,13 +14,13 @@ from archsampler_client import _requests as req
 from archsampler_client import _retry
 from archsampler_client import export
 from archsampler_client._base import ClientBase
-from archsampler_client._proto import archsampler_pb2 as pb
 from archsampler_client._study import StudyOps
 from archsampler_client._study import studies_page as _studies_page
 from archsampler_client.errors import from_rpc_error
 from archsampler_client.keepalive import AsyncKeepAlive
 from archsampler_client.models import StudyInfo
 from archsampler_client.models import Trial
+from archsampler_client.proto import archsampler_pb2 as pb
 from archsampler_client.session import AsyncSession
 
 T = TypeVar("T")

@@ -17,9 +17,9 @@ from typing import Any
 
 import grpc
 
-from archsampler_client._proto import archsampler_pb2 as pb
 from archsampler_client.errors import ArchSamplerError
 from archsampler_client.models import Trial
+from archsampler_client.proto import archsampler_pb2 as pb
 
 MIN_INTERVAL = 0.05
 FINAL = (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND)

@@ -9,7 +9,7 @@ from google.protobuf import json_format
 from pydantic import BaseModel
 from pydantic import ConfigDict
 
-from archsampler_client._proto import archsampler_pb2 as pb
+from archsampler_client.proto import archsampler_pb2 as pb
 
 
 class TrialState(enum.StrEnum):

@@ -22,7 +22,6 @@ import grpc
 
 from archsampler_client import _requests as req
 from archsampler_client import _retry
-from archsampler_client._proto import archsampler_pb2 as pb
 from archsampler_client._study import _trial
 from archsampler_client._study import _trials
 from archsampler_client.errors import ArchSamplerError
@@ -30,6 +29,7 @@ from archsampler_client.errors import error_for
 from archsampler_client.errors import from_rpc_error
 from archsampler_client.errors import status_code
 from archsampler_client.models import Trial
+from archsampler_client.proto import archsampler_pb2 as pb
 
 T = TypeVar("T")
 

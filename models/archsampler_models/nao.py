@@ -126,7 +126,7 @@ class Decoder(nn.Module):
         self.embed = nn.Embedding(spec.vocab_size + 1, embed_dim)  # last id = start token
         self.cell = nn.LSTMCell(embed_dim, hidden_dim)
         self.out = nn.Linear(2 * hidden_dim, spec.vocab_size)
-        masks = torch.as_tensor(np.asarray(spec.masks, dtype=bool))
+        masks = torch.as_tensor(np.array(spec.masks, dtype=bool))  # a writable copy
         bias = torch.zeros(masks.shape).masked_fill(~masks, float("-inf"))
         self.register_buffer("mask_bias", bias)
 

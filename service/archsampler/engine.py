@@ -44,12 +44,12 @@ from archsampler.server.status import status_for
 from archsampler.storage import database_url
 from archsampler.study import StudyService
 from archsampler_client import _retry
-from archsampler_client._proto import archsampler_pb2 as pb
 from archsampler_client.client import StudiesAPI
 from archsampler_client.client import Study
 from archsampler_client.errors import ArchSamplerError
 from archsampler_client.errors import error_for
 from archsampler_client.models import Trial
+from archsampler_client.proto import archsampler_pb2 as pb
 from archsampler_client.session import SessionOps
 
 __all__ = ["Engine", "EngineSession", "EngineStudy"]

@@ -32,7 +32,7 @@ from archsampler.storage.base import DEFAULT_NAMESPACE
 from archsampler.study import StudyService
 from archsampler.trial import Outcome
 from archsampler.trial import Trial
-from archsampler_client._proto import archsampler_pb2 as pb
+from archsampler_client.proto import archsampler_pb2 as pb
 
 PAGE_BYTES = 3 * 1024 * 1024  # a list page ends before this many bytes
 MAX_PAGE = 1000  # items in one list page

@@ -23,7 +23,7 @@ from archsampler_client import NotFoundError
 from archsampler_client import Trial
 from archsampler_client import TrialState
 from archsampler_client import UnavailableError
-from archsampler_client._proto import archsampler_pb2 as pb
+from archsampler_client.proto import archsampler_pb2 as pb
 
 SPACE = {
     "params": [
@@ -51,14 +51,14 @@ def test_stub_set_matches_the_protobuf_runtime() -> None:
     major = int(google.protobuf.__version__.split(".")[0])
     expected = "_protobuf4" if major < 6 else "_protobuf6"
     assert pb.Trial.DESCRIPTOR.full_name == "archsampler.v1.Trial"
-    assert sys.modules[f"archsampler_client._proto.{expected}.archsampler_pb2"].Trial is pb.Trial
+    assert sys.modules[f"archsampler_client.proto.{expected}.archsampler_pb2"].Trial is pb.Trial
     other = {"_protobuf4": "_protobuf6", "_protobuf6": "_protobuf4"}[expected]
-    assert f"archsampler_client._proto.{other}.archsampler_pb2" not in sys.modules
+    assert f"archsampler_client.proto.{other}.archsampler_pb2" not in sys.modules
 
 
 def test_client_imports_without_warnings() -> None:
     """No gencode/runtime version warning (protobuf warns on some skews) or deprecation."""
-    code = "import archsampler_client, archsampler_client._proto.archsampler_pb2_grpc"
+    code = "import archsampler_client, archsampler_client.proto.archsampler_pb2_grpc"
     subprocess.run([sys.executable, "-W", "error", "-c", code], check=True)
 
 

@@ -93,7 +93,7 @@ def test_expired_leases_are_swept_as_on_a_server(tmp_path: Path) -> None:
 
 def test_the_engine_serves_every_rpc_of_the_servicer() -> None:
     from archsampler.engine import _CALLS
-    from archsampler_client._proto import archsampler_pb2 as pb
+    from archsampler_client.proto import archsampler_pb2 as pb
 
     rpcs = set(pb.DESCRIPTOR.services_by_name["ArchSampler"].methods_by_name)
     # Session streams the unary calls (and ReportAndPropose, served on its own here)

@@ -9,7 +9,7 @@ import pytest
 
 from archsampler.testing.assertions import expect_error
 from archsampler_client import Client
-from archsampler_client._proto import archsampler_pb2 as pb
+from archsampler_client.proto import archsampler_pb2 as pb
 
 GOOD = "|nor_conv_3x3~0|+|skip_connect~0|none~1|+|nor_conv_1x1~0|avg_pool_3x3~1|skip_connect~2|"
 
@@ -111,7 +111,7 @@ def test_same_report_twice_returns_the_stored_trial(client, seeded) -> None:
 
 def test_raw_requests_without_required_fields(server) -> None:
     """Requests a typed client would never send: missing oneofs, bad enums, bad tokens."""
-    from archsampler_client._proto import archsampler_pb2_grpc as pb_grpc
+    from archsampler_client.proto import archsampler_pb2_grpc as pb_grpc
 
     with grpc.insecure_channel(server.target) as channel:
         stub = pb_grpc.ArchSamplerStub(channel)

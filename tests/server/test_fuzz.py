@@ -18,7 +18,7 @@ from archsampler.testing.fuzz import Harvest
 from archsampler.testing.fuzz import RequestGen
 from archsampler.testing.fuzz import requests
 from archsampler.testing.fuzz import run_fuzz
-from archsampler_client._proto import archsampler_pb2 as pb
+from archsampler_client.proto import archsampler_pb2 as pb
 
 
 def _harvest() -> Harvest:

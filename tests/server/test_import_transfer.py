@@ -23,8 +23,8 @@ from archsampler.testing.assertions import expect_error
 from archsampler.testing.spaces import categorical_space
 from archsampler_client import Client
 from archsampler_client._import import TellManyError
-from archsampler_client._proto import archsampler_pb2 as pb
-from archsampler_client._proto import archsampler_pb2_grpc as pb_grpc
+from archsampler_client.proto import archsampler_pb2 as pb
+from archsampler_client.proto import archsampler_pb2_grpc as pb_grpc
 
 SPACE = categorical_space(3, 6)
 

@@ -111,7 +111,7 @@ def test_enqueue_bad_input(client: Client) -> None:
 
 
 def _tell_retryable(client: Client) -> None:
-    from archsampler_client._proto import archsampler_pb2 as pb
+    from archsampler_client.proto import archsampler_pb2 as pb
 
     msg = pb.TellRequest(study="b", architecture=pb.Architecture(text="x=9"))
     msg.failed.reason, msg.failed.retryable = "x", True

@@ -16,8 +16,8 @@ from archsampler_client import AsyncClient
 from archsampler_client import Client
 from archsampler_client import InvalidArgumentError
 from archsampler_client import NotFoundError
-from archsampler_client._proto import archsampler_pb2 as pb
-from archsampler_client._proto import archsampler_pb2_grpc as pb_grpc
+from archsampler_client.proto import archsampler_pb2 as pb
+from archsampler_client.proto import archsampler_pb2_grpc as pb_grpc
 
 
 def test_session_proposes_reports_and_answers_errors_in_band(client) -> None:

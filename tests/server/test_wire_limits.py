@@ -10,8 +10,8 @@ import pytest
 
 from archsampler.testing.assertions import expect_error
 from archsampler_client import Client
-from archsampler_client._proto import archsampler_pb2 as pb
-from archsampler_client._proto import archsampler_pb2_grpc as pb_grpc
+from archsampler_client.proto import archsampler_pb2 as pb
+from archsampler_client.proto import archsampler_pb2_grpc as pb_grpc
 
 XY = {
     "params": [

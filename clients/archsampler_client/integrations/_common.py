@@ -53,7 +53,7 @@ class Adapter:
     def _setup(
         self,
         platform: str,
-        target_or_client: Any,
+        target_or_engine: Any,
         client_kwargs: dict[str, Any],
         strategy: str,
         strategy_options: dict[str, Any] | None,
@@ -61,7 +61,7 @@ class Adapter:
         client_id: str | None,
         heartbeat_interval: float | None,
     ) -> None:
-        self._client, self._owns_client = connect(target_or_client, client_kwargs)
+        self._client, self._owns_client = connect(target_or_engine, client_kwargs)
         self._strategy = strategy
         self._options = dict(strategy_options or {})
         self._seed = seed

@@ -34,7 +34,7 @@ class ArchSamplerTuner(Adapter, Tuner):
     """An NNI `Tuner` backed by an archsampler study (single objective).
 
     Args:
-        target_or_client, strategy, strategy_options, seed, client_id, heartbeat_interval,
+        target_or_engine, strategy, strategy_options, seed, client_id, heartbeat_interval,
             **client_kwargs: see `_common.Adapter` (a target is `"host:port"`, a `Client`
             or the in-process Engine).
         study: the archsampler study name (default `nni-<first 12 hex digits of the
@@ -47,7 +47,7 @@ class ArchSamplerTuner(Adapter, Tuner):
 
     def __init__(
         self,
-        target_or_client: Any,
+        target_or_engine: Any,
         *,
         study: str | None = None,
         strategy: str = "",
@@ -66,7 +66,7 @@ class ArchSamplerTuner(Adapter, Tuner):
         self._handle: Any = None
         self._live: dict[int, int] = {}  # NNI parameter id -> archsampler trial id
         common = (strategy, strategy_options, seed, client_id, heartbeat_interval)
-        self._setup("nni", target_or_client, client_kwargs, *common)
+        self._setup("nni", target_or_engine, client_kwargs, *common)
 
     def _running(self) -> list[tuple[Any, int]]:
         return [(self._handle, i) for i in self._live.values()]

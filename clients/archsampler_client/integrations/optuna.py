@@ -86,7 +86,7 @@ class ArchSamplerSampler(Adapter, BaseSampler):
     """An Optuna sampler backed by an archsampler study (single objective).
 
     Args:
-        target_or_client: `"host:port"` of an archsampler server (a `Client` is built with
+        target_or_engine: `"host:port"` of an archsampler server (a `Client` is built with
             `client_kwargs`), or any object with the SDK's study API — `create_study(name,
             space=, strategy=, strategy_options=, goal=, seed=)` returning a study with
             `propose`, `report` and `tell` (a `Client`, or the in-process Engine).
@@ -105,14 +105,14 @@ class ArchSamplerSampler(Adapter, BaseSampler):
             from a daemon thread, so a trial longer than the server's lease (default 1 h)
             never goes STALE (None: no heartbeats).
         **client_kwargs: `Client` arguments (`timeout`, `retries`, `token`,
-            `credentials`, …) when `target_or_client` is a string.
+            `credentials`, …) when `target_or_engine` is a string.
 
     Thread safety: one sampler serves every thread of `study.optimize(n_jobs=...)`.
     """
 
     def __init__(
         self,
-        target_or_client: Any,
+        target_or_engine: Any,
         *,
         study: str | None = None,
         strategy: str = "",
@@ -130,7 +130,7 @@ class ArchSamplerSampler(Adapter, BaseSampler):
             raise ValueError("search_space has no parameter with more than one value")
         self._independent = independent_sampler or RandomSampler()
         common = (strategy, strategy_options, seed, client_id, heartbeat_interval)
-        self._setup("optuna", target_or_client, client_kwargs, *common)
+        self._setup("optuna", target_or_engine, client_kwargs, *common)
 
     _RUNTIME = (*Adapter._RUNTIME, "_studies", "_proposals", "_inferred", "_learned")
 

@@ -48,7 +48,7 @@ class ArchSamplerSearch(Adapter, Searcher):
     """A Ray Tune `Searcher` backed by an archsampler study (single objective).
 
     Args:
-        target_or_client, strategy, strategy_options, seed, client_id, heartbeat_interval,
+        target_or_engine, strategy, strategy_options, seed, client_id, heartbeat_interval,
             **client_kwargs: see `_common.Adapter` (a target is `"host:port"`, a `Client`
             or the in-process Engine).
         study: the archsampler study name (default `tune-<first 12 hex digits of the
@@ -67,7 +67,7 @@ class ArchSamplerSearch(Adapter, Searcher):
 
     def __init__(
         self,
-        target_or_client: Any,
+        target_or_engine: Any,
         *,
         study: str | None = None,
         strategy: str = "",
@@ -91,7 +91,7 @@ class ArchSamplerSearch(Adapter, Searcher):
         self._live: dict[str, int] = {}  # Tune trial id -> archsampler trial id
         self._seen: dict[str, Any] = {}  # Tune trial id -> last iteration passed as a result
         common = (strategy, strategy_options, seed, client_id, heartbeat_interval)
-        self._setup("tune", target_or_client, client_kwargs, *common)
+        self._setup("tune", target_or_engine, client_kwargs, *common)
 
     _RUNTIME = (*Adapter._RUNTIME, "_handle")
 

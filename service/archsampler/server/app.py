@@ -39,8 +39,8 @@ from archsampler.server.servicer import ArchSamplerServicer
 from archsampler.server.tls import server_credentials
 from archsampler.storage import SQLStorage
 from archsampler.study import StudyService
-from archsampler_client._proto import archsampler_pb2 as pb
-from archsampler_client._proto import archsampler_pb2_grpc as pb_grpc
+from archsampler_client.proto import archsampler_pb2 as pb
+from archsampler_client.proto import archsampler_pb2_grpc as pb_grpc
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ArchSampler"].full_name

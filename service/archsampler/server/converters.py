@@ -19,7 +19,7 @@ from archsampler.storage import StudyRecord
 from archsampler.trial import Outcome
 from archsampler.trial import Trial
 from archsampler.trial import TrialState
-from archsampler_client._proto import archsampler_pb2 as pb
+from archsampler_client.proto import archsampler_pb2 as pb
 
 MAX_TEXT = 65_536  # an architecture's text
 MAX_FIELD = 4_096  # checkpoint_uri, a failure reason, a metadata value

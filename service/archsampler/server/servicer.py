@@ -25,8 +25,8 @@ from archsampler.server.access import may
 from archsampler.server.status import handle_errors
 from archsampler.server.status import status_for
 from archsampler.study import StudyService
-from archsampler_client._proto import archsampler_pb2 as pb
-from archsampler_client._proto import archsampler_pb2_grpc as pb_grpc
+from archsampler_client.proto import archsampler_pb2 as pb
+from archsampler_client.proto import archsampler_pb2_grpc as pb_grpc
 
 T = TypeVar("T")
 Ctx = grpc.aio.ServicerContext

@@ -29,9 +29,9 @@ from archsampler.testing.fuzz_requests import Harvest
 from archsampler.testing.fuzz_requests import RequestGen
 from archsampler.testing.fuzz_requests import protected_configs
 from archsampler.testing.fuzz_requests import requests
-from archsampler_client._proto import archsampler_pb2 as pb
-from archsampler_client._proto import archsampler_pb2_grpc as pb_grpc
 from archsampler_client.errors import status_code
+from archsampler_client.proto import archsampler_pb2 as pb
+from archsampler_client.proto import archsampler_pb2_grpc as pb_grpc
 
 __all__ = [
     "DRAWN",

@@ -19,7 +19,7 @@ from typing import Any
 from google.protobuf import json_format
 from google.protobuf import struct_pb2
 
-from archsampler_client._proto import archsampler_pb2 as pb
+from archsampler_client.proto import archsampler_pb2 as pb
 
 METHODS: tuple[str, ...] = tuple(
     m.name for m in pb.DESCRIPTOR.services_by_name["ArchSampler"].methods

@@ -10,9 +10,9 @@ from google.protobuf import __version__ as _runtime
 
 _major = int(_runtime.split(".")[0])
 if _major < 6:
-    from archsampler_client._proto._protobuf4.archsampler_pb2 import *  # noqa: F403
+    from archsampler_client.proto._protobuf4.archsampler_pb2 import *  # noqa: F403
 elif _major < 8:
-    from archsampler_client._proto._protobuf6.archsampler_pb2 import *  # noqa: F403
+    from archsampler_client.proto._protobuf6.archsampler_pb2 import *  # noqa: F403
 else:
     raise ImportError(
         f"archsampler-client supports protobuf 4.21.6 - 7.x; protobuf {_runtime} is installed"

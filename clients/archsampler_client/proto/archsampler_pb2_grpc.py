@@ -2,7 +2,7 @@
 """Client and server classes corresponding to protobuf-defined services."""
 import grpc
 
-from archsampler_client._proto import archsampler_pb2 as archsampler_dot_v1_dot_archsampler__pb2
+from archsampler_client.proto import archsampler_pb2 as archsampler_dot_v1_dot_archsampler__pb2
 
 
 class ArchSamplerStub(object):
