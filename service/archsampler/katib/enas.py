@@ -25,6 +25,8 @@ from typing import Any
 
 from archsampler.errors import InvalidArgumentError
 from archsampler.katib._proto import api_pb2 as kpb
+from archsampler.katib.parsing import integer as _integer
+from archsampler.katib.parsing import number as _number
 from archsampler.spaces.user_spec import MAX_CHOICES
 from archsampler.spaces.user_spec import MAX_PARAMS
 from archsampler.spaces.user_spec import MAX_TOTAL_CHOICES
@@ -51,23 +53,6 @@ class Operation:
 
     def as_dict(self) -> dict[str, Any]:
         return {"opt_id": self.opt_id, "opt_type": self.opt_type, "opt_params": self.opt_params}
-
-
-def _number(text: str, where: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise InvalidArgumentError(f"{where} {text[:40]!r} is not a number") from None
-    if not math.isfinite(value):
-        raise InvalidArgumentError(f"{where} must be finite, got {text[:40]!r}")
-    return value
-
-
-def _integer(text: str, where: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise InvalidArgumentError(f"{where} {text[:40]!r} is not an integer") from None
 
 
 def _text(value: str, where: str) -> str:

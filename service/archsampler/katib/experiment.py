@@ -21,7 +21,6 @@ else as a string). Every error is INVALID_ARGUMENT naming the Experiment field.
 from __future__ import annotations
 
 import json
-import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +30,8 @@ from archsampler.errors import InvalidArgumentError
 from archsampler.katib._proto import api_pb2 as kpb
 from archsampler.katib.enas import NasCodec
 from archsampler.katib.enas import double_grid
+from archsampler.katib.parsing import integer as _integer
+from archsampler.katib.parsing import number as _number
 from archsampler.spaces.user_spec import MAX_CHOICES
 from archsampler.spaces.user_spec import MAX_NAME_LEN
 from archsampler.spaces.user_spec import round_float
@@ -62,23 +63,6 @@ class KatibStudy:
     config: dict[str, Any]
     codec: Codec
     metric: str
-
-
-def _number(text: str, where: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise InvalidArgumentError(f"{where} {text[:40]!r} is not a number") from None
-    if not math.isfinite(value):
-        raise InvalidArgumentError(f"{where} must be finite, got {text[:40]!r}")
-    return value
-
-
-def _integer(text: str, where: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise InvalidArgumentError(f"{where} {text[:40]!r} is not an integer") from None
 
 
 def _format(value: float) -> str:
