@@ -20,7 +20,7 @@ from archsampler.signatures import signature_of
 from archsampler.spaces import SearchSpace
 from archsampler.spaces import make_space
 from archsampler.spaces.base import Arch
-from archsampler.storage.batch import SQLBatch
+from archsampler.storage.base import Transaction
 from archsampler.strategies import Observation
 from archsampler.strategies import Strategy
 from archsampler.strategies import make_strategy
@@ -52,7 +52,7 @@ class StudyRuntime:
     _draws: tuple[int, int] = (-1, 0)  # (next_number, attempt) of the last `reseed`
 
     @classmethod
-    def load(cls, batch: SQLBatch, name: str) -> StudyRuntime:
+    def load(cls, batch: Transaction, name: str) -> StudyRuntime:
         """Build the runtime of study `name` from its stored config (trials come via `sync`)."""
         row = batch.study(name)
         config = StudyConfig.from_dict(json.loads(row.config_json))
@@ -87,7 +87,7 @@ class StudyRuntime:
             arch = self._parsed[text] = self.space.from_string(text)
         return arch
 
-    def sync(self, batch: SQLBatch, stale_generation: int | None = None) -> None:
+    def sync(self, batch: Transaction, stale_generation: int | None = None) -> None:
         """Feed the strategy every trial finished since the last sync; refresh pending when
         marked stale (or when `stale_generation` moved on)."""
         rows, self.seq = batch.finished_rows(self.name, self.seq)

@@ -296,3 +296,19 @@ def test_sqlite_synchronous_is_a_stated_choice(tmp_path: Path) -> None:
             storage.close()
     with pytest.raises(ValueError, match="sqlite_synchronous must be one of"):
         SQLStorage(str(tmp_path / "x.db"), sqlite_synchronous="off")
+
+
+def test_the_sql_batch_is_the_workflow_transaction(tmp_path: Path) -> None:
+    """`SQLBatch` implements `storage.base.Transaction`, the interface the runtimes, lanes
+    and writer are written against (an Engine and a server share them)."""
+    from archsampler.storage.base import Transaction
+
+    storage = SQLStorage(str(tmp_path / "t.db"))
+    try:
+        storage.create_study("s", {})
+        for open_batch in (storage.batch, storage.read_batch):
+            with open_batch() as batch:
+                assert isinstance(batch, Transaction)
+                assert batch.pending("s") == [] and batch.queued("s") == []
+    finally:
+        storage.close()

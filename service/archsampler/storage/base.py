@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import abc
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 from typing import Callable
+from typing import Protocol
 from typing import Sequence
+from typing import runtime_checkable
 
 from archsampler.trial import Outcome
 from archsampler.trial import Trial
@@ -50,6 +53,38 @@ class NewTrial:
     values: dict[str, float] | None = None  # several objectives: {name: value} (Tell)
 
 
+@runtime_checkable
+class Transaction(Protocol):
+    """One transaction of the study workflow — what the proposal lanes, the writer and the
+    study runtimes read and write, and nothing else (`SQLBatch` implements it; obtained from
+    `Storage.batch()` (writes, committed when the block exits) or `Storage.read_batch()`)."""
+
+    def study(self, name: str) -> Any:
+        """The study row (id, config, revision, next number); NotFoundError when missing."""
+
+    def finish(self, items: Sequence[tuple[str, int, Outcome]]) -> list[Trial | Exception]:
+        """Apply reports `(study, trial id, outcome)` in order: each the stored trial or
+        its error."""
+
+    def insert(self, name: str, trials: Sequence[NewTrial]) -> list[Trial | None]:
+        """Insert trials, or take QUEUED ones; None where the architecture is live."""
+
+    def finished_rows(self, name: str, seq: int) -> tuple[list[Any], int]:
+        """Trials finished after revision `seq`, and the revision read."""
+
+    def pending(self, name: str) -> list[Trial]:
+        """The study's PENDING trials."""
+
+    def queued(self, name: str) -> list[tuple[int, str]]:
+        """(id, arch) of the study's QUEUED trials, oldest first."""
+
+    def by_request(self, name: str, request_ids: Sequence[str]) -> dict[str, list[Trial]]:
+        """Trials created earlier by Propose calls with these idempotency keys."""
+
+    def expire(self, now: float) -> int:
+        """Turn PENDING trials whose lease ended before `now` STALE; how many."""
+
+
 class Storage(abc.ABC):
     """Durable studies and trials.
 
@@ -64,6 +99,14 @@ class Storage(abc.ABC):
     Raises (every method): `NotFoundError` for unknown studies or trials, `StorageError` when
     the backend fails.
     """
+
+    @abc.abstractmethod
+    def batch(self) -> AbstractContextManager[Transaction]:
+        """One write transaction of the workflow (group commit), committed on exit."""
+
+    @abc.abstractmethod
+    def read_batch(self) -> AbstractContextManager[Transaction]:
+        """One read-only transaction of the workflow (a consistent snapshot)."""
 
     @abc.abstractmethod
     def create_study(
