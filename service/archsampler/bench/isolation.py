@@ -260,7 +260,8 @@ async def _report_block(
         t0 = time.perf_counter()
         await ops.report(trial.id, value=_value(trial.arch))
         t1 = time.perf_counter()
-        out.due.append((t1 - due) * 1e3)
+        # asyncio's sleep may wake a hair early: a report is never timed from before its send
+        out.due.append((t1 - min(due, t0)) * 1e3)
         out.sent.append((t1 - t0) * 1e3)
 
 
