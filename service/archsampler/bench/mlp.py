@@ -35,6 +35,7 @@ from archsampler.bench.mlp_train import SPLIT_SEED
 from archsampler.bench.mlp_train import Evaluator
 from archsampler.bench.mlp_train import load_digits_split
 from archsampler.bench.mlp_train import sklearn_baseline
+from archsampler.bench.plot import plot_quartiles
 from archsampler.bench.search import check_strategies
 from archsampler.bench.search import parse_strategy_options
 from archsampler.bench.search_runner import Searcher
@@ -346,28 +347,20 @@ def format_table(results: dict[str, Any], sklearn: dict[str, Any], target: float
 
 def plot_curves(curves: dict[str, np.ndarray], path: Path, target: float, title: str) -> None:
     """PNG: per strategy the median best-so-far validation accuracy and its quartile band."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
-    for name, c in curves.items():
-        x = np.arange(1, c.shape[1] + 1)
-        q1, med, q3 = np.percentile(c, [25, 50, 75], axis=0)
-        (line,) = ax.plot(x, med, label=name)
-        ax.fill_between(x, q1, q3, color=line.get_color(), alpha=0.15, linewidth=0)
-    ax.axhline(target, color="grey", linestyle="--", linewidth=1, label=f"target {target:g}")
-    ax.set_xlabel("trainings")
-    ax.set_ylabel("best validation accuracy (median, quartile band)")
-    ax.set_ylim(max(0.0, min(float(np.min(c[:, -1])) for c in curves.values()) - 0.05), 1.0)
-    ax.set_title(title)
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png")
-    plt.close(fig)
+    low = min(float(np.min(c[:, -1])) for c in curves.values())
+    plot_quartiles(
+        curves,
+        path,
+        title=title,
+        xlabel="trainings",
+        ylabel="best validation accuracy (median, quartile band)",
+        xlog=False,
+        band_alpha=0.15,
+        target=target,
+        ylim=(max(0.0, low - 0.05), 1.0),
+        grid_both=False,
+        legend_size=8,
+    )
 
 
 def _check(args: argparse.Namespace, strategies: list[str]) -> str | None:

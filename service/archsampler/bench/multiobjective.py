@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from archsampler.bench.plot import plot_quartiles
 from archsampler.bench.search import parse_strategy_options
 from archsampler.bench.tables import load_table
 from archsampler.bench.tables import nb201_table_path
@@ -445,28 +446,15 @@ def run(args: argparse.Namespace) -> int:
 
 def plot_curves(curves: dict[str, np.ndarray], path: Path) -> None:
     """A PNG of each searcher's median hypervolume regret (quartile band), log-log axes."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
-    for name, c in curves.items():
-        x = np.arange(1, c.shape[1] + 1)
-        q1, med, q3 = np.percentile(c, [25, 50, 75], axis=0)
-        (line,) = ax.plot(x, med, label=name)
-        ax.fill_between(x, q1, q3, color=line.get_color(), alpha=0.15, linewidth=0)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("evaluations (distinct networks)")
-    ax.set_ylabel("hypervolume regret (median, quartiles)")
-    ax.set_title("NB201 CIFAR-10: accuracy vs parameters")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png")
-    plt.close(fig)
+    plot_quartiles(
+        curves,
+        path,
+        title="NB201 CIFAR-10: accuracy vs parameters",
+        xlabel="evaluations (distinct networks)",
+        ylabel="hypervolume regret (median, quartiles)",
+        ylog=True,
+        band_alpha=0.15,
+    )
 
 
 def _ratios(results: dict[str, dict[str, dict[str, float]]]) -> dict[str, Any]:
