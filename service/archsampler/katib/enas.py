@@ -25,7 +25,7 @@ from typing import Any
 
 from archsampler.errors import InvalidArgumentError
 from archsampler.katib._proto import api_pb2 as kpb
-from archsampler.katib.parsing import integer as _integer
+from archsampler.katib.parsing import int_range
 from archsampler.katib.parsing import number as _number
 from archsampler.spaces.user_spec import MAX_CHOICES
 from archsampler.spaces.user_spec import MAX_PARAMS
@@ -87,13 +87,7 @@ def _values(spec: Any, where: str) -> list[Any]:
             raise InvalidArgumentError(f"{where}.feasible_space.list is empty")
         return [_text(v, f"{where}.feasible_space.list value") for v in space.list]
     if kind == kpb.INT:
-        low = _integer(space.min, f"{where}.feasible_space.min")
-        high = _integer(space.max, f"{where}.feasible_space.max")
-        step = _integer(space.step, f"{where}.feasible_space.step") if space.step else 1
-        if step < 1 or high < low:
-            raise InvalidArgumentError(
-                f"{where}: needs min <= max and step >= 1, got min={low} max={high} step={step}"
-            )
+        low, high, step = int_range(space, where)
         count = (high - low) // step + 1
         if count > MAX_OPERATIONS:
             raise InvalidArgumentError(

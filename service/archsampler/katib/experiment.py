@@ -30,6 +30,7 @@ from archsampler.errors import InvalidArgumentError
 from archsampler.katib._proto import api_pb2 as kpb
 from archsampler.katib.enas import NasCodec
 from archsampler.katib.enas import double_grid
+from archsampler.katib.parsing import int_range
 from archsampler.katib.parsing import integer as _integer
 from archsampler.katib.parsing import number as _number
 from archsampler.spaces.user_spec import MAX_CHOICES
@@ -123,14 +124,7 @@ class HpoCodec:
                 return {"name": name, "type": "categorical", "choices": [_format(low)]}
             return {"name": name, "type": "float", "low": low, "high": high, "log": log}
         if kind == kpb.INT:
-            low = _integer(space.min, f"{where}.feasible_space.min")
-            high = _integer(space.max, f"{where}.feasible_space.max")
-            step = _integer(space.step, f"{where}.feasible_space.step") if space.step else 1
-            if step < 1 or high < low:
-                raise InvalidArgumentError(
-                    f"{where}: needs min <= max and step >= 1, got min={low} max={high} "
-                    f"step={step}"
-                )
+            low, high, step = int_range(space, where)
             high = low + (high - low) // step * step
             if low == high:
                 return {"name": name, "type": "categorical", "choices": [str(low)]}
