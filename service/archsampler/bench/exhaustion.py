@@ -41,7 +41,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", type=Path, help="write the results here")
 
 
-def _stats(seconds: list[float]) -> dict[str, Any]:
+def stats_ms(seconds: list[float]) -> dict[str, Any]:
+    """n, p50 / p99 / p99.9 / max (ms) of durations in seconds (also `bench warmstart`)."""
     ms = np.array(seconds) * 1000.0
     return {
         "n": len(ms),
@@ -90,11 +91,11 @@ def measure(target: str, calls: int, left: int) -> dict[str, Any]:
             raise AssertionError(f"Propose({left}) gave {len(got)} distinct networks")
         nb201_times = _refused(full, calls)
     result = {
-        "idle_propose": _stats(idle_times),
-        "constrained_exhausted": _stats(tight_times),
+        "idle_propose": stats_ms(idle_times),
+        "constrained_exhausted": stats_ms(tight_times),
         "constrained_first_refusal_ms": tight_times[0] * 1000.0,
         "nb201_rest_propose_ms": rest_s * 1000.0,
-        "nb201_exhausted": _stats(nb201_times),
+        "nb201_exhausted": stats_ms(nb201_times),
     }
     worst = max(result["constrained_exhausted"]["max_ms"], result["nb201_exhausted"]["max_ms"])
     result["goal_max_ms"] = GOAL_MS

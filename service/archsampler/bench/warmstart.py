@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from archsampler.bench.exhaustion import stats_ms as _stats
 from archsampler.testing import ServerThread
 from archsampler.testing.spaces import categorical_space
 from archsampler.warmstart import WarmIndex
@@ -37,17 +38,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--count", type=int, nargs="+", default=[1, 100], help="Propose(count)")
     p.add_argument("--calls", type=int, default=200, help="timed calls per mode and case")
     p.add_argument("--json", type=Path, help="write the results here")
-
-
-def _stats(seconds: list[float]) -> dict[str, float]:
-    ms = np.array(seconds) * 1000.0
-    return {
-        "n": len(ms),
-        "p50_ms": float(np.percentile(ms, 50)),
-        "p99_ms": float(np.percentile(ms, 99)),
-        "p99_9_ms": float(np.percentile(ms, 99.9)),
-        "max_ms": float(ms.max()),
-    }
 
 
 def _rows(params: int, n: int, seed: int) -> list[dict[str, Any]]:
