@@ -13,10 +13,6 @@ import pytest
 from archsampler.bench.tables import benchmarks_dir
 from archsampler.testing.optional import skip_or_fail
 
-REQUIRE_ALL = os.environ.get("ARCHSAMPLER_REQUIRE_ALL") == "1"
-
-
-
 
 @pytest.fixture(scope="session")
 def benchmarks() -> Path:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from archsampler.testing.optional import skip_or_fail
 from archsampler_client import TrialState
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -25,9 +26,7 @@ _spec.loader.exec_module(digits)
 def need(module: str, extra: str) -> None:
     """Skip when `module` is not installed (fail under ARCHSAMPLER_REQUIRE_ALL=1)."""
     if importlib.util.find_spec(module) is None:
-        if os.environ.get("ARCHSAMPLER_REQUIRE_ALL") == "1":
-            pytest.fail(f"{module} is required: pip install 'archsampler-client[{extra}]'")
-        pytest.skip(f"{module} not installed: pip install 'archsampler-client[{extra}]'")
+        skip_or_fail(f"{module} not installed: pip install 'archsampler-client[{extra}]'")
 
 
 NNI_STARTUP = ("Tuner did not connect in 10 seconds", "Create experiment failed")

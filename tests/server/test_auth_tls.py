@@ -25,6 +25,8 @@ from archsampler_client import Client
 from archsampler_client import tls_credentials
 
 TOKEN = "s3cret-token"
+
+
 def _code(client: Client) -> grpc.StatusCode:
     with pytest.raises(ArchSamplerError) as info:
         client.list_studies()
