@@ -41,6 +41,7 @@ def build_service(
         models_dir(settings),
         retrain_every=settings.model_retrain_every,
         min_trials=settings.model_min_trials,
+        gate_retry_every=settings.model_gate_retry_every,
         config={"epochs": settings.model_epochs, "min_steps": settings.model_min_steps},
         on_model=on_model,
         on_refused=on_refused,

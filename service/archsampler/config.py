@@ -48,6 +48,12 @@ class Settings(BaseSettings):
     model_retrain_every: int = Field(
         50, ge=0, description="retrain after this many newly completed trials (0 = never)"
     )
+    model_gate_retry_every: int = Field(
+        10,
+        ge=1,
+        description="after a model that failed its ranking gate, retrain after this many "
+        "newly completed trials (doubled per further failure, at most model_retrain_every)",
+    )
     model_epochs: int = Field(60, ge=1, description="NAO training epochs")
     model_min_steps: int = Field(
         2000, ge=0, description="at least this many optimizer steps per training (small sets)"

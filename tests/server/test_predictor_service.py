@@ -124,3 +124,55 @@ def test_first_model_at_min_trials_and_a_refused_export_keeps_the_model(
         assert any("model export refused" in r.getMessage() for r in caplog.records)
         (folder,) = (tmp_path / "m.db.models").glob("first@*")
         assert sorted(p.name for p in folder.iterdir()) == ["v1"]  # nothing half-written
+
+
+def _settle(models, study: str, timeout: float = 240.0) -> None:
+    """Wait until no training (or training check) of `study` is running."""
+    deadline = time.time() + timeout
+    while study in models._training and time.time() < deadline:
+        time.sleep(0.1)
+    assert study not in models._training, f"training of {study} still running"
+
+
+def test_a_model_that_fails_its_ranking_gate_is_retrained_sooner(tmp_path) -> None:
+    # gate_alpha 0: no model can pass (p >= 1/2001); 1.0: every model passes.
+    settings = dict(
+        model_min_trials=12,
+        model_retrain_every=50,
+        model_gate_retry_every=3,
+        model_epochs=2,
+        model_min_steps=0,
+    )
+    with ServerThread(tmp_path / "m.db", **settings) as srv, Client(srv.target) as c:
+        models = srv.running.service.models
+        models.config["gate_alpha"] = 0.0
+        study = c.create_study("gate", space="nb201", strategy="nao", seed=1)
+        trials = iter(study.propose(count=60))
+
+        def report(k: int) -> None:
+            for _ in range(k):
+                t = next(trials)
+                study.report(t.id, value=float(sum(map(ord, t.arch)) % 89))
+                _settle(models, "gate")
+
+        def version() -> str:
+            return study.predict([trials_seen[0]])[1]
+
+        first = next(trials)
+        trials_seen = [first.arch]
+        study.report(first.id, value=1.0)
+        report(11)  # 12 completed: v1, which fails the gate
+        assert version() == "v1" and models.gate_failures == {"gate": 1}
+        assert {p.region for p in study.propose(count=2)} == {"random"}  # not used
+        report(2)  # 14: the retry comes after 3, not 50
+        assert version() == "v1"
+        report(1)  # 15: v2, fails again -> the next after 6
+        assert version() == "v2" and models.gate_failures == {"gate": 2}
+        models.config["gate_alpha"] = 1.0
+        report(5)  # 20
+        assert version() == "v2"
+        report(1)  # 21: v3 passes; back to every 50
+        assert version() == "v3" and models.gate_failures == {}
+        assert all(p.region != "random" for p in study.propose(count=2))  # the model ranks
+        report(6)
+        assert version() == "v3"

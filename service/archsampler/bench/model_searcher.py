@@ -16,6 +16,7 @@ import numpy as np
 
 from archsampler.bench.search_runner import StrategySearcher
 from archsampler.predictor.handle import ModelHandle
+from archsampler.predictor.manager import retrain_interval
 from archsampler.predictor.parity import ParityError
 from archsampler.predictor.runtime import NAOPredictor
 from archsampler.spaces.base import Arch
@@ -26,6 +27,7 @@ from archsampler.strategies.base import UsesModel
 log = logging.getLogger(__name__)
 FIRST = 40
 EVERY = 60
+GATE_RETRY = 10  # as the service's model_gate_retry_every
 CONFIG: dict[str, Any] = {"epochs": 30, "min_steps": 300, "gate_folds": 4}  # as the service
 
 
@@ -43,6 +45,7 @@ class ModelSearcher(StrategySearcher):
         self.trained_at = 0
         self.version = 0
         self.refused = 0  # exports refused by the parity check
+        self.gate_failures = 0  # consecutive models that failed the ranking gate
         self._dir = tempfile.TemporaryDirectory(prefix="archsampler-bench-nao-")
 
     def tell(self, arch: Arch, value: float | None) -> None:
@@ -52,7 +55,8 @@ class ModelSearcher(StrategySearcher):
         self.tokens.append(self.space.to_tokens(arch))
         self.values.append(value)
         n = len(self.values)
-        if n >= FIRST and n - self.trained_at >= (EVERY if self.trained_at else 0):
+        every = retrain_interval(EVERY, GATE_RETRY, self.gate_failures)
+        if n >= FIRST and n - self.trained_at >= (every if self.trained_at else 0):
             self._train()
 
     def _train(self) -> None:
@@ -81,4 +85,5 @@ class ModelSearcher(StrategySearcher):
             return
         handle = ModelHandle(self.version, predictor, self.space, 1.0)
         self.strategy.set_model(handle if handle.validated else None)
+        self.gate_failures = 0 if handle.validated else self.gate_failures + 1
         self.trained_at = len(self.values)

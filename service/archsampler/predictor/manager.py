@@ -35,6 +35,20 @@ TRAINING_NICENESS = 10
 _VERSION = re.compile(r"^v(\d+)$")
 
 
+def retrain_interval(retrain_every: int, gate_retry_every: int, gate_failures: int) -> int:
+    """New completed trials before the next training.
+
+    `retrain_every` while the current model passed its ranking gate (or none was trained);
+    after `gate_failures` consecutive models that failed it, `gate_retry_every` doubled per
+    further failure, never more than `retrain_every`: a study without a usable model gets
+    one as soon as its data supports it, and a study whose values no model can rank costs
+    at most one training per `retrain_every` trials in the long run.
+    """
+    if gate_failures <= 0:
+        return retrain_every
+    return min(retrain_every, gate_retry_every << min(gate_failures - 1, 30))
+
+
 class ExportRefused(RuntimeError):
     """A trained model failed its parity check and was not exported; nothing changed."""
 
@@ -47,6 +61,9 @@ class ModelManager:
         root: folder of model versions.
         retrain_every: train again after this many newly completed trials (0: never).
         min_trials: completed trials needed before the first model.
+        gate_retry_every: after a model that failed its ranking gate, train again after this
+            many new completed trials (doubled per further failure, capped at
+            `retrain_every`; see `retrain_interval`).
         config: `NAOConfig` overrides for training (e.g. epochs).
         on_model: called with (study, version, training_seconds) after each swap.
         on_refused: called with (study, reason) when an export fails its parity check (the
@@ -60,6 +77,7 @@ class ModelManager:
         *,
         retrain_every: int = 50,
         min_trials: int = 40,
+        gate_retry_every: int = 10,
         config: dict[str, Any] | None = None,
         on_model: Callable[[str, int, float], None] | None = None,
         on_refused: Callable[[str, str], None] | None = None,
@@ -68,6 +86,8 @@ class ModelManager:
         self.root = Path(root)
         self.retrain_every = retrain_every
         self.min_trials = min_trials
+        self.gate_retry_every = gate_retry_every
+        self.gate_failures: dict[str, int] = {}  # consecutive models that failed the gate
         self.config = dict(config or {})
         self.on_model = on_model
         self.on_refused = on_refused
@@ -138,6 +158,7 @@ class ModelManager:
             self._models.pop(study, None)
             self._trained_at.pop(study, None)
             self._counted.pop(study, None)
+            self.gate_failures.pop(study, None)
             self.refusals.pop(study, None)
             self._failed.discard(study)
         for folder in self.root.glob(f"{study}@*"):
@@ -156,7 +177,7 @@ class ModelManager:
                 known, since = counted[0], counted[1] + 1
                 self._counted[study] = (known, since)
                 last = self._trained_at.get(study, 0)
-                threshold = self.min_trials if last == 0 else last + self.retrain_every
+                threshold = self.min_trials if last == 0 else last + self._interval(study)
                 if known + since < threshold:
                     return
             if study in self._training:
@@ -164,15 +185,22 @@ class ModelManager:
                 return
             self._training[study] = self._threads.submit(self._maybe_train, study)
 
-    def due(self, completed: int, last: int) -> bool:
+    def _interval(self, study: str) -> int:
+        return retrain_interval(
+            self.retrain_every, self.gate_retry_every, self.gate_failures.get(study, 0)
+        )
+
+    def due(self, completed: int, last: int, study: str | None = None) -> bool:
         """Whether `completed` trials call for a training, the last one having used `last`.
 
         The first model comes once `min_trials` trials completed; later ones after every
-        `retrain_every` new completed trials.
+        `retrain_every` new completed trials, sooner while `study`'s model fails its ranking
+        gate (`retrain_interval`).
         """
         if self.retrain_every <= 0 or completed < self.min_trials:
             return False
-        return last == 0 or completed - last >= self.retrain_every
+        interval = self.retrain_every if study is None else self._interval(study)
+        return last == 0 or completed - last >= interval
 
     def no_model_reason(self, study: str) -> str:
         """Why `study` has no model yet, for FAILED_PRECONDITION answers."""
@@ -206,7 +234,9 @@ class ModelManager:
                 current = self.get(study)
                 last = int(current.metadata.get("train_size", 0)) if current else 0
                 self._trained_at[study] = last
-            if not self.due(completed, last):
+                if current is not None and not current.validated:  # restarted: count it once
+                    self.gate_failures.setdefault(study, 1)
+            if not self.due(completed, last, study):
                 return None
             return self._train_locked(study)
         except NotFoundError:
@@ -268,6 +298,10 @@ class ModelManager:
             if not gone:
                 self._models[study] = handle  # the swap: in-flight calls keep the old handle
                 self._trained_at[study] = len(trials)
+                if handle.validated:
+                    self.gate_failures.pop(study, None)
+                else:
+                    self.gate_failures[study] = self.gate_failures.get(study, 0) + 1
         if gone:
             self._discard(study, created)
             return None
