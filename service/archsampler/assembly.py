@@ -51,4 +51,5 @@ def build_service(
         default_strategy=settings.default_strategy,
         lease_seconds=settings.lease_seconds,
         models=models,
+        strategy_processes=settings.strategy_processes,
     )

@@ -32,11 +32,17 @@ class GroupCommitter:
     """Owns the writer thread and the proposal lanes (with the study runtimes)."""
 
     def __init__(
-        self, storage: SQLStorage, lease_seconds: float, models: ModelManager | None = None
+        self,
+        storage: SQLStorage,
+        lease_seconds: float,
+        models: ModelManager | None = None,
+        strategy_processes: int = 0,
     ) -> None:
         self.storage = storage
         self.writer = Writer(storage, models)
-        self.lanes = Lanes(storage, self.writer, lease_seconds, models)
+        self.lanes = Lanes(
+            storage, self.writer, lease_seconds, models, strategy_processes=strategy_processes
+        )
 
     def propose(
         self,

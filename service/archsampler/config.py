@@ -67,6 +67,14 @@ class Settings(BaseSettings):
         "cancelled (the writer then gets at most 2 s more to commit what it holds)",
     )
     default_strategy: str = Field("lanas", description="strategy of studies that name none")
+    strategy_processes: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="run studies' strategies in this many host processes at a lower CPU "
+        "priority, so a CPU-bound Propose cannot slow other studies' calls (0 = in the "
+        "server process)",
+    )
     log_level: str = Field("INFO", description="logging level")
     log_format: Literal["text", "json"] = Field(
         "text", description="log line format: text, or json (one object per line)"

@@ -31,7 +31,8 @@ from archsampler.runtime import StudyRuntime
 from archsampler.storage import NewTrial
 from archsampler.storage import SQLStorage
 from archsampler.strategies.base import Proposal
-from archsampler.strategies.base import UsesModel
+from archsampler.strategy_hosts import HostDiedError
+from archsampler.strategy_hosts import StrategyHosts
 from archsampler.trial import Trial
 from archsampler.warmstart import WarmStarts
 from archsampler.writer import Writer
@@ -101,6 +102,7 @@ class Lanes:
         lease_seconds: float,
         models: ModelManager | None = None,
         workers: int = LANE_WORKERS,
+        strategy_processes: int = 0,
     ) -> None:
         self.storage = storage
         self.writer = writer
@@ -109,6 +111,8 @@ class Lanes:
         self.stale_generation = 0
         self.conflicts = 0  # inserts that met an architecture made live elsewhere
         self.warm = WarmStarts()  # warm-start hints on proposed trials
+        # strategies in host processes (`strategy_hosts`), or in the lane threads (None)
+        self.hosts = StrategyHosts(strategy_processes) if strategy_processes else None
         self._lanes: dict[str, Lane] = {}
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(
@@ -159,6 +163,8 @@ class Lanes:
     def close(self) -> None:
         """Finish every queued round (the writer must still be running), then stop."""
         self._pool.shutdown(wait=True)
+        if self.hosts is not None:
+            self.hosts.close()
 
     # -- lane threads -----------------------------------------------------------------------
     def _run(self, lane: Lane) -> None:
@@ -166,7 +172,12 @@ class Lanes:
             with self._lock:
                 reqs, lane.queue = lane.queue[:MAX_ROUND], lane.queue[MAX_ROUND:]
             try:
-                answers = self._round(lane, reqs)
+                try:
+                    answers = self._round(lane, reqs)
+                except HostDiedError:  # its strategy is gone: rebuild it on a new host, once
+                    log.warning("study %s: strategy host died; rebuilding", lane.study)
+                    lane.runtime = None
+                    answers = self._round(lane, reqs)
                 answers = self.warm.attach(lane.runtime, answers)
             except Exception as e:  # noqa: BLE001 - only this study's callers get the error
                 if not isinstance(e, ArchSamplerError):
@@ -193,7 +204,7 @@ class Lanes:
             if lane.reset or rt is None or rt.created_at != row.created_at:
                 lane.reset = False
                 lane.runtime = None
-                rt = StudyRuntime.load(rb, lane.study)
+                rt = StudyRuntime.load(rb, lane.study, self.hosts)
             keyed = sorted({r.request_id for r in reqs if r.request_id})
             previous = rb.by_request(lane.study, keyed) if keyed else {}
             rt.sync(rb, self.stale_generation)
@@ -253,7 +264,7 @@ class Lanes:
         if handle is rt.model:
             return
         rt.model = handle
-        if isinstance(rt.strategy, UsesModel):
+        if rt.strategy.uses_model:
             rt.strategy.set_model(handle if handle is not None and handle.validated else None)
 
     @staticmethod

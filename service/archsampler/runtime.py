@@ -24,6 +24,8 @@ from archsampler.storage.base import Transaction
 from archsampler.strategies import Observation
 from archsampler.strategies import Strategy
 from archsampler.strategies import make_strategy
+from archsampler.strategy_hosts import HostedStrategy
+from archsampler.strategy_hosts import StrategyHosts
 from archsampler.trial import EVIDENCE
 
 
@@ -41,7 +43,7 @@ class StudyRuntime:
     created_at: float
     config: StudyConfig
     space: SearchSpace
-    strategy: Strategy
+    strategy: Strategy | HostedStrategy
     seq: int = 0
     pending: dict[int, Arch] = field(default_factory=dict)
     queued: dict[int, Arch] = field(default_factory=dict)  # QUEUED trials, oldest first
@@ -52,13 +54,19 @@ class StudyRuntime:
     _draws: tuple[int, int] = (-1, 0)  # (next_number, attempt) of the last `reseed`
 
     @classmethod
-    def load(cls, batch: Transaction, name: str) -> StudyRuntime:
-        """Build the runtime of study `name` from its stored config (trials come via `sync`)."""
+    def load(
+        cls, batch: Transaction, name: str, hosts: StrategyHosts | None = None
+    ) -> StudyRuntime:
+        """Build the runtime of study `name` from its stored config (trials come via `sync`);
+        with `hosts`, its strategy lives in a host process."""
         row = batch.study(name)
         config = StudyConfig.from_dict(json.loads(row.config_json))
         space = make_space(config.space)
-        strategy = make_strategy(
-            config.strategy, space, seed=config.seed, options=dict(config.strategy_options)
+        options = dict(config.strategy_options)
+        strategy: Strategy | HostedStrategy = (
+            make_strategy(config.strategy, space, seed=config.seed, options=options)
+            if hosts is None
+            else hosts.make(config.strategy, space, dict(config.space), config.seed, options)
         )
         return cls(name, row.created_at, config, space, strategy)
 
@@ -77,9 +85,7 @@ class StudyRuntime:
         number, attempt = self._draws
         attempt = attempt + 1 if number == next_number else 0
         self._draws = (next_number, attempt)
-        bits = self.strategy.rng.bit_generator
-        fresh = type(bits)(draw_seed(self.config.seed, next_number, attempt))
-        bits.state = fresh.state  # in place: every holder of the generator follows
+        self.strategy.reseed(draw_seed(self.config.seed, next_number, attempt))
 
     def parse(self, text: str) -> Arch:
         arch = self._parsed.get(text)

@@ -143,12 +143,13 @@ class StudyService:
         default_strategy: str = "lanas",
         lease_seconds: float = 3600.0,
         models: ModelManager | None = None,
+        strategy_processes: int = 0,
     ) -> None:
         self.storage = storage
         self.default_strategy = default_strategy
         self.lease_seconds = lease_seconds
         self.models = models
-        self.committer = GroupCommitter(storage, lease_seconds, models)
+        self.committer = GroupCommitter(storage, lease_seconds, models, strategy_processes)
         self._spaces: dict[tuple[str, float], SearchSpace] = {}
         # study -> (namespace, monotonic time it expires); see `namespace_of`
         self._namespaces: dict[str, tuple[str, float]] = {}

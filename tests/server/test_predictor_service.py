@@ -134,9 +134,12 @@ def _settle(models, study: str, timeout: float = 240.0) -> None:
     assert study not in models._training, f"training of {study} still running"
 
 
-def test_a_model_that_fails_its_ranking_gate_is_retrained_sooner(tmp_path) -> None:
-    # gate_alpha 0: no model can pass (p >= 1/2001); 1.0: every model passes.
+@pytest.mark.parametrize("hosts", [0, 1], ids=["in-process", "strategy-host"])
+def test_a_model_that_fails_its_ranking_gate_is_retrained_sooner(tmp_path, hosts: int) -> None:
+    # gate_alpha 0: no model can pass (p >= 1/2001); 1.0: every model passes. With a
+    # strategy host, the model reaches the strategy in the host process (loaded from disk).
     settings = dict(
+        strategy_processes=hosts,
         model_min_trials=12,
         model_retrain_every=50,
         model_gate_retry_every=3,

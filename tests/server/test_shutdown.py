@@ -178,3 +178,53 @@ def test_a_second_sigterm_exits_at_once_with_code_1(tmp_path: Path) -> None:
             assert proc.poll() is None, "the first SIGTERM waits for the open Session"
             code, seconds = srv.terminate(timeout=60)
     assert code == 1 and seconds < EXIT, (code, seconds)
+
+
+def test_sigterm_with_a_slow_propose_in_a_strategy_host(tmp_path: Path) -> None:
+    """A CPU-bound Propose running in a strategy host process: the server still exits on
+    time with code 0, and its host processes do not outlive it."""
+    from archsampler.bench.isolation import max_candidates
+    from archsampler.bench.load import LOAD_SPACE
+
+    srv = _server(
+        tmp_path, ARCHSAMPLER_MODEL_RETRAIN_EVERY="0", ARCHSAMPLER_STRATEGY_PROCESSES="1"
+    )
+    client = Client(srv.target, retries=0, timeout=120)
+    study = client.create_study(
+        "slow",
+        space=LOAD_SPACE,
+        strategy="lanas",
+        strategy_options={"candidates": max_candidates()},
+    )
+    for t in study.propose(count=40):  # past lanas's initial samples: its tree proposes
+        study.report(t.id, value=float(sum(map(ord, t.arch)) % 97))
+    assert srv.proc is not None
+    hosts = [
+        pid
+        for pid in child_pids(srv.proc.pid)
+        if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+    assert len(hosts) == 1
+    outcome: list[BaseException | object] = []
+
+    def propose() -> None:
+        try:
+            outcome.append(study.propose(count=1000))
+        except BaseException as e:  # noqa: BLE001 - checked below
+            outcome.append(e)
+
+    caller = threading.Thread(target=propose)
+    caller.start()
+    try:
+        time.sleep(1.0)
+        assert caller.is_alive() and not outcome, "the Propose should still be computing"
+        _sigterm(srv, GRACE + DRAIN + EXIT)
+        caller.join(30)
+        assert len(outcome) == 1 and isinstance(outcome[0], ArchSamplerError), outcome
+    finally:
+        client.close()
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in hosts) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in hosts), "the strategy host outlived the server"
+    assert "Traceback" not in (tmp_path / "server.log").read_text()

@@ -88,6 +88,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="the ref phase: the same slow load on a second server process (what the "
         "machine's CPU contention alone costs A)",
     )
+    p.add_argument(
+        "--strategy-processes",
+        type=int,
+        default=0,
+        help="the servers' ARCHSAMPLER_STRATEGY_PROCESSES: 0 runs strategies in the server "
+        "process (the default), N > 0 in N host processes at a lower CPU priority",
+    )
     p.add_argument("--json", type=Path, help="write the results here")
 
 
@@ -349,6 +356,7 @@ async def _drive(target: str, other: str | None, args: argparse.Namespace) -> di
         "blocks_per_phase": args.blocks,
         "warmup_s": args.warmup,
         "ramp_s": args.ramp,
+        "strategy_processes": args.strategy_processes,
     }
 
 
@@ -367,7 +375,10 @@ def _ratio(value: float | None) -> str:
 def run(args: argparse.Namespace) -> int:
     import uvloop
 
-    off = {"ARCHSAMPLER_MODEL_RETRAIN_EVERY": "0"}
+    off = {
+        "ARCHSAMPLER_MODEL_RETRAIN_EVERY": "0",
+        "ARCHSAMPLER_STRATEGY_PROCESSES": str(args.strategy_processes),
+    }
     with tempfile.TemporaryDirectory() as tmp:
         with ServerProcess(Path(tmp) / "isolation.db", **off) as srv:
             if args.reference:

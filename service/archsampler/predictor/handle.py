@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from typing import Sequence
 
@@ -21,6 +22,7 @@ class ModelHandle:
     predictor: NAOPredictor
     space: SearchSpace
     sign: float  # +1 when the study maximises; strategies always maximise
+    path: Path | str | None = None  # the version's folder (strategy hosts load it from there)
 
     @property
     def metadata(self) -> dict[str, Any]:

@@ -145,7 +145,7 @@ class ModelManager:
         predictor = NAOPredictor.load(path, threads=1)
         if predictor.metadata.get("space") != config.space:
             raise ValueError(f"{path} was trained for another search space")
-        return ModelHandle(version, predictor, make_space(config.space), config.sign)
+        return ModelHandle(version, predictor, make_space(config.space), config.sign, path)
 
     def forget(self, study: str) -> None:
         """Drop a deleted study's models (memory and disk) and its training record: a study
@@ -373,8 +373,9 @@ class ModelManager:
         self._threads.shutdown(wait=True, cancel_futures=True)
 
 
-def _exit_with_parent() -> None:
-    """Training is useless once the server died (even by SIGKILL): exit with it."""
+def exit_with_parent() -> None:
+    """A child's work (training, a strategy host) is useless once the server died (even by
+    SIGKILL): exit with it."""
     import time
 
     parent = os.getppid()
@@ -388,7 +389,7 @@ def _job(conn: Any, *args: Any) -> None:
 
     Training runs at a lower CPU priority, so serving keeps the cores it needs under load.
     """
-    threading.Thread(target=_exit_with_parent, daemon=True).start()
+    threading.Thread(target=exit_with_parent, daemon=True).start()
     try:
         os.nice(TRAINING_NICENESS)
     except OSError:  # not permitted here: train at normal priority

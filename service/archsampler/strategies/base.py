@@ -113,6 +113,17 @@ class Strategy(abc.ABC):
         self._universe: tuple[list[str], list[Arch]] | None | bool = False  # False: not yet
         self._short: int | None = None  # the listed space's size when a draw fell short
 
+    @property
+    def uses_model(self) -> bool:
+        """Whether the service should hand this strategy the study's model (`UsesModel`)."""
+        return isinstance(self, UsesModel)
+
+    def reseed(self, seed: np.random.SeedSequence) -> None:
+        """Restart the strategy's draws from `seed`, in place: every holder of `self.rng`
+        follows."""
+        bits = self.rng.bit_generator
+        bits.state = type(bits)(seed).state
+
     def observe(self, observations: Sequence[Observation]) -> None:
         """Learn from newly finished trials (each trial is passed exactly once)."""
         for obs in observations:

@@ -332,8 +332,17 @@ class RequestGen:
         if self.p(0.15):
             cfg.stopping.rule = r.choice(("median", "asha", "curve", "none", "", self.text()))
             if self.p(0.5):
-                key = r.choice(("startup_trials", "warmup_steps", "min_step",
-                                "reduction_factor", "max_step", "margin", self.text(huge=0)))
+                key = r.choice(
+                    (
+                        "startup_trials",
+                        "warmup_steps",
+                        "min_step",
+                        "reduction_factor",
+                        "max_step",
+                        "margin",
+                        self.text(huge=0),
+                    )
+                )
                 cfg.stopping.options.fields[key].number_value = r.choice(OPTION_EXTREMES)
         if self.p(0.1):
             cfg.max_retries = self.int32()

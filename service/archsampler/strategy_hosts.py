@@ -1,0 +1,254 @@
+"""Strategy hosts: studies' strategies in worker processes at a lower CPU priority.
+
+With `strategy_processes` N > 0 (`ARCHSAMPLER_STRATEGY_PROCESSES`), each study's strategy
+lives in one of N spawned host processes (niceness +10) and its lane calls it through a
+`HostedStrategy` over a pipe. A CPU-bound Propose (lanas with a huge `candidates`, a
+constrained space being exhausted) then holds neither the server's interpreter lock nor
+its CPU priority, so the event loop and the writer answer other studies' Reports as if it
+were not there. A host runs one call at a time: studies placed on the same host (the one
+with the fewest strategies when the study's runtime is built) wait for each other's
+calls, so N should cover the studies that propose at the same time. A host that dies is
+replaced; its studies' runtimes are rebuilt from storage on their next round (the lane
+treats the failed call like any strategy error).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import pickle
+import threading
+import weakref
+from itertools import count
+from typing import Any
+from typing import Sequence
+
+from archsampler.spaces.base import Arch
+from archsampler.spaces.base import SearchSpace
+from archsampler.strategies.base import Observation
+from archsampler.strategies.base import Proposal
+
+log = logging.getLogger(__name__)
+HOST_NICENESS = 10
+MAX_STRATEGY_PROCESSES = 64
+
+
+class HostDiedError(RuntimeError):
+    """A strategy host process exited (killed, out of memory); the call did not complete."""
+
+
+class _Host:
+    """One host process and the pipe to it; one call at a time."""
+
+    def __init__(self, index: int) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(
+            target=_host_main,
+            args=(child, HOST_NICENESS),
+            daemon=True,
+            name=f"archsampler-strategy-host-{index}",
+        )
+        self.proc.start()
+        child.close()
+        self.lock = threading.Lock()
+        self.live = 0  # strategies placed here and not yet dropped
+        self.dropped: list[int] = []  # keys to drop, sent with the next call
+        self.dead = False  # a call found the pipe closed
+
+    def call(self, op: str, key: int, *args: Any) -> Any:
+        with self.lock:
+            drops, self.dropped = self.dropped, []
+            try:
+                self.conn.send((op, key, args, drops))
+                ok, value = self.conn.recv()
+            except (EOFError, OSError) as e:
+                self.dead = True
+                raise HostDiedError(
+                    f"strategy host {self.proc.name} exited ({self.proc.exitcode}) during {op!r}"
+                ) from e
+        if not ok:
+            raise value
+        return value
+
+    def drop(self, key: int) -> None:
+        """Forget strategy `key` (its proxy was collected); sent with the next call."""
+        self.dropped.append(key)  # no lock: may run from a GC pass inside `call`
+        self.live -= 1
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.join(timeout=5)
+        self.conn.close()
+
+
+class StrategyHosts:
+    """N host processes, started on first use; `make` builds a strategy in one of them."""
+
+    def __init__(self, processes: int) -> None:
+        if not 1 <= processes <= MAX_STRATEGY_PROCESSES:
+            raise ValueError(
+                f"strategy processes must be in 1..{MAX_STRATEGY_PROCESSES}, got {processes}"
+            )
+        self.processes = processes
+        self._hosts: list[_Host] = []
+        self._lock = threading.Lock()
+        self._keys = count(1)
+        self._closed = False
+        self.replaced = 0  # hosts that died and were replaced
+
+    def _place(self) -> _Host:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("strategy hosts are closed")
+            for i, host in enumerate(self._hosts):
+                if host.dead or not host.proc.is_alive():
+                    log.error(
+                        "strategy host %s exited (%s); replacing it",
+                        host.proc.name,
+                        host.proc.exitcode,
+                    )
+                    host.close()
+                    self._hosts[i] = _Host(i)
+                    self.replaced += 1
+            if len(self._hosts) < self.processes:
+                self._hosts.append(_Host(len(self._hosts)))
+                host = self._hosts[-1]
+            else:
+                host = min(self._hosts, key=lambda h: h.live)
+            host.live += 1
+            return host
+
+    def make(
+        self,
+        name: str,
+        space: SearchSpace,
+        space_spec: dict[str, Any],
+        seed: int,
+        options: dict[str, Any],
+    ) -> HostedStrategy:
+        """Build strategy `name` (as `make_strategy`) in a host; its errors surface here."""
+        host = self._place()
+        key = next(self._keys)  # a new key per strategy: never reused, even on a new host
+        try:
+            facts = host.call("create", key, name, space_spec, seed, options)
+        except BaseException:
+            host.live -= 1
+            raise
+        return HostedStrategy(host, key, space, facts)
+
+    def close(self) -> None:
+        """Kill every host (their strategies are rebuilt from storage by the next server)."""
+        with self._lock:
+            self._closed = True
+            hosts, self._hosts = self._hosts, []
+        for host in hosts:
+            host.close()
+
+
+class HostedStrategy:
+    """The lane's side of a strategy living in a host process: the `Strategy` calls the
+    service makes (`observe`, `propose`, `reseed`, `set_model`, `describe`), forwarded."""
+
+    def __init__(self, host: _Host, key: int, space: SearchSpace, facts: dict[str, Any]) -> None:
+        self.space = space
+        self.name: str = facts["name"]
+        self.multi_objective: bool = facts["multi_objective"]
+        self.uses_model: bool = facts["uses_model"]
+        self.model: Any = None
+        self._host = host
+        self._key = key
+        weakref.finalize(self, host.drop, key)
+
+    def observe(self, observations: Sequence[Observation]) -> None:
+        self._host.call("observe", self._key, list(observations))
+
+    def propose(self, n: int, pending: Sequence[Arch]) -> list[Proposal]:
+        return self._host.call("propose", self._key, n, list(pending))
+
+    def reseed(self, seed: Any) -> None:
+        self._host.call("reseed", self._key, seed)
+
+    def set_model(self, model: Any) -> None:
+        """Hand over a model version: the host loads it from its folder (`model.path`)."""
+        self.model = model
+        ref = None if model is None else (model.version, str(model.path), model.sign)
+        self._host.call("set_model", self._key, ref)
+
+    def describe(self) -> list[dict[str, Any]]:
+        return self._host.call("describe", self._key)
+
+
+# -- the host process ---------------------------------------------------------------------
+def _picklable(e: BaseException) -> BaseException:
+    try:
+        pickle.loads(pickle.dumps(e))
+        return e
+    except Exception:  # noqa: BLE001 - any unpicklable error is sent as its text
+        return RuntimeError(f"{type(e).__name__}: {e}")
+
+
+def _serve(strategies: dict[int, Any], op: str, key: int, args: tuple) -> Any:
+    from archsampler.spaces import make_space
+    from archsampler.strategies import make_strategy
+    from archsampler.strategies.base import UsesModel
+
+    if op == "create":
+        name, space_spec, seed, options = args
+        strategy = make_strategy(name, make_space(space_spec), seed=seed, options=options)
+        strategies[key] = strategy
+        return {
+            "name": strategy.name,
+            "multi_objective": strategy.multi_objective,
+            "uses_model": isinstance(strategy, UsesModel),
+        }
+    strategy = strategies[key]
+    if op == "observe":
+        return strategy.observe(args[0])
+    if op == "propose":
+        return strategy.propose(*args)
+    if op == "reseed":
+        return strategy.reseed(args[0])
+    if op == "set_model":
+        return strategy.set_model(None if args[0] is None else _load_model(strategy, *args[0]))
+    if op == "describe":
+        describe = getattr(strategy, "describe", None)
+        return describe() if describe is not None else []
+    raise ValueError(f"unknown strategy host call {op!r}")
+
+
+def _load_model(strategy: Any, version: int, path: str, sign: float) -> Any:
+    from archsampler.predictor.handle import ModelHandle
+    from archsampler.predictor.runtime import NAOPredictor
+
+    return ModelHandle(version, NAOPredictor.load(path, threads=1), strategy.space, sign, path)
+
+
+def _host_main(conn: Any, niceness: int) -> None:
+    """Host process: serve calls until the pipe closes (the server exited or closed it)."""
+    from archsampler.predictor.manager import exit_with_parent
+
+    threading.Thread(target=exit_with_parent, daemon=True).start()
+    try:
+        os.nice(niceness)
+    except OSError:
+        log.warning("could not lower the strategy host's CPU priority")
+    strategies: dict[int, Any] = {}
+    while True:
+        try:
+            op, key, args, drops = conn.recv()
+        except (EOFError, OSError):
+            return
+        for k in drops:
+            strategies.pop(k, None)
+        try:
+            reply = (True, _serve(strategies, op, key, args))
+        except BaseException as e:  # noqa: BLE001 - the lane's caller gets it
+            reply = (False, _picklable(e))
+        try:
+            conn.send(reply)
+        except (BrokenPipeError, EOFError, OSError):
+            return
+        except Exception as e:  # noqa: BLE001 - an unpicklable answer: nothing was written
+            conn.send((False, RuntimeError(f"strategy host could not send its answer: {e}")))
