@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     )
     model_min_trials: int = Field(40, ge=2, description="completed trials before a first model")
     model_retrain_every: int = Field(
-        50, ge=0, description="retrain after this many newly completed trials (0 = never)"
+        20, ge=0, description="retrain after this many newly completed trials (0 = never)"
     )
     model_gate_retry_every: int = Field(
         10,

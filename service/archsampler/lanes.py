@@ -115,8 +115,12 @@ class Lanes:
         self.hosts = StrategyHosts(strategy_processes) if strategy_processes else None
         self._lanes: dict[str, Lane] = {}
         self._lock = threading.Lock()
+        # strategies in hosts: the lane threads only hand work on, and a lane thread at a
+        # lower priority holding the interpreter lock would hold up the event loop
         self._pool = ThreadPoolExecutor(
-            workers, thread_name_prefix="archsampler-lane", initializer=_lower_priority
+            workers,
+            thread_name_prefix="archsampler-lane",
+            initializer=_lower_priority if strategy_processes == 0 else None,
         )
         if sys.getswitchinterval() > SWITCH_INTERVAL:
             sys.setswitchinterval(SWITCH_INTERVAL)

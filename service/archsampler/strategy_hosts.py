@@ -24,6 +24,7 @@ from itertools import count
 from typing import Any
 from typing import Sequence
 
+from archsampler.errors import ArchSamplerError
 from archsampler.spaces.base import Arch
 from archsampler.spaces.base import SearchSpace
 from archsampler.strategies.base import Observation
@@ -159,13 +160,27 @@ class HostedStrategy:
         self.model: Any = None
         self._host = host
         self._key = key
+        self._sent: dict[int, Arch] = {}  # pending architectures the host holds, by id
         weakref.finalize(self, host.drop, key)
 
     def observe(self, observations: Sequence[Observation]) -> None:
         self._host.call("observe", self._key, list(observations))
 
     def propose(self, n: int, pending: Sequence[Arch]) -> list[Proposal]:
-        return self._host.call("propose", self._key, n, list(pending))
+        """Pending architectures go as ids in order plus the ones the host has not seen:
+        pickling a large pending list at every call would hold the server's interpreter
+        lock for tens of milliseconds in one piece."""
+        order = [id(a) for a in pending]
+        current = dict(zip(order, pending, strict=True))  # holds them: ids stay unique
+        added = [(k, a) for k, a in current.items() if k not in self._sent]
+        self._sent = current
+        try:
+            return self._host.call("propose", self._key, n, order, added)
+        except ArchSamplerError:
+            raise  # the strategy's answer (e.g. exhausted): the host holds `current`
+        except BaseException:
+            self._sent = {}  # whatever the host holds now, the next call sends them all
+            raise
 
     def reseed(self, seed: Any) -> None:
         self._host.call("reseed", self._key, seed)
@@ -189,7 +204,13 @@ def _picklable(e: BaseException) -> BaseException:
         return RuntimeError(f"{type(e).__name__}: {e}")
 
 
-def _serve(strategies: dict[int, Any], op: str, key: int, args: tuple) -> Any:
+def _serve(
+    strategies: dict[int, Any],
+    pending: dict[int, dict[int, Arch]],
+    op: str,
+    key: int,
+    args: tuple,
+) -> Any:
     from archsampler.spaces import make_space
     from archsampler.strategies import make_strategy
     from archsampler.strategies.base import UsesModel
@@ -207,7 +228,12 @@ def _serve(strategies: dict[int, Any], op: str, key: int, args: tuple) -> Any:
     if op == "observe":
         return strategy.observe(args[0])
     if op == "propose":
-        return strategy.propose(*args)
+        n, order, added = args
+        known = pending.setdefault(key, {})
+        known.update(added)
+        archs = [known[k] for k in order]
+        pending[key] = {k: known[k] for k in order}  # forget what is no longer pending
+        return strategy.propose(n, archs)
     if op == "reseed":
         return strategy.reseed(args[0])
     if op == "set_model":
@@ -235,6 +261,7 @@ def _host_main(conn: Any, niceness: int) -> None:
     except OSError:
         log.warning("could not lower the strategy host's CPU priority")
     strategies: dict[int, Any] = {}
+    pending: dict[int, dict[int, Arch]] = {}  # per strategy: its pending architectures by id
     while True:
         try:
             op, key, args, drops = conn.recv()
@@ -242,8 +269,9 @@ def _host_main(conn: Any, niceness: int) -> None:
             return
         for k in drops:
             strategies.pop(k, None)
+            pending.pop(k, None)
         try:
-            reply = (True, _serve(strategies, op, key, args))
+            reply = (True, _serve(strategies, pending, op, key, args))
         except BaseException as e:  # noqa: BLE001 - the lane's caller gets it
             reply = (False, _picklable(e))
         try:

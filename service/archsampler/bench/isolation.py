@@ -168,6 +168,12 @@ async def _hammer_serve(conn: Connection, settings: dict[str, Any]) -> None:
                 f"b-exhausted-{phase}", space=EXHAUSTED_SPACE, strategy="random"
             )
             studies[phase] = (lanas, tight)
+            # one untimed call each: the studies' runtimes (and strategy hosts) exist before
+            # the first block, so no block pays for start-up
+            for t in await lanas.propose(count=settings["reports"], client_id="b"):
+                await lanas.report(t.id, value=_value(t.arch))
+            with contextlib.suppress(ArchSamplerError):
+                await tight.propose(count=1, client_id="e")
             conn.send("ok")
         elif cmd[0] == "start":
             lanas, tight = studies[cmd[1]]

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from archsampler.bench.search_runner import StrategySearcher
+from archsampler.config import Settings
 from archsampler.predictor.handle import ModelHandle
 from archsampler.predictor.manager import retrain_interval
 from archsampler.predictor.parity import ParityError
@@ -25,9 +26,10 @@ from archsampler.strategies.base import Strategy
 from archsampler.strategies.base import UsesModel
 
 log = logging.getLogger(__name__)
-FIRST = 40
-EVERY = 60
-GATE_RETRY = 10  # as the service's model_gate_retry_every
+_DEFAULTS = Settings.model_fields  # when the service trains with its default settings
+FIRST: int = _DEFAULTS["model_min_trials"].default
+EVERY: int = _DEFAULTS["model_retrain_every"].default
+GATE_RETRY: int = _DEFAULTS["model_gate_retry_every"].default
 CONFIG: dict[str, Any] = {"epochs": 30, "min_steps": 300, "gate_folds": 4}  # as the service
 
 

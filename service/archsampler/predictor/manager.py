@@ -75,7 +75,7 @@ class ModelManager:
         storage: SQLStorage,
         root: str | Path,
         *,
-        retrain_every: int = 50,
+        retrain_every: int = 20,
         min_trials: int = 40,
         gate_retry_every: int = 10,
         config: dict[str, Any] | None = None,
