@@ -213,14 +213,17 @@ def test_sigterm_with_a_slow_propose_in_a_strategy_host(tmp_path: Path) -> None:
         except BaseException as e:  # noqa: BLE001 - checked below
             outcome.append(e)
 
-    caller = threading.Thread(target=propose)
-    caller.start()
+    callers = [threading.Thread(target=propose) for _ in range(4)]  # one round of 4,000
+    for caller in callers:
+        caller.start()
     try:
-        time.sleep(1.0)
-        assert caller.is_alive() and not outcome, "the Propose should still be computing"
+        time.sleep(0.5)
+        assert len(outcome) < len(callers), "the Proposes should still be computing"
         _sigterm(srv, GRACE + DRAIN + EXIT)
-        caller.join(30)
-        assert len(outcome) == 1 and isinstance(outcome[0], ArchSamplerError), outcome
+        for caller in callers:
+            caller.join(30)
+        assert len(outcome) == len(callers)
+        assert all(isinstance(o, (list, ArchSamplerError)) for o in outcome), outcome
     finally:
         client.close()
     deadline = time.monotonic() + 10
@@ -228,3 +231,24 @@ def test_sigterm_with_a_slow_propose_in_a_strategy_host(tmp_path: Path) -> None:
         time.sleep(0.1)
     assert not any(_alive(pid) for pid in hosts), "the strategy host outlived the server"
     assert "Traceback" not in (tmp_path / "server.log").read_text()
+
+
+def test_strategy_hosts_exit_when_the_server_is_sigkilled(tmp_path: Path) -> None:
+    srv = _server(
+        tmp_path, ARCHSAMPLER_MODEL_RETRAIN_EVERY="0", ARCHSAMPLER_STRATEGY_PROCESSES="2"
+    )
+    with Client(srv.target) as client:
+        for name in ("a", "b"):
+            client.create_study(name, space="nb201", strategy="random").propose(count=1)
+    assert srv.proc is not None
+    hosts = [
+        pid
+        for pid in child_pids(srv.proc.pid)
+        if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+    assert len(hosts) == 2
+    srv.stop(kill=True)
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in hosts) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in hosts), "a strategy host outlived a SIGKILLed server"
