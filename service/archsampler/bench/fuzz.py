@@ -90,6 +90,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--http-cases", type=int, default=2_000, help="hostile requests to the dashboard port"
     )
+    parser.add_argument(
+        "--strategy-processes",
+        type=int,
+        default=0,
+        help="the server's ARCHSAMPLER_STRATEGY_PROCESSES (strategies in host processes)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -102,7 +108,10 @@ def run(args: argparse.Namespace) -> int:
         log.write_bytes(b"")
         dashboard = free_port()
         server = LoggedServerProcess(
-            Path(tmp) / "fuzz.db", log, ARCHSAMPLER_DASHBOARD_PORT=str(dashboard)
+            Path(tmp) / "fuzz.db",
+            log,
+            ARCHSAMPLER_DASHBOARD_PORT=str(dashboard),
+            ARCHSAMPLER_STRATEGY_PROCESSES=str(args.strategy_processes),
         ).start()
         try:
             result = run_fuzz(
@@ -119,7 +128,12 @@ def run(args: argparse.Namespace) -> int:
             )  # fmt: skip
         finally:
             ending = server.shutdown()
-        record = {**result.to_json(), "seed": args.seed, "server_exit": ending}
+        record = {
+            **result.to_json(),
+            "seed": args.seed,
+            "server_exit": ending,
+            "strategy_processes": args.strategy_processes,
+        }
         record["dashboard"] = http.to_json()
         record["server_log"] = str(log) if args.log or args.json else None
     keys = ("cases", "internal", "crashes", "hangs", "violations", "server_exit")

@@ -314,6 +314,8 @@ class Fuzzer:
                 ]
             if reply.trial.state != pb.PENDING or reply.trial.id in h.acked:
                 return [f"heartbeat acknowledged on a finished trial {reply.trial.id}"]
+        elif method == "Release":
+            h.released.add(reply.trial.id)
         elif method == "ListTrials":
             return self._check_listing(req, reply)
         elif method == "Predict":
@@ -375,7 +377,11 @@ class Fuzzer:
                 got = None if t is None else _stored(t)
                 res.add("violation", "final", f"trial {trial_id}: acked {outcome}, stored {got}")
         for study, trials in stored.items():
-            live = Counter(t.arch_hash for t in trials.values() if t.state != pb.STALE)
+            live = Counter(  # a released trial reported late may repeat a live arch
+                t.arch_hash
+                for t in trials.values()
+                if t.state != pb.STALE and t.id not in h.released
+            )
             dups = [a for a, n in live.items() if n > 1]
             if dups:
                 res.add("violation", "final", f"study {study}: duplicate archs {dups[:5]}")

@@ -93,6 +93,9 @@ class Harvest:
     tokens: list[str] = field(default_factory=lambda: [""])
     acked: dict[int, tuple[str, int, float | None]] = field(default_factory=dict)
     reports: dict[int, pb.ReportRequest] = field(default_factory=dict)
+    # trials released (STALE): a late report of one is recorded even when its architecture
+    # was told or proposed again meanwhile (README: leases), so it may share that arch
+    released: set[int] = field(default_factory=set)
 
     def add_trial(self, trial: pb.Trial) -> None:
         """Remember a trial's id and architecture (bounded pools)."""
