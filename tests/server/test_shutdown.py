@@ -252,3 +252,44 @@ def test_strategy_hosts_exit_when_the_server_is_sigkilled(tmp_path: Path) -> Non
     while any(_alive(pid) for pid in hosts) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(_alive(pid) for pid in hosts), "a strategy host outlived a SIGKILLed server"
+
+
+def _maps(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return ""
+
+
+def test_a_training_child_killed_mid_training_leaves_nothing_to_clean_up(tmp_path: Path) -> None:
+    """SIGTERM once the child trains (torch loaded): multiprocessing's resource tracker has
+    nothing of it to clean up, so no "leaked semaphore" warning reaches the server's log
+    (tqdm's default lock is such a semaphore; the child uses a thread lock)."""
+    srv = _server(
+        tmp_path,
+        ARCHSAMPLER_MODEL_MIN_TRIALS="4",
+        ARCHSAMPLER_MODEL_RETRAIN_EVERY="1",
+        ARCHSAMPLER_MODEL_EPOCHS="100000",
+        ARCHSAMPLER_MODEL_MIN_STEPS="1000000",
+    )
+    with Client(srv.target) as client:
+        study = client.create_study("m", space="nb201", strategy="random")
+        for k, trial in enumerate(study.propose(count=6)):
+            study.report(trial.id, value=float(k))
+    assert srv.proc is not None
+    deadline = time.monotonic() + 120
+    children: list[int] = []
+    while time.monotonic() < deadline:
+        children = child_pids(srv.proc.pid)
+        if any("libtorch" in _maps(pid) for pid in children):
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail("no training child loaded torch")
+    time.sleep(3.0)  # from the import into `train_nao` (the first epoch of 100,000)
+    _sigterm(srv, GRACE + DRAIN + EXIT)
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in children)  # the resource tracker included
+    assert "leaked semaphore" not in (tmp_path / "server.log").read_text()

@@ -394,6 +394,12 @@ def _job(conn: Any, *args: Any) -> None:
         os.nice(TRAINING_NICENESS)
     except OSError:  # not permitted here: train at normal priority
         log.warning("could not lower the training process's CPU priority")
+    from tqdm import tqdm
+
+    # tqdm's default lock is a multiprocessing semaphore (made even for a disabled bar): a
+    # child killed at shutdown would leave it behind, and the resource tracker would print
+    # a "leaked semaphore" warning into the server's log. A thread lock does here.
+    tqdm.set_lock(threading.RLock())
     try:
         from archsampler.predictor.training_job import train_and_export
 
