@@ -39,6 +39,7 @@ from archsampler.bench.plot import plot_quartiles
 from archsampler.bench.search import check_strategies
 from archsampler.bench.search import parse_strategy_options
 from archsampler.bench.search_runner import Searcher
+from archsampler.bench.search_runner import distinct_asks
 from archsampler.bench.search_runner import make_searcher
 from archsampler.bench.search_runner import quartiles
 from archsampler.bench.tpe import TPESearcher
@@ -146,16 +147,8 @@ def run_one(
     """
     space = evaluator.space
     searcher = searcher_for(name, seed, options)
-    seen: set[str] = set()
     trace: Trace = [] if out is None else out
-    while len(trace) < budget:
-        arch = searcher.ask()
-        if arch is None:
-            break
-        key = space.canonical_hash(arch)
-        if key in seen:
-            raise RuntimeError(f"{name!r} (seed {seed}) re-proposed {space.to_string(arch)!r}")
-        seen.add(key)
+    for arch in distinct_asks(searcher, space, budget - len(trace), name, seed):
         valid, test, _ = evaluator(arch, seed)
         searcher.tell(arch, valid)
         trace.append((space.to_string(arch), valid, test))

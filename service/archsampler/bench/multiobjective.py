@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from archsampler.bench.plot import plot_quartiles
 from archsampler.bench.search import parse_strategy_options
+from archsampler.bench.search_runner import distinct_asks
 from archsampler.bench.tables import load_table
 from archsampler.bench.tables import nb201_table_path
 from archsampler.pareto import hypervolume
@@ -260,16 +261,8 @@ def run_one(
     """Table rows one run evaluated, in order (distinct networks; a re-proposal raises)."""
     cls = OptunaMO if name in OPTUNA_SEARCHERS else StrategyMO
     searcher = cls(name, problem.space, seed, options or {})
-    seen: set[str] = set()
     rows: list[int] = []
-    while len(rows) < budget:
-        arch = searcher.ask()
-        if arch is None:
-            break
-        key = problem.space.canonical_hash(arch)
-        if key in seen:
-            raise RuntimeError(f"{name!r} (seed {seed}) re-proposed {arch!r}")
-        seen.add(key)
+    for arch in distinct_asks(searcher, problem.space, budget, name, seed):
         row = problem.cells[arch]
         searcher.tell(arch, problem.objectives(row))
         rows.append(row)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
 from typing import Any
+from typing import Iterator
 from typing import Protocol
 
 import numpy as np
@@ -211,6 +212,30 @@ def make_searcher(
     return StrategySearcher(strategy)
 
 
+def distinct_asks(
+    searcher: Any, space: SearchSpace, budget: int, name: str, seed: int
+) -> Iterator[Arch]:
+    """Up to `budget` architectures from `searcher.ask()` (fewer when it returns None); the
+    caller tells each before the next ask.
+
+    Raises:
+        RuntimeError: an architecture equal (by canonical hash: on NB201 also isomorphic) to
+            an earlier one of this run.
+    """
+    seen: set[str] = set()
+    for _ in range(budget):
+        arch = searcher.ask()
+        if arch is None:
+            return
+        key = space.canonical_hash(arch)
+        if key in seen:
+            raise RuntimeError(
+                f"strategy {name!r} (seed {seed}) re-proposed {space.to_string(arch)!r}"
+            )
+        seen.add(key)
+        yield arch
+
+
 def run_search(
     problem: Problem,
     name: str,
@@ -234,18 +259,8 @@ def run_search(
             on NB201, a cell isomorphic to one).
     """
     searcher = make_searcher(name, problem.space, seed, options)
-    seen: set[str] = set()
     rows: list[int] = []
-    while len(rows) < budget:
-        arch = searcher.ask()
-        if arch is None:
-            break
-        key = problem.space.canonical_hash(arch)
-        if key in seen:
-            raise RuntimeError(
-                f"strategy {name!r} (seed {seed}) re-proposed {problem.space.to_string(arch)!r}"
-            )
-        seen.add(key)
+    for arch in distinct_asks(searcher, problem.space, budget, name, seed):
         row = problem.row(arch)
         value = None if row == MISS else float(problem.values[row])
         searcher.tell(arch, value)
