@@ -21,13 +21,12 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from archsampler.strategies import STRATEGIES
 from archsampler.testing import ServerProcess
-from archsampler.testing.servers import child_pids
+from archsampler.testing.servers import spawned_children
 from archsampler_client import Client
 
 ROUNDS = 11  # 33 reports: past lanas init (10), hierarchical init (20), mid reinforce batch
@@ -74,11 +73,7 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tupl
                     results[name] = tuple(history(x, f"s-{name}") for x in (ca, cb, cc))
                 except Exception as e:  # noqa: BLE001 - reported per strategy
                     results[name] = (e,)
-        hosts = [  # not multiprocessing's resource tracker
-            pid
-            for pid in child_pids(c.proc.pid)
-            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
-        ]
+        hosts = spawned_children(c.proc.pid)  # no model trains: the strategy hosts
         for pid in hosts:
             os.kill(pid, signal.SIGKILL)
         a.stop(kill=True)

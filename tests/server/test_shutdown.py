@@ -15,6 +15,7 @@ import pytest
 from archsampler.server.app import DRAIN_SECONDS
 from archsampler.testing import ServerProcess
 from archsampler.testing.servers import child_pids
+from archsampler.testing.servers import spawned_children
 from archsampler_client import ArchSamplerError
 from archsampler_client import Client
 
@@ -61,6 +62,32 @@ def _alive(pid: int) -> bool:
     return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
 
 
+def _all_gone(pids: list[int], within: float = 10.0) -> bool:
+    """Whether every process of `pids` exits (or is a zombie) within `within` seconds."""
+    deadline = time.monotonic() + within
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return not any(_alive(pid) for pid in pids)
+
+
+def _training_server(tmp_path: Path) -> ServerProcess:
+    """A server whose first model (due after 4 of 6 reported trials) trains far longer than
+    any test, so its training child is running."""
+    srv = _server(
+        tmp_path,
+        ARCHSAMPLER_MODEL_MIN_TRIALS="4",
+        ARCHSAMPLER_MODEL_RETRAIN_EVERY="1",
+        ARCHSAMPLER_MODEL_EPOCHS="100000",
+        ARCHSAMPLER_MODEL_MIN_STEPS="1000000",
+    )
+    with Client(srv.target) as client:
+        study = client.create_study("m", space="nb201", strategy="random")
+        for k, trial in enumerate(study.propose(count=6)):
+            study.report(trial.id, value=float(k))
+    assert srv.proc is not None
+    return srv
+
+
 def test_sigterm_after_trainers_used_sessions_and_exited(tmp_path: Path) -> None:
     srv = _server(tmp_path, ARCHSAMPLER_MODEL_RETRAIN_EVERY="0")
     trainers = [
@@ -97,28 +124,14 @@ def test_sigterm_with_a_session_held_open(tmp_path: Path) -> None:
 
 
 def test_sigterm_while_a_model_trains_kills_the_training_child(tmp_path: Path) -> None:
-    srv = _server(
-        tmp_path,
-        ARCHSAMPLER_MODEL_MIN_TRIALS="4",
-        ARCHSAMPLER_MODEL_RETRAIN_EVERY="1",
-        ARCHSAMPLER_MODEL_EPOCHS="100000",  # trains far longer than this test
-        ARCHSAMPLER_MODEL_MIN_STEPS="1000000",
-    )
-    with Client(srv.target) as client:
-        study = client.create_study("m", space="nb201", strategy="random")
-        for k, trial in enumerate(study.propose(count=6)):
-            study.report(trial.id, value=float(k))
-    assert srv.proc is not None
+    srv = _training_server(tmp_path)
     deadline = time.monotonic() + 60
     while not (children := child_pids(srv.proc.pid)) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert children, "no training child process started"
     time.sleep(1.0)  # well into the child's start-up (torch import) or training
     _sigterm(srv, GRACE + DRAIN + EXIT)
-    deadline = time.monotonic() + 10
-    while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not any(_alive(pid) for pid in children), "the training child outlived the server"
+    assert _all_gone(children), "the training child outlived the server"
     models = tmp_path / "s.db.models"
     leftovers = [p.relative_to(models) for p in models.rglob("*")] if models.exists() else []
     assert not [p for p in leftovers if p.name.startswith((".v", "v"))], leftovers
@@ -199,11 +212,7 @@ def test_sigterm_with_a_slow_propose_in_a_strategy_host(tmp_path: Path) -> None:
     for t in study.propose(count=40):  # past lanas's initial samples: its tree proposes
         study.report(t.id, value=float(sum(map(ord, t.arch)) % 97))
     assert srv.proc is not None
-    hosts = [
-        pid
-        for pid in child_pids(srv.proc.pid)
-        if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    ]
+    hosts = spawned_children(srv.proc.pid)
     assert len(hosts) == 1
     outcome: list[BaseException | object] = []
 
@@ -226,10 +235,7 @@ def test_sigterm_with_a_slow_propose_in_a_strategy_host(tmp_path: Path) -> None:
         assert all(isinstance(o, (list, ArchSamplerError)) for o in outcome), outcome
     finally:
         client.close()
-    deadline = time.monotonic() + 10
-    while any(_alive(pid) for pid in hosts) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not any(_alive(pid) for pid in hosts), "the strategy host outlived the server"
+    assert _all_gone(hosts), "the strategy host outlived the server"
     assert "Traceback" not in (tmp_path / "server.log").read_text()
 
 
@@ -241,17 +247,10 @@ def test_strategy_hosts_exit_when_the_server_is_sigkilled(tmp_path: Path) -> Non
         for name in ("a", "b"):
             client.create_study(name, space="nb201", strategy="random").propose(count=1)
     assert srv.proc is not None
-    hosts = [
-        pid
-        for pid in child_pids(srv.proc.pid)
-        if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    ]
+    hosts = spawned_children(srv.proc.pid)
     assert len(hosts) == 2
     srv.stop(kill=True)
-    deadline = time.monotonic() + 10
-    while any(_alive(pid) for pid in hosts) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not any(_alive(pid) for pid in hosts), "a strategy host outlived a SIGKILLed server"
+    assert _all_gone(hosts), "a strategy host outlived a SIGKILLed server"
 
 
 def _maps(pid: int) -> str:
@@ -265,18 +264,7 @@ def test_a_training_child_killed_mid_training_leaves_nothing_to_clean_up(tmp_pat
     """SIGTERM once the child trains (torch loaded): multiprocessing's resource tracker has
     nothing of it to clean up, so no "leaked semaphore" warning reaches the server's log
     (tqdm's default lock is such a semaphore; the child uses a thread lock)."""
-    srv = _server(
-        tmp_path,
-        ARCHSAMPLER_MODEL_MIN_TRIALS="4",
-        ARCHSAMPLER_MODEL_RETRAIN_EVERY="1",
-        ARCHSAMPLER_MODEL_EPOCHS="100000",
-        ARCHSAMPLER_MODEL_MIN_STEPS="1000000",
-    )
-    with Client(srv.target) as client:
-        study = client.create_study("m", space="nb201", strategy="random")
-        for k, trial in enumerate(study.propose(count=6)):
-            study.report(trial.id, value=float(k))
-    assert srv.proc is not None
+    srv = _training_server(tmp_path)
     deadline = time.monotonic() + 120
     children: list[int] = []
     while time.monotonic() < deadline:
@@ -288,8 +276,5 @@ def test_a_training_child_killed_mid_training_leaves_nothing_to_clean_up(tmp_pat
         pytest.fail("no training child loaded torch")
     time.sleep(3.0)  # from the import into `train_nao` (the first epoch of 100,000)
     _sigterm(srv, GRACE + DRAIN + EXIT)
-    deadline = time.monotonic() + 10
-    while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not any(_alive(pid) for pid in children)  # the resource tracker included
+    assert _all_gone(children)  # the resource tracker included
     assert "leaked semaphore" not in (tmp_path / "server.log").read_text()

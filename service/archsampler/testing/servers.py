@@ -97,6 +97,19 @@ def child_pids(pid: int) -> list[int]:
     return found
 
 
+def spawned_children(pid: int) -> list[int]:
+    """Children of `pid` that multiprocessing spawned to run Python code (strategy hosts,
+    training children), not its resource tracker."""
+    found = []
+    for child in child_pids(pid):
+        try:
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.append(child)
+        except OSError:
+            continue  # exited meanwhile
+    return found
+
+
 class ServerProcess:
     """`archsampler serve` as a child process: can be killed (SIGKILL) and restarted.
 
