@@ -176,31 +176,31 @@ class ModelManager:
             if counted is not None:
                 known, since = counted[0], counted[1] + 1
                 self._counted[study] = (known, since)
-                last = self._trained_at.get(study, 0)
-                threshold = self.min_trials if last == 0 else last + self._interval(study)
-                if known + since < threshold:
+                if known + since < self._next_at(study, self._trained_at.get(study, 0)):
                     return
             if study in self._training:
                 self._recheck.add(study)  # looked at again when the running check ends
                 return
             self._training[study] = self._threads.submit(self._maybe_train, study)
 
-    def _interval(self, study: str) -> int:
-        return retrain_interval(
-            self.retrain_every, self.gate_retry_every, self.gate_failures.get(study, 0)
-        )
-
-    def due(self, completed: int, last: int, study: str | None = None) -> bool:
-        """Whether `completed` trials call for a training, the last one having used `last`.
+    def _next_at(self, study: str, last: int) -> int:
+        """Completed trials at which `study`'s next training is due, its last one having
+        used `last` (0: none yet).
 
         The first model comes once `min_trials` trials completed; later ones after every
-        `retrain_every` new completed trials, sooner while `study`'s model fails its ranking
-        gate (`retrain_interval`).
+        `retrain_every` new completed trials, sooner while the study's model fails its
+        ranking gate (`retrain_interval`).
         """
-        if self.retrain_every <= 0 or completed < self.min_trials:
-            return False
-        interval = self.retrain_every if study is None else self._interval(study)
-        return last == 0 or completed - last >= interval
+        if last == 0:
+            return self.min_trials
+        interval = retrain_interval(
+            self.retrain_every, self.gate_retry_every, self.gate_failures.get(study, 0)
+        )
+        return max(self.min_trials, last + interval)
+
+    def due(self, study: str, completed: int, last: int) -> bool:
+        """Whether `completed` trials call for a training of `study` (see `_next_at`)."""
+        return self.retrain_every > 0 and completed >= self._next_at(study, last)
 
     def no_model_reason(self, study: str) -> str:
         """Why `study` has no model yet, for FAILED_PRECONDITION answers."""
@@ -236,7 +236,7 @@ class ModelManager:
                 self._trained_at[study] = last
                 if current is not None and not current.validated:  # restarted: count it once
                     self.gate_failures.setdefault(study, 1)
-            if not self.due(completed, last, study):
+            if not self.due(study, completed, last):
                 return None
             return self._train_locked(study)
         except NotFoundError:
