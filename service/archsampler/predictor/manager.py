@@ -219,7 +219,7 @@ class ModelManager:
             last = self._trained_at.get(study, 0)
             return (
                 f"the last training ({last} trials) was refused or failed; the next one "
-                f"starts at {last + self.retrain_every} completed trials ({completed} so far)"
+                f"starts at {self._next_at(study, last)} completed trials ({completed} so far)"
             )
         return f"training on {completed} completed trials starts shortly"
 
