@@ -26,7 +26,6 @@ from typing import Sequence
 
 from archsampler.errors import ArchSamplerError
 from archsampler.spaces.base import Arch
-from archsampler.spaces.base import SearchSpace
 from archsampler.strategies.base import Observation
 from archsampler.strategies.base import Proposal
 
@@ -97,7 +96,6 @@ class StrategyHosts:
         self._lock = threading.Lock()
         self._keys = count(1)
         self._closed = False
-        self.replaced = 0  # hosts that died and were replaced
 
     def _place(self) -> _Host:
         with self._lock:
@@ -112,7 +110,6 @@ class StrategyHosts:
                     )
                     host.close()
                     self._hosts[i] = _Host(i)
-                    self.replaced += 1
             if len(self._hosts) < self.processes:
                 self._hosts.append(_Host(len(self._hosts)))
                 host = self._hosts[-1]
@@ -124,7 +121,6 @@ class StrategyHosts:
     def make(
         self,
         name: str,
-        space: SearchSpace,
         space_spec: dict[str, Any],
         seed: int,
         options: dict[str, Any],
@@ -133,11 +129,11 @@ class StrategyHosts:
         host = self._place()
         key = next(self._keys)  # a new key per strategy: never reused, even on a new host
         try:
-            facts = host.call("create", key, name, space_spec, seed, options)
+            uses_model = host.call("create", key, name, space_spec, seed, options)
         except BaseException:
             host.live -= 1
             raise
-        return HostedStrategy(host, key, space, facts)
+        return HostedStrategy(host, key, uses_model)
 
     def close(self) -> None:
         """Kill every host (their strategies are rebuilt from storage by the next server)."""
@@ -152,11 +148,8 @@ class HostedStrategy:
     """The lane's side of a strategy living in a host process: the `Strategy` calls the
     service makes (`observe`, `propose`, `reseed`, `set_model`, `describe`), forwarded."""
 
-    def __init__(self, host: _Host, key: int, space: SearchSpace, facts: dict[str, Any]) -> None:
-        self.space = space
-        self.name: str = facts["name"]
-        self.multi_objective: bool = facts["multi_objective"]
-        self.uses_model: bool = facts["uses_model"]
+    def __init__(self, host: _Host, key: int, uses_model: bool) -> None:
+        self.uses_model = uses_model  # whether the lane hands it the study's model
         self.model: Any = None
         self._host = host
         self._key = key
@@ -213,17 +206,12 @@ def _serve(
 ) -> Any:
     from archsampler.spaces import make_space
     from archsampler.strategies import make_strategy
-    from archsampler.strategies.base import UsesModel
 
     if op == "create":
         name, space_spec, seed, options = args
         strategy = make_strategy(name, make_space(space_spec), seed=seed, options=options)
         strategies[key] = strategy
-        return {
-            "name": strategy.name,
-            "multi_objective": strategy.multi_objective,
-            "uses_model": isinstance(strategy, UsesModel),
-        }
+        return strategy.uses_model
     strategy = strategies[key]
     if op == "observe":
         return strategy.observe(args[0])
