@@ -27,6 +27,7 @@ from typing import NamedTuple
 from archsampler.errors import InvalidArgumentError
 from archsampler.errors import NotFoundError
 from archsampler.futures import Waiter
+from archsampler.priority import sliced
 from archsampler.server import converters as conv
 from archsampler.storage.base import DEFAULT_NAMESPACE
 from archsampler.study import StudyService
@@ -140,7 +141,15 @@ def propose(service: StudyService, request: pb.ProposeRequest, loop: Loop = None
 
 
 def propose_answer(trials: list[Trial]) -> pb.ProposeResponse:
-    return pb.ProposeResponse(trials=[conv.trial_to_proto(t) for t in trials])
+    return pb.ProposeResponse(trials=trial_protos(trials))
+
+
+def trial_protos(trials: list[Trial]) -> list[pb.Trial]:
+    """The trials' messages, built in slices that step aside for short calls."""
+    out: list[pb.Trial] = []
+    for part in sliced(len(trials)):
+        out += [conv.trial_to_proto(t) for t in trials[part]]
+    return out
 
 
 class ReportArgs(NamedTuple):
@@ -193,7 +202,7 @@ def report_and_propose(
 def report_and_propose_answer(result: tuple[Trial, list[Trial]]) -> pb.ReportAndProposeResponse:
     reported, trials = result
     return pb.ReportAndProposeResponse(
-        reported=conv.trial_to_proto(reported), trials=[conv.trial_to_proto(t) for t in trials]
+        reported=conv.trial_to_proto(reported), trials=trial_protos(trials)
     )
 
 

@@ -28,6 +28,9 @@ from typing import Sequence
 import numpy as np
 
 from archsampler.futures import Answer
+from archsampler.priority import SHORT
+from archsampler.priority import SLICE
+from archsampler.priority import sliced
 from archsampler.trial import Trial
 from archsampler.trial import TrialState
 from archsampler.trial import WarmStart
@@ -114,27 +117,21 @@ class WarmIndex:
         tokens, ids, scores = self.tokens[:, rows], self.ids[rows], self.scores[rows]
         index = None if isinstance(rows, slice) else rows  # local row -> ring row
         n = len(ids)
-        step = max(1, CHUNK // max(1, n))
+        order = np.lexsort((ids, -scores))  # ties: better value, then lower id
+        step = max(1, min(SLICE, CHUNK // max(1, n)))
         out: list[tuple[int, int]] = []
         for start in range(0, len(queries), step):
             q = np.ascontiguousarray(queries[start : start + step].T)  # decisions x queries
             dist = np.zeros((q.shape[1], n), dtype=np.int16)
             for j in range(length):  # one decision at a time: long contiguous rows
                 dist += tokens[j][None, :] != q[j][:, None]
-            pick = [_pick_one(row, ids, scores) for row in dist]
+            # the first of the nearest in (better value, lower id) order
+            pick = order[dist[:, order].argmin(axis=1)]
             low = dist[np.arange(len(pick)), pick].tolist()
-            rows_picked = pick if index is None else index[pick].tolist()
+            rows_picked = (pick if index is None else index[pick]).tolist()
             out.extend(zip(rows_picked, low, strict=True))
+            SHORT.yield_to_short()
         return out
-
-
-def _pick_one(dist: np.ndarray, ids: np.ndarray, scores: np.ndarray) -> int:
-    """The nearest row of one query: fewest differences, better value, lower id."""
-    tied = np.flatnonzero(dist == dist.min())
-    if len(tied) > 1:
-        tied = tied[scores[tied] == scores[tied].max()]
-        tied = tied[ids[tied] == ids[tied].min()]
-    return int(tied[0])
 
 
 class WarmStarts:
@@ -185,7 +182,10 @@ class WarmStarts:
             index = self._indexes.get(rt.name) if self.limit else None
         if index is None or not len(index) or not trials:
             return [None] * len(trials)
-        queries = np.array([rt.space.to_tokens(_arch(rt, t)) for t in trials], index.dtype)
+        tokens: list[Any] = []
+        for part in sliced(len(trials)):  # bulk work: steps aside for Reports
+            tokens += [rt.space.to_tokens(_arch(rt, t)) for t in trials[part]]
+        queries = np.array(tokens, index.dtype)
         out: list[WarmStart | None] = []
         for row, distance in index.nearest(queries):
             text, uri, value = index.rows[row]
@@ -208,11 +208,14 @@ class WarmStarts:
         trials = [t for t in trials if t.state == TrialState.PENDING]
         if not trials:
             return answers
-        hinted = {
-            t.id: dataclasses.replace(t, warm_start=h)
-            for t, h in zip(trials, self.hints(rt, trials), strict=True)
-            if h is not None
-        }
+        hints = self.hints(rt, trials)
+        hinted: dict[int, Trial] = {}
+        for part in sliced(len(trials)):  # bulk work: steps aside for Reports
+            hinted.update(
+                (t.id, dataclasses.replace(t, warm_start=h))
+                for t, h in zip(trials[part], hints[part], strict=True)
+                if h is not None
+            )
         if not hinted:
             return answers
         return [

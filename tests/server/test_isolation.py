@@ -113,3 +113,38 @@ def test_the_isolation_bench_times_every_block_of_every_phase(tmp_path, capsys) 
         assert sent["n"] == due["n"] and sent["max_ms"] <= due["max_ms"]  # timed from later
     assert result["goal_met"] == (result["p99_ratio_slow_over_idle"] <= 2.0)
     assert "p99(slow) / p99(idle) = " in capsys.readouterr().out
+
+
+def test_bulk_proposals_step_aside_for_short_calls_and_none_is_counted_forever(client) -> None:
+    """While a Report is in flight, a Propose(1000) yields between slices of its bulk work
+    (building rows, encoding the answer), each wait bounded, so it still completes; every
+    short call is counted out again, answered or refused, unary or in a Session."""
+    from archsampler.priority import MAX_WAIT
+    from archsampler.priority import SHORT
+    from archsampler.priority import SLICE
+    from archsampler_client import InvalidArgumentError
+
+    study = client.create_study("bulk", space=LOAD_SPACE, strategy="random")
+    with SHORT.running():  # a short call that never ends (the server is in this process)
+        t0 = time.perf_counter()
+        trials = study.propose(count=1000)
+        held = time.perf_counter() - t0
+    assert len({t.arch for t in trials}) == 1000
+    yields = 2 * (1000 // SLICE)  # at least: the rows, then the answer's messages
+    assert held >= 0.9 * yields * MAX_WAIT, f"{held:.3f} s: the bulk work did not step aside"
+    other = client.create_study("other", space=LOAD_SPACE, strategy="random")
+    foreign = other.propose(count=1)[0]
+    study.report(trials[0].id, value=1.0)
+    with pytest.raises(NotFoundError):
+        study.report(foreign.id, value=1.0)  # another study's trial
+    with pytest.raises(InvalidArgumentError):
+        study.report(trials[1].id, value=float("nan"))
+    study.heartbeat(trials[2].id)
+    with pytest.raises(NotFoundError):
+        study.heartbeat(foreign.id)
+    with study.session() as ops:
+        ops.report(trials[3].id, value=2.0)
+        with pytest.raises(NotFoundError):
+            ops.report(foreign.id, value=1.0)
+        ops.heartbeat(trials[4].id)
+    assert SHORT.in_flight == 0

@@ -115,3 +115,28 @@ def test_a_large_round_scans_the_most_recent_trials(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(ws, "MAX_WORK", 1 << 26)
     got = [(int(index.ids[r]), d) for r, d in index.nearest(queries)]
     assert got == [(1, 0), (9, 0)]
+
+
+def test_nearest_follows_the_tie_rule_in_a_wrapped_ring() -> None:
+    """Brute force against the index after its ring wrapped (rows no longer in id order),
+    with many ties in distance and value: fewest differences, better value, lower id."""
+    rng = np.random.default_rng(5)
+    index = WarmIndex(created_at=0.0, length=4, limit=60)
+    kept: dict[int, tuple[list[int], float]] = {}
+    for trial_id in rng.permutation(150).tolist():  # ids arrive out of order
+        tokens = rng.integers(0, 2, size=4).tolist()
+        score = float(rng.integers(0, 2))
+        index.add(trial_id, tokens, score, (f"a{trial_id}", "", score))
+        kept[trial_id] = (tokens, score)
+        if len(kept) > 60:  # the ring drops the oldest row
+            kept.pop(next(iter(kept)))
+    queries = rng.integers(0, 2, size=(40, 4))
+    found = index.nearest(queries.astype(np.int16))
+    for query, (row, distance) in zip(queries, found, strict=True):
+
+        def key(tid: int, q=query) -> tuple:
+            tokens, score = kept[tid]
+            return (sum(a != b for a, b in zip(q.tolist(), tokens, strict=True)), -score, tid)
+
+        best = min(kept, key=key)
+        assert (int(index.ids[row]), distance) == (best, key(best)[0])

@@ -17,6 +17,7 @@ import grpc
 from archsampler import rpc
 from archsampler.errors import InvalidArgumentError
 from archsampler.errors import PermissionDeniedError
+from archsampler.priority import SHORT
 from archsampler.server.access import AUTH_OFF
 from archsampler.server.access import CURRENT
 from archsampler.server.access import Principal
@@ -126,10 +127,11 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
         return await self._answer(rpc.propose_answer, trials, len(trials), kind)
 
     async def _report(self, request: pb.ReportRequest) -> pb.ReportResponse:
-        args = rpc.report_args(request)
-        await self._allow("Report", args.study)
-        trial = await rpc.report(self.service, request, args, asyncio.get_running_loop())
-        return rpc.report_answer(trial)
+        with SHORT.running():
+            args = rpc.report_args(request)
+            await self._allow("Report", args.study)
+            trial = await rpc.report(self.service, request, args, asyncio.get_running_loop())
+            return rpc.report_answer(trial)
 
     async def _report_and_propose(
         self, request: pb.ReportAndProposeRequest, session: bool = False
@@ -141,8 +143,9 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
         return await self._answer(rpc.report_and_propose_answer, result, len(result[1]), kind)
 
     async def _heartbeat(self, request: pb.HeartbeatRequest) -> pb.HeartbeatResponse:
-        await self._allow("Heartbeat", rpc.heartbeat_study(request))
-        return await self._run(rpc.heartbeat, self.service, request)
+        with SHORT.running():
+            await self._allow("Heartbeat", rpc.heartbeat_study(request))
+            return await self._run(rpc.heartbeat, self.service, request)
 
     @handle_errors
     async def Propose(self, request: pb.ProposeRequest, context: Ctx) -> Any:

@@ -1,0 +1,65 @@
+"""Short calls first: bulk work steps aside while a Report or Heartbeat is in flight.
+
+Everything in the server shares one interpreter lock and, on a small machine, a few
+cores. A large Propose (1,000 trials: rows to build, hints to find, messages to encode)
+is bulk work that nobody waits for by the millisecond; a Report is a trainer blocked
+until it is committed. Bulk loops therefore call `yield_to_short()` between slices of
+work: while short calls are in flight it sleeps (freeing the lock and the core) until
+they are answered, at most `MAX_WAIT` per call, so bulk work always progresses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from typing import Iterator
+
+MAX_WAIT = 0.005
+"""Longest one `yield_to_short` waits (s): under a steady stream of short calls, bulk
+work still gets a slice every `MAX_WAIT`."""
+POLL = 0.0002
+SLICE = 32
+"""Items (trials) a bulk loop handles between two `yield_to_short` calls (~1-3 ms)."""
+
+
+class ShortCalls:
+    """Counts the short calls in flight (any thread)."""
+
+    def __init__(self) -> None:
+        self._n = 0
+        self._lock = threading.Lock()
+
+    @property
+    def in_flight(self) -> int:
+        return self._n
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
+        with self._lock:
+            self._n += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._n -= 1
+
+    def yield_to_short(self, max_wait: float = MAX_WAIT) -> None:
+        """Sleep while short calls are in flight, at most `max_wait` seconds."""
+        if not self._n:
+            return
+        deadline = time.perf_counter() + max_wait
+        while self._n and time.perf_counter() < deadline:
+            time.sleep(POLL)
+
+
+SHORT = ShortCalls()
+"""The process's short calls (one interpreter lock: one count)."""
+
+
+def sliced(n: int) -> Iterator[slice]:
+    """`slice`s of `SLICE` items covering `range(n)`, yielding to short calls between."""
+    for start in range(0, n, SLICE):
+        if start:
+            SHORT.yield_to_short()
+        yield slice(start, min(n, start + SLICE))
