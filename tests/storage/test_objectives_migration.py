@@ -9,6 +9,7 @@ from pathlib import Path
 
 from archsampler.storage import NewTrial
 from archsampler.storage import SQLStorage
+from archsampler.storage.models import LEASE_INDEX
 from archsampler.storage.models import SCHEMA_VERSION
 from archsampler.trial import Outcome
 from archsampler.trial import TrialState
@@ -39,13 +40,14 @@ def test_a_v3_database_gains_values_json(tmp_path: Path) -> None:
     storage.add_trials("old", [_new(0, TrialState.COMPLETED, 1.0), _new(1)])
     with storage.engine.begin() as conn:  # make it look like a v3 file
         conn.exec_driver_sql("ALTER TABLE trials DROP COLUMN values_json")
+        conn.exec_driver_sql(f"DROP INDEX {LEASE_INDEX}")  # v5
         conn.exec_driver_sql("DELETE FROM schema_version")
         conn.exec_driver_sql("INSERT INTO schema_version (version) VALUES (3)")
     storage.close()
-    assert SCHEMA_VERSION == 4
+    assert SCHEMA_VERSION == 5
     migrated = SQLStorage(path)
     try:
-        assert _versions(migrated) == [3, 4]
+        assert _versions(migrated) == [3, 4, 5]
         trials = migrated.list_trials("old")
         assert [t.values for t in trials] == [None, None] and trials[0].value == 1.0
         migrated.create_study("mo", CONFIG)
@@ -65,6 +67,6 @@ def test_a_v3_database_gains_values_json(tmp_path: Path) -> None:
         migrated.close()
     reopened = SQLStorage(path)  # a second open migrates nothing
     try:
-        assert _versions(reopened) == [3, 4]
+        assert _versions(reopened) == [3, 4, 5]
     finally:
         reopened.close()

@@ -14,6 +14,7 @@ from archsampler.errors import NotFoundError
 from archsampler.errors import StorageError
 from archsampler.storage import NewTrial
 from archsampler.storage import SQLStorage
+from archsampler.storage.models import LEASE_INDEX
 from archsampler.trial import Outcome
 from archsampler.trial import TrialState
 
@@ -205,7 +206,7 @@ def _version_rows(storage: SQLStorage) -> list[int]:
 
 
 def _check_migrated(storage: SQLStorage) -> None:
-    assert sorted(_version_rows(storage)) == [1, 2, 3, 4]
+    assert sorted(_version_rows(storage)) == [1, 2, 3, 4, 5]
     records = storage.list_studies()
     assert [(r.name, r.namespace) for r in records] == [("old-a", "default"), ("old-b", "default")]
     assert [(r.trial_count, r.completed_count) for r in records] == [(3, 1), (1, 1)]
@@ -230,7 +231,7 @@ def test_a_v1_sqlite_file_is_migrated_in_place(tmp_path: Path) -> None:
         storage.close()
     reopened = SQLStorage(str(path))  # a second open migrates nothing
     try:
-        assert sorted(_version_rows(reopened)) == [1, 2, 3, 4]
+        assert sorted(_version_rows(reopened)) == [1, 2, 3, 4, 5]
         assert [r.name for r in reopened.list_studies(namespace="team-a")] == ["new"]
     finally:
         reopened.close()
@@ -246,6 +247,7 @@ def test_a_v1_database_is_migrated_on_every_backend(db_url: str) -> None:
     storage.add_trials("old-b", [new(9, state=DONE, value=2.0)])
     with storage.engine.begin() as conn:
         conn.exec_driver_sql("DROP TABLE intermediate_values")
+        conn.exec_driver_sql(f"DROP INDEX {LEASE_INDEX}")  # v5
         conn.exec_driver_sql("ALTER TABLE trials DROP COLUMN values_json")  # v4
         conn.exec_driver_sql("DROP INDEX ix_studies_namespace")
         conn.exec_driver_sql("ALTER TABLE studies DROP COLUMN namespace")
@@ -257,6 +259,44 @@ def test_a_v1_database_is_migrated_on_every_backend(db_url: str) -> None:
         _check_migrated(migrated)
     finally:
         migrated.close()
+
+
+def test_the_lease_sweep_reads_pending_trials_by_lease_not_every_trial(db_url: str) -> None:
+    """The sweep runs every few seconds holding the write lock: on a database that was
+    v4, after the migration, it finds expired trials through the v5 index (SQLite's plan
+    names it; PostgreSQL lists it), and still expires exactly those."""
+    storage = SQLStorage(db_url)
+    storage.create_study("s", {})
+    with storage.engine.begin() as conn:  # a v4 database
+        conn.exec_driver_sql(f"DROP INDEX {LEASE_INDEX}")
+        conn.exec_driver_sql("DELETE FROM schema_version")
+        conn.exec_driver_sql("INSERT INTO schema_version (version) VALUES (4)")
+    storage.close()
+    storage = SQLStorage(db_url)
+    try:
+        assert sorted(_version_rows(storage)) == [4, 5]
+        with storage.engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                plan = " ".join(
+                    str(row[-1])
+                    for row in conn.exec_driver_sql(
+                        f"EXPLAIN QUERY PLAN UPDATE trials SET state = {int(TrialState.STALE)} "
+                        f"WHERE state = {int(TrialState.PENDING)} "
+                        "AND lease_expires_at IS NOT NULL AND lease_expires_at < 1.0"
+                    )
+                )
+                assert f"USING INDEX {LEASE_INDEX}" in plan, plan
+            else:
+                names = {n for (n,) in conn.exec_driver_sql("SELECT indexname FROM pg_indexes")}
+                assert LEASE_INDEX in names
+        kept, lapsed = storage.add_trials("s", [new(0), new(1)])
+        with storage.engine.begin() as conn:
+            conn.exec_driver_sql(f"UPDATE trials SET lease_expires_at = 1 WHERE id = {lapsed.id}")
+        assert storage.expire_leases() == 1
+        states = {t.id: t.state for t in storage.list_trials("s")}
+        assert states == {kept.id: TrialState.PENDING, lapsed.id: TrialState.STALE}
+    finally:
+        storage.close()
 
 
 def test_a_newer_schema_is_refused(tmp_path: Path) -> None:

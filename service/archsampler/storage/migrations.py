@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 
 from archsampler.errors import StorageError
 from archsampler.storage.base import DEFAULT_NAMESPACE
+from archsampler.storage.models import LEASE_INDEX
 from archsampler.storage.models import SCHEMA_VERSION
 from archsampler.storage.models import IntermediateValueModel
 from archsampler.storage.models import SchemaVersionModel
@@ -42,8 +43,18 @@ def _v3_to_v4(conn: Connection) -> None:
     conn.exec_driver_sql("ALTER TABLE trials ADD COLUMN values_json TEXT")
 
 
+def _v4_to_v5(conn: Connection) -> None:
+    """v5: an index for the lease sweep (expired PENDING trials), which read every trial."""
+    conn.exec_driver_sql(f"CREATE INDEX {LEASE_INDEX} ON trials (state, lease_expires_at)")
+
+
 # version -> the step that takes a database from it to the next version
-STEPS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
+STEPS: dict[int, Callable[[Connection], None]] = {
+    1: _v1_to_v2,
+    2: _v2_to_v3,
+    3: _v3_to_v4,
+    4: _v4_to_v5,
+}
 
 
 def upgrade(engine: Engine) -> int:

@@ -16,7 +16,9 @@ from sqlalchemy.orm import mapped_column
 
 from archsampler.storage.base import DEFAULT_NAMESPACE
 
-SCHEMA_VERSION = 4  # v2: studies.namespace, v3: intermediate_values, v4: trials.values_json
+SCHEMA_VERSION = 5
+"""v2: studies.namespace, v3: intermediate_values, v4: trials.values_json, v5: the
+lease sweep's index."""
 # (`storage.migrations`)
 
 
@@ -48,6 +50,9 @@ class StudyModel(Base):
     next_number: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
 
 
+LEASE_INDEX = "ix_trials_state_lease"
+
+
 class TrialModel(Base):
     __tablename__ = "trials"
     __table_args__ = (
@@ -57,6 +62,9 @@ class TrialModel(Base):
         Index("ix_trials_study_state", "study_id", "state"),
         Index("ix_trials_study_finished_seq", "study_id", "finished_seq"),
         Index("ix_trials_study_request", "study_id", "request_id"),
+        # The lease sweep (every few seconds, holding the write lock): expired PENDING
+        # trials found without reading every trial of every study.
+        Index(LEASE_INDEX, "state", "lease_expires_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
