@@ -112,7 +112,18 @@ def test_the_isolation_bench_times_every_block_of_every_phase(tmp_path, capsys) 
         sent, due = result[phase]["report_from_send"], result[phase]["report"]
         assert sent["n"] == due["n"] and sent["max_ms"] <= due["max_ms"]  # timed from later
     assert result["goal_met"] == (result["p99_ratio_slow_over_idle"] <= 2.0)
-    assert "p99(slow) / p99(idle) = " in capsys.readouterr().out
+    for phase in ("slow", "ref"):  # per round: the quotient of that round's block p99s
+        rounds = result[f"round_p99_ratios_{phase}_over_idle"]
+        blocks = result["blocks"]
+        want = [
+            blocks[3 * r + 1 + (phase == "ref")]["p99_ms"] / blocks[3 * r]["p99_ms"]
+            for r in range(2)
+        ]
+        assert rounds == pytest.approx(want)
+        median = result[f"round_p99_ratio_{phase}_over_idle_median"]
+        assert median == pytest.approx(sum(want) / 2)
+    printed = capsys.readouterr().out
+    assert "p99(slow) / p99(idle) = " in printed and "per round p99(slow)" in printed
 
 
 def test_bulk_proposals_step_aside_for_short_calls_and_none_is_counted_forever(client) -> None:

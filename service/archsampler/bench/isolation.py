@@ -361,6 +361,7 @@ async def _drive(target: str, other: str | None, args: argparse.Namespace) -> di
     return {
         **result,
         "goal_met": ratio is not None and ratio <= 2.0,
+        **_round_ratios(blocks, phases),
         "blocks": blocks,
         "clients": args.clients,
         "rate_per_client": args.rate,
@@ -375,6 +376,23 @@ async def _drive(target: str, other: str | None, args: argparse.Namespace) -> di
         "ramp_s": args.ramp,
         "strategy_processes": args.strategy_processes,
     }
+
+
+def _round_ratios(blocks: list[dict[str, Any]], phases: list[str]) -> dict[str, Any]:
+    """p99(phase) / p99(idle) of each round of consecutive blocks (idle, slow, ref), and
+    their median: a machine hiccup that lands in one block moves one round, not all."""
+    out: dict[str, Any] = {}
+    rounds = [blocks[i : i + len(phases)] for i in range(0, len(blocks), len(phases))]
+    for p in phases[1:]:
+        ratios = []
+        for r in rounds:
+            by = {b["phase"]: b for b in r}
+            idle, other = by["idle"].get("p99_ms"), by[p].get("p99_ms")
+            ratios.append(other / idle if idle and other is not None else None)
+        known = [x for x in ratios if x is not None]
+        out[f"round_p99_ratios_{p}_over_idle"] = ratios
+        out[f"round_p99_ratio_{p}_over_idle_median"] = float(np.median(known)) if known else None
+    return out
 
 
 def _row(name: str, s: dict[str, Any], ratio: float | None = None) -> str:
@@ -424,6 +442,10 @@ def run(args: argparse.Namespace) -> int:
         f"(goal <= 2: {'met' if result['goal_met'] else 'NOT met'})"
         + ("" if "ref" not in result else f"; p99(ref) / p99(idle) = {_ratio(ref)}")
     )
+    for p in phases[1:]:
+        ratios = ", ".join(_ratio(x) for x in result[f"round_p99_ratios_{p}_over_idle"])
+        median = _ratio(result[f"round_p99_ratio_{p}_over_idle_median"])
+        print(f"per round p99({p}) / p99(idle): {ratios}; median {median}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
     return 0
