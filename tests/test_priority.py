@@ -1,5 +1,5 @@
 """Short calls first (`archsampler.priority`): bulk work waits while a short call is in
-flight, never longer than its bound, and slices cover every item once."""
+flight, never longer than its bound, and `stepping` gives every item once."""
 
 from __future__ import annotations
 
@@ -47,11 +47,10 @@ def test_a_failing_short_call_is_not_counted_forever() -> None:
     assert time.perf_counter() - t0 < 1.0
 
 
-def test_slices_cover_every_item_once_and_yield_between(monkeypatch) -> None:
+def test_stepping_gives_every_item_once_and_steps_aside_between_slices(monkeypatch) -> None:
     yields: list[int] = []
     monkeypatch.setattr(priority.SHORT, "yield_to_short", lambda: yields.append(1))
     n = 3 * priority.SLICE + 5
-    seen = [i for part in priority.sliced(n) for i in range(n)[part]]
-    assert seen == list(range(n))
+    assert list(priority.stepping(range(n))) == list(range(n))
     assert len(yields) == 3  # between the 4 slices, not before the first
-    assert list(priority.sliced(0)) == []
+    assert list(priority.stepping([])) == [] and len(yields) == 3

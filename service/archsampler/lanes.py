@@ -28,7 +28,7 @@ from archsampler.futures import Waiter
 from archsampler.futures import answer_all
 from archsampler.predictor.manager import ModelManager
 from archsampler.priority import SHORT
-from archsampler.priority import sliced
+from archsampler.priority import stepping
 from archsampler.runtime import StudyRuntime
 from archsampler.storage import NewTrial
 from archsampler.storage import SQLStorage
@@ -304,28 +304,21 @@ class Lanes:
             if rt.model is not None and any(v is None for v in predicted):
                 fill = self._predict(rt, [p.arch for p in proposals])
                 predicted = [f if v is None else v for v, f in zip(predicted, fill, strict=True)]
-            new: list[NewTrial] = []
-            for part in sliced(len(proposals)):  # bulk work: steps aside for Reports
-                new += [
-                    NewTrial(
-                        arch=rt.space.to_string(p.arch),
-                        arch_hash=rt.space.canonical_hash(p.arch),
-                        params=rt.space.to_params(p.arch),
-                        predicted_value=v,
-                        region=p.region,
-                        client_id=r.client_id,
-                        request_id=r.request_id or None,
-                        lease_seconds=self.lease_seconds,
-                        queued_id=queue[i][0] if i < len(queue) else None,
-                    )
-                    for i, p, r, v in zip(
-                        range(len(proposals))[part],
-                        proposals[part],
-                        slots[part],
-                        predicted[part],
-                        strict=True,
-                    )
-                ]
+            rows = enumerate(zip(proposals, slots, predicted, strict=True))
+            new = [
+                NewTrial(
+                    arch=rt.space.to_string(p.arch),
+                    arch_hash=rt.space.canonical_hash(p.arch),
+                    params=rt.space.to_params(p.arch),
+                    predicted_value=v,
+                    region=p.region,
+                    client_id=r.client_id,
+                    request_id=r.request_id or None,
+                    lease_seconds=self.lease_seconds,
+                    queued_id=queue[i][0] if i < len(queue) else None,
+                )
+                for i, (p, r, v) in stepping(rows)  # bulk work: steps aside for Reports
+            ]
             for trial_id, _ in queue:  # taken now, or by another replica: not again
                 rt.queued.pop(trial_id, None)
             try:

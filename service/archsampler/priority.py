@@ -13,8 +13,11 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from typing import Iterable
 from typing import Iterator
+from typing import TypeVar
 
+T = TypeVar("T")
 MAX_WAIT = 0.005
 """Longest one `yield_to_short` waits (s): under a steady stream of short calls, bulk
 work still gets a slice every `MAX_WAIT`."""
@@ -57,9 +60,9 @@ SHORT = ShortCalls()
 """The process's short calls (one interpreter lock: one count)."""
 
 
-def sliced(n: int) -> Iterator[slice]:
-    """`slice`s of `SLICE` items covering `range(n)`, yielding to short calls between."""
-    for start in range(0, n, SLICE):
-        if start:
+def stepping(items: Iterable[T]) -> Iterator[T]:
+    """`items`, stepping aside for short calls after every `SLICE` of them."""
+    for i, item in enumerate(items):
+        if i and not i % SLICE:
             SHORT.yield_to_short()
-        yield slice(start, min(n, start + SLICE))
+        yield item

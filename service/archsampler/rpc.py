@@ -27,7 +27,7 @@ from typing import NamedTuple
 from archsampler.errors import InvalidArgumentError
 from archsampler.errors import NotFoundError
 from archsampler.futures import Waiter
-from archsampler.priority import sliced
+from archsampler.priority import stepping
 from archsampler.server import converters as conv
 from archsampler.storage.base import DEFAULT_NAMESPACE
 from archsampler.study import StudyService
@@ -146,10 +146,7 @@ def propose_answer(trials: list[Trial]) -> pb.ProposeResponse:
 
 def trial_protos(trials: list[Trial]) -> list[pb.Trial]:
     """The trials' messages, built in slices that step aside for short calls."""
-    out: list[pb.Trial] = []
-    for part in sliced(len(trials)):
-        out += [conv.trial_to_proto(t) for t in trials[part]]
-    return out
+    return [conv.trial_to_proto(t) for t in stepping(trials)]
 
 
 class ReportArgs(NamedTuple):

@@ -30,7 +30,7 @@ import numpy as np
 from archsampler.futures import Answer
 from archsampler.priority import SHORT
 from archsampler.priority import SLICE
-from archsampler.priority import sliced
+from archsampler.priority import stepping
 from archsampler.trial import Trial
 from archsampler.trial import TrialState
 from archsampler.trial import WarmStart
@@ -182,9 +182,7 @@ class WarmStarts:
             index = self._indexes.get(rt.name) if self.limit else None
         if index is None or not len(index) or not trials:
             return [None] * len(trials)
-        tokens: list[Any] = []
-        for part in sliced(len(trials)):  # bulk work: steps aside for Reports
-            tokens += [rt.space.to_tokens(_arch(rt, t)) for t in trials[part]]
+        tokens = [rt.space.to_tokens(_arch(rt, t)) for t in stepping(trials)]
         queries = np.array(tokens, index.dtype)
         out: list[WarmStart | None] = []
         for row, distance in index.nearest(queries):
@@ -208,14 +206,12 @@ class WarmStarts:
         trials = [t for t in trials if t.state == TrialState.PENDING]
         if not trials:
             return answers
-        hints = self.hints(rt, trials)
-        hinted: dict[int, Trial] = {}
-        for part in sliced(len(trials)):  # bulk work: steps aside for Reports
-            hinted.update(
-                (t.id, dataclasses.replace(t, warm_start=h))
-                for t, h in zip(trials[part], hints[part], strict=True)
-                if h is not None
-            )
+        pairs = zip(trials, self.hints(rt, trials), strict=True)
+        hinted = {
+            t.id: dataclasses.replace(t, warm_start=h)
+            for t, h in stepping(pairs)  # bulk work: steps aside for Reports
+            if h is not None
+        }
         if not hinted:
             return answers
         return [
