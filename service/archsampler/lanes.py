@@ -27,7 +27,6 @@ from archsampler.futures import Answer
 from archsampler.futures import Waiter
 from archsampler.futures import answer_all
 from archsampler.predictor.manager import ModelManager
-from archsampler.priority import SHORT
 from archsampler.priority import stepping
 from archsampler.runtime import StudyRuntime
 from archsampler.storage import NewTrial
@@ -177,7 +176,6 @@ class Lanes:
         while True:
             with self._lock:
                 reqs, lane.queue = lane.queue[:MAX_ROUND], lane.queue[MAX_ROUND:]
-            SHORT.yield_to_short()  # a round is bulk work next to an in-flight Report
             try:
                 try:
                     answers = self._round(lane, reqs)
