@@ -3,9 +3,11 @@
 Everything in the server shares one interpreter lock and, on a small machine, a few
 cores. A large Propose (1,000 trials: rows to build, hints to find, messages to encode)
 is bulk work that nobody waits for by the millisecond; a Report is a trainer blocked
-until it is committed. Bulk loops therefore call `yield_to_short()` between slices of
-work: while short calls are in flight it sleeps (freeing the lock and the core) until
-they are answered, at most `MAX_WAIT` per call, so bulk work always progresses.
+until it is committed. Bulk loops therefore iterate through `stepping(items)`, which
+calls `yield_to_short()` after every `SLICE` items: while short calls are in flight it
+sleeps (freeing the lock and the core) until they are answered, at most `MAX_WAIT` per
+call, so bulk work always progresses. Only the gRPC servicer counts short calls (an
+embedded `Engine` has no neighbours to wait for).
 """
 
 from __future__ import annotations
