@@ -6,6 +6,8 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from archsampler import priority
 from archsampler.priority import ShortCalls
 
@@ -36,11 +38,8 @@ def test_bulk_waits_while_a_short_call_runs_and_goes_on_when_it_ends() -> None:
 
 def test_a_failing_short_call_is_not_counted_forever() -> None:
     calls = ShortCalls()
-    try:
-        with calls.running():
-            raise ValueError("refused")
-    except ValueError:
-        pass
+    with pytest.raises(ValueError), calls.running():
+        raise ValueError("refused")
     assert calls.in_flight == 0
     t0 = time.perf_counter()
     calls.yield_to_short(max_wait=5.0)
@@ -54,3 +53,5 @@ def test_stepping_gives_every_item_once_and_steps_aside_between_slices(monkeypat
     assert list(priority.stepping(range(n))) == list(range(n))
     assert len(yields) == 3  # between the 4 slices, not before the first
     assert list(priority.stepping([])) == [] and len(yields) == 3
+    assert list(priority.stepping("abc", every=1)) == ["a", "b", "c"]
+    assert len(yields) == 5  # between every two items, not after the last

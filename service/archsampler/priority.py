@@ -62,9 +62,10 @@ SHORT = ShortCalls()
 """The process's short calls (one interpreter lock: one count)."""
 
 
-def stepping(items: Iterable[T]) -> Iterator[T]:
-    """`items`, stepping aside for short calls after every `SLICE` of them."""
+def stepping(items: Iterable[T], every: int = SLICE) -> Iterator[T]:
+    """`items`, stepping aside for short calls after every `every` of them (never before
+    the first nor after the last)."""
     for i, item in enumerate(items):
-        if i and not i % SLICE:
+        if i and not i % every:
             SHORT.yield_to_short()
         yield item

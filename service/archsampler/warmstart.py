@@ -28,7 +28,6 @@ from typing import Sequence
 import numpy as np
 
 from archsampler.futures import Answer
-from archsampler.priority import SHORT
 from archsampler.priority import SLICE
 from archsampler.priority import stepping
 from archsampler.trial import Trial
@@ -120,7 +119,7 @@ class WarmIndex:
         order = np.lexsort((ids, -scores))  # ties: better value, then lower id
         step = max(1, min(SLICE, CHUNK // max(1, n)))
         out: list[tuple[int, int]] = []
-        for start in range(0, len(queries), step):
+        for start in stepping(range(0, len(queries), step), every=1):  # <= SLICE queries each
             q = np.ascontiguousarray(queries[start : start + step].T)  # decisions x queries
             dist = np.zeros((q.shape[1], n), dtype=np.int16)
             for j in range(length):  # one decision at a time: long contiguous rows
@@ -130,7 +129,6 @@ class WarmIndex:
             low = dist[np.arange(len(pick)), pick].tolist()
             rows_picked = (pick if index is None else index[pick]).tolist()
             out.extend(zip(rows_picked, low, strict=True))
-            SHORT.yield_to_short()
         return out
 
 
