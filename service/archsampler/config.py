@@ -18,6 +18,8 @@ from pydantic_settings import BaseSettings
 from pydantic_settings import NoDecode
 from pydantic_settings import SettingsConfigDict
 
+from archsampler.priority import BULK_SHARE
+
 
 class Settings(BaseSettings):
     """Every knob of the server. `ARCHSAMPLER_PORT=6000` sets `port`, and so on.
@@ -74,6 +76,14 @@ class Settings(BaseSettings):
         description="run studies' strategies in this many host processes at a lower CPU "
         "priority, so a CPU-bound Propose cannot slow other studies' calls (0 = in the "
         "server process)",
+    )
+    bulk_share: float = Field(
+        BULK_SHARE,
+        gt=0.0,
+        le=1.0,
+        description="share of wall-clock time one study's bulk work (the rows, hints, "
+        "messages and insert chunks of a large Propose) may take while other studies "
+        "report, so their Reports stay fast (1 = never paced)",
     )
     log_level: str = Field("INFO", description="logging level")
     log_format: Literal["text", "json"] = Field(

@@ -315,7 +315,7 @@ class Lanes:
                     lease_seconds=self.lease_seconds,
                     queued_id=queue[i][0] if i < len(queue) else None,
                 )
-                for i, (p, r, v) in stepping(rows)  # bulk work: steps aside for Reports
+                for i, (p, r, v) in stepping(rows, rt.name)  # bulk work: steps aside for Reports
             ]
             for trial_id, _ in queue:  # taken now, or by another replica: not again
                 rt.queued.pop(trial_id, None)

@@ -145,8 +145,9 @@ def propose_answer(trials: list[Trial]) -> pb.ProposeResponse:
 
 
 def trial_protos(trials: list[Trial]) -> list[pb.Trial]:
-    """The trials' messages, built in slices that step aside for short calls."""
-    return [conv.trial_to_proto(t) for t in stepping(trials)]
+    """The trials' messages (one study's), built in slices that step aside for short calls."""
+    study = trials[0].study_name if trials else ""
+    return [conv.trial_to_proto(t) for t in stepping(trials, study)]
 
 
 class ReportArgs(NamedTuple):

@@ -108,9 +108,10 @@ class WarmIndex:
         newest = (self.pos if self.n == self.limit else self.n) - 1
         return (newest - np.arange(k)) % self.n
 
-    def nearest(self, queries: np.ndarray) -> list[tuple[int, int]]:
+    def nearest(self, queries: np.ndarray, study: str = "") -> list[tuple[int, int]]:
         """`(row, distance)` of the nearest indexed trial for each query token row (among
-        the most recent ones the work budget allows, see `MAX_WORK`)."""
+        the most recent ones the work budget allows, see `MAX_WORK`), as `study`'s bulk
+        work (`priority.stepping`)."""
         length = self.tokens.shape[0]
         rows = self.recent(max(MIN_SCAN, MAX_WORK // max(1, len(queries) * length)))
         tokens, ids, scores = self.tokens[:, rows], self.ids[rows], self.scores[rows]
@@ -119,7 +120,8 @@ class WarmIndex:
         order = np.lexsort((ids, -scores))  # ties: better value, then lower id
         step = max(1, min(SLICE, CHUNK // max(1, n)))
         out: list[tuple[int, int]] = []
-        for start in stepping(range(0, len(queries), step), every=1):  # <= SLICE queries each
+        starts = range(0, len(queries), step)  # <= SLICE queries per step
+        for start in stepping(starts, study, every=1):
             q = np.ascontiguousarray(queries[start : start + step].T)  # decisions x queries
             dist = np.zeros((q.shape[1], n), dtype=np.int16)
             for j in range(length):  # one decision at a time: long contiguous rows
@@ -180,10 +182,10 @@ class WarmStarts:
             index = self._indexes.get(rt.name) if self.limit else None
         if index is None or not len(index) or not trials:
             return [None] * len(trials)
-        tokens = [rt.space.to_tokens(_arch(rt, t)) for t in stepping(trials)]
+        tokens = [rt.space.to_tokens(_arch(rt, t)) for t in stepping(trials, rt.name)]
         queries = np.array(tokens, index.dtype)
         out: list[WarmStart | None] = []
-        for row, distance in index.nearest(queries):
+        for row, distance in index.nearest(queries, rt.name):
             text, uri, value = index.rows[row]
             out.append(WarmStart(int(index.ids[row]), text, int(distance), uri, value))
         return out
@@ -207,7 +209,7 @@ class WarmStarts:
         pairs = zip(trials, self.hints(rt, trials), strict=True)
         hinted = {
             t.id: dataclasses.replace(t, warm_start=h)
-            for t, h in stepping(pairs)  # bulk work: steps aside for Reports
+            for t, h in stepping(pairs, rt.name)  # bulk work: steps aside for Reports
             if h is not None
         }
         if not hinted:

@@ -8,7 +8,10 @@ write has committed. Strategies run in the proposal lanes (`lanes.py`).
 Reports never wait behind a large insert: an insert of more than `CHUNK` trials (a
 `Propose(1000)`) is committed `CHUNK` trials per transaction, and everything queued
 meanwhile (reports, small inserts) commits in its own transaction between two chunks. The
-insert's caller is answered once its last chunk has committed, with all its trials, or
+insert's chunks are paced like other bulk work while other studies report (`priority`:
+a chunk that took `w` seconds is followed by a pause of up to `w * (1 / bulk_share - 1)`,
+during which queued reports still commit). The insert's caller is answered once its last
+chunk has committed, with all its trials, or
 with the error of the chunk that failed (the chunks before it stay committed as PENDING
 trials under their request id: a retry with that id gets them plus the rest, see
 `lanes.py`; without one they are like trials whose answer was lost, freed by their lease).
@@ -19,6 +22,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -32,6 +36,7 @@ from archsampler.futures import Answer
 from archsampler.futures import Waiter
 from archsampler.futures import answer_all
 from archsampler.predictor.manager import ModelManager
+from archsampler.priority import SHORT
 from archsampler.storage import NewTrial
 from archsampler.storage import SQLStorage
 from archsampler.trial import Outcome
@@ -40,7 +45,7 @@ from archsampler.trial import TrialState
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 512
-CHUNK = 100
+CHUNK = 25
 """Trials per transaction of a large insert: what a report may wait behind (~2-5 ms)."""
 
 
@@ -99,8 +104,15 @@ class Writer:
     def _loop(self) -> None:
         # Large inserts in progress, with the barriers (`flush`, `close`) queued behind them.
         large: deque[InsertOp | Future | None] = deque()
+        resume = 0.0  # the next chunk starts no earlier (paced: `priority`)
         while True:
             ops = [] if large else [self._queue.get()]
+            wait = resume - time.perf_counter()
+            if large and wait > 0:  # paced: commit what comes meanwhile
+                try:
+                    ops.append(self._queue.get(timeout=wait))
+                except queue.Empty:
+                    pass
             while len(ops) < MAX_BATCH:
                 try:
                     ops.append(self._queue.get_nowait())
@@ -131,9 +143,12 @@ class Writer:
                 if op is None:
                     return
                 op.set_result(None)
-            if large:
+            if large and time.perf_counter() >= resume:
+                head = large[0]
+                assert isinstance(head, InsertOp)  # barriers before it were answered above
+                started = time.perf_counter()
                 try:
-                    if self._commit_chunk(large[0]):
+                    if self._commit_chunk(head):
                         large.popleft()
                 except Exception as e:  # noqa: BLE001 - the writer must survive anything
                     log.exception("writer: unexpected failure")
@@ -141,6 +156,8 @@ class Writer:
                     if isinstance(failed, InsertOp):  # never left unanswered
                         error = StorageError(f"inserting trials failed: {e!r}")
                         answer_all([(failed.future, error, True)])
+                now = time.perf_counter()
+                resume = now + SHORT.pause_for(head.study, now - started)
 
     def _commit_chunk(self, op: InsertOp) -> bool:
         """Commit the next `CHUNK` trials of a large insert in their own transaction;

@@ -159,3 +159,57 @@ def test_bulk_proposals_step_aside_for_short_calls_and_none_is_counted_forever(c
             ops.report(foreign.id, value=1.0)
         ops.heartbeat(trials[4].id)
     assert SHORT.in_flight == 0
+
+
+def test_a_studys_bulk_work_is_paced_while_another_study_reports(client, monkeypatch) -> None:
+    """While another study heartbeats, a Propose(200) pauses after every slice of its rows
+    and of its answer's messages, and after every insert chunk but the last (a share so
+    small that each pause is `MAX_PAUSE`), and a Propose refused for an exhausted space is
+    answered `REFUSAL_PAUSE` late (unary and in a Session); the server stamps the study
+    each short call names, so a study's own calls never count as another's."""
+    from archsampler.priority import MAX_PAUSE
+    from archsampler.priority import REFUSAL_PAUSE
+    from archsampler.priority import SHORT
+    from archsampler.priority import SLICE
+    from archsampler.writer import CHUNK
+    from archsampler_client import ArchSamplerError
+
+    monkeypatch.setattr(SHORT, "bulk_share", 1e-6)
+    bulk = client.create_study("bulk", space=LOAD_SPACE, strategy="random")
+    other = client.create_study("other", space=LOAD_SPACE, strategy="random")
+    beat = other.propose(count=1)[0]
+    tight = client.create_study("tight", space=isolation.EXHAUSTED_SPACE, strategy="random")
+    tight.propose(count=1)  # its only feasible architecture: every further Propose is refused
+    stop = threading.Event()
+
+    def heartbeats() -> None:
+        while not stop.is_set():
+            other.heartbeat(beat.id)
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=heartbeats)
+    thread.start()
+    try:
+        time.sleep(0.05)
+        assert SHORT.others_reporting("bulk") and not SHORT.others_reporting("other")
+        t0 = time.perf_counter()
+        trials = bulk.propose(count=200)
+        paced = time.perf_counter() - t0
+        refused = []  # an exhausted space's refusal comes REFUSAL_PAUSE late
+        with tight.session() as ops:
+            for propose in (tight.propose, ops.propose):
+                t0 = time.perf_counter()
+                with pytest.raises(ArchSamplerError) as refusal:
+                    propose(count=1)
+                refused.append(time.perf_counter() - t0)
+                assert refusal.value.code.name == "RESOURCE_EXHAUSTED"
+    finally:
+        stop.set()
+        thread.join(5)
+    assert min(refused) >= REFUSAL_PAUSE, refused
+    assert len({t.arch for t in trials}) == 200
+    pauses = 2 * ((200 - 1) // SLICE) + (-(-200 // CHUNK) - 1)  # rows, messages; chunks
+    assert paced >= 0.9 * pauses * MAX_PAUSE, f"{paced:.3f} s for {pauses} pauses"
+    time.sleep(0.15)  # past RECENT: the other study is quiet now
+    bulk.heartbeat(trials[0].id)
+    assert SHORT.others_reporting("other") and not SHORT.others_reporting("bulk")

@@ -26,6 +26,7 @@ from archsampler.dashboard import Dashboard
 from archsampler.gcpause import freeze_startup_objects
 from archsampler.katib.server import KatibServer
 from archsampler.katib.server import start_katib_server
+from archsampler.priority import SHORT
 from archsampler.server.access import AUTH_OFF
 from archsampler.server.auth import TokenAuthInterceptor
 from archsampler.server.auth import load_principals
@@ -160,6 +161,7 @@ async def start_server(settings: Settings) -> RunningServer:
     server = grpc.aio.server(options=options, interceptors=interceptors)
     observe = metrics.observe_rpc if metrics is not None else None
     anonymous = AUTH_OFF if principals is None else None  # auth off: everyone is an admin
+    SHORT.bulk_share = settings.bulk_share  # the servicer stamps the short calls it paces for
     servicer = ArchSamplerServicer(
         service,
         executor,

@@ -15,6 +15,7 @@ from typing import TypeVar
 import grpc
 
 from archsampler import rpc
+from archsampler.errors import ExhaustedError
 from archsampler.errors import InvalidArgumentError
 from archsampler.errors import PermissionDeniedError
 from archsampler.priority import SHORT
@@ -35,6 +36,19 @@ OFFLOAD_TRIALS = 32
 """An answer with more trials is built in a worker thread: a Propose(1000)'s answer takes
 7-20 ms of Python, which on the event loop would delay every other call (other studies'
 Reports included)."""
+
+
+async def _refused_late(study: str, waiter: Any) -> Any:
+    """`waiter`'s result; a refusal for an exhausted space is answered after
+    `SHORT.refusal_pause(study)`, so a client retrying it at once cannot flood the server
+    while other studies report."""
+    try:
+        return await waiter
+    except ExhaustedError:
+        pause = SHORT.refusal_pause(study)
+        if pause:
+            await asyncio.sleep(pause)
+        raise
 
 
 class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
@@ -122,7 +136,8 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
 
     async def _propose(self, request: pb.ProposeRequest, session: bool = False) -> Any:
         await self._allow("Propose", request.study)
-        trials = await rpc.propose(self.service, request, asyncio.get_running_loop())
+        waiter = rpc.propose(self.service, request, asyncio.get_running_loop())
+        trials = await _refused_late(request.study, waiter)
         kind = "propose" if session else ""
         return await self._answer(rpc.propose_answer, trials, len(trials), kind)
 
@@ -130,6 +145,7 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
         with SHORT.running():
             args = rpc.report_args(request)
             await self._allow("Report", args.study)
+            SHORT.stamp(args.study)
             trial = await rpc.report(self.service, request, args, asyncio.get_running_loop())
             return rpc.report_answer(trial)
 
@@ -137,14 +153,18 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
         self, request: pb.ReportAndProposeRequest, session: bool = False
     ) -> Any:
         """Report, then propose once the report committed: a trainer's step in one message."""
-        await self._allow("ReportAndPropose", rpc.step_study(request))
-        result = await rpc.report_and_propose(self.service, request, asyncio.get_running_loop())
+        study = rpc.step_study(request)
+        await self._allow("ReportAndPropose", study)
+        waiter = rpc.report_and_propose(self.service, request, asyncio.get_running_loop())
+        result = await _refused_late(study, waiter)
         kind = "report_and_propose" if session else ""
         return await self._answer(rpc.report_and_propose_answer, result, len(result[1]), kind)
 
     async def _heartbeat(self, request: pb.HeartbeatRequest) -> pb.HeartbeatResponse:
         with SHORT.running():
-            await self._allow("Heartbeat", rpc.heartbeat_study(request))
+            study = rpc.heartbeat_study(request)
+            await self._allow("Heartbeat", study)
+            SHORT.stamp(study)
             return await self._run(rpc.heartbeat, self.service, request)
 
     @handle_errors
