@@ -57,6 +57,8 @@ def test_stepping_gives_every_item_once_and_steps_aside_between_slices(monkeypat
     assert list(priority.stepping("abc", "b", every=1)) == ["a", "b", "c"]
     assert len(steps) == 5  # between every two items, not after the last
     assert [s for s, _ in steps] == ["a"] * 3 + ["b"] * 2
+    assert list(priority.stepping(range(n), None)) == list(range(n))  # not bulk work
+    assert len(steps) == 5
 
 
 def test_stepping_hands_on_the_time_the_loop_body_took(monkeypatch) -> None:

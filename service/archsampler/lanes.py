@@ -27,6 +27,7 @@ from archsampler.futures import Answer
 from archsampler.futures import Waiter
 from archsampler.futures import answer_all
 from archsampler.predictor.manager import ModelManager
+from archsampler.priority import BULK
 from archsampler.priority import stepping
 from archsampler.runtime import StudyRuntime
 from archsampler.storage import NewTrial
@@ -287,6 +288,7 @@ class Lanes:
         """Propose for all `reqs` at once and have the writer insert them; `({id(req):
         trials}, the study's next number after the insert)`."""
         slots = [r for r in reqs for _ in range(r.missing)]
+        bulk = rt.name if any(r.count > BULK for r in reqs) else None  # `priority.stepping`
         got: dict[int, list[Trial]] = {id(r): [] for r in reqs}
         for _ in range(INSERT_ATTEMPTS):
             rt.reseed(next_number)
@@ -315,12 +317,13 @@ class Lanes:
                     lease_seconds=self.lease_seconds,
                     queued_id=queue[i][0] if i < len(queue) else None,
                 )
-                for i, (p, r, v) in stepping(rows, rt.name)  # bulk work: steps aside for Reports
+                for i, (p, r, v) in stepping(rows, bulk)  # steps aside for Reports
             ]
             for trial_id, _ in queue:  # taken now, or by another replica: not again
                 rt.queued.pop(trial_id, None)
             try:
-                inserted, next_number = self.writer.insert(rt.name, new).result()
+                done = self.writer.insert(rt.name, new, bulk=bulk is not None)
+                inserted, next_number = done.result()
             except Exception:
                 rt.pending_stale = True  # a large insert may have committed some chunks
                 raise

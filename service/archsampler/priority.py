@@ -2,20 +2,22 @@
 
 Everything in the server shares one interpreter lock and, on a small machine, a few
 cores. A large Propose (1,000 trials: rows to build and commit, hints to find, messages
-to encode) is bulk work that nobody waits for by the millisecond; a Report is a trainer
-blocked until it is committed. Two rules keep the Reports fast:
+to encode) is work that nobody waits for by the millisecond; a Report is a trainer
+blocked until it is committed. Bulk work is what a Propose of more than `BULK` trials
+costs the server, and two rules keep the Reports fast:
 
 - **Wait while short calls run.** Bulk loops iterate through `stepping(items, study)`,
   which after every `SLICE` items sleeps (freeing the lock and the core) while any
   Report or Heartbeat is in flight, at most `MAX_WAIT` per step.
 - **Pace while others report.** While another study has made an authorized short call in
   the last `RECENT` seconds, a study's bulk work takes at most `bulk_share` of the
-  wall-clock time: after a step that took `w` seconds it pauses `w * (1 / bulk_share - 1)`
-  (at most `MAX_PAUSE`). A study alone on the server (or among idle ones) is never paced,
-  and its own Reports never pace it. The writer paces the chunks of a large insert the
-  same way (`Writer`), committing Reports between them. A Propose refused because the
-  study's space is exhausted is then answered `REFUSAL_PAUSE` late, so a client retrying
-  it in a loop cannot flood the server either.
+  wall-clock time (`ARCHSAMPLER_BULK_SHARE`): after a step that took `w` seconds it
+  pauses `w * (1 / bulk_share - 1)` (at most `MAX_PAUSE`). A study alone on the server
+  (or among idle ones) is never paced, and its own Reports never pace it. The writer
+  paces a large Propose's insert chunks the same way (`Writer`), committing Reports
+  between them. A Propose refused because the study's space is exhausted is then
+  answered `REFUSAL_PAUSE` late, so a client retrying it in a loop cannot flood the
+  server either.
 
 Only the gRPC servicer counts and stamps short calls (an embedded `Engine` has no
 neighbours to wait for). One interpreter lock: one `SHORT` per process.
@@ -37,6 +39,9 @@ still gets a step every `MAX_WAIT` (plus its pace)."""
 POLL = 0.0002
 SLICE = 32
 """Items (trials) a bulk loop handles between two steps aside (~1-3 ms)."""
+BULK = SLICE
+"""A Propose of more than this many trials is bulk work; a proposal round that batches
+many trainers' small Proposes is not (they are waited for like Reports)."""
 RECENT = 0.1
 """A study that made a short call within this many seconds is reporting (s)."""
 MAX_PAUSE = 0.05
@@ -122,9 +127,13 @@ SHORT = ShortCalls()
 """The process's short calls (one interpreter lock: one count)."""
 
 
-def stepping(items: Iterable[T], study: str, every: int = SLICE) -> Iterator[T]:
+def stepping(items: Iterable[T], study: str | None, every: int = SLICE) -> Iterator[T]:
     """`items` of `study`'s bulk work, stepping aside after every `every` of them (never
-    before the first nor after the last)."""
+    before the first nor after the last); with `study` None (not bulk work) they come
+    straight."""
+    if study is None:
+        yield from items
+        return
     started = time.perf_counter()
     for i, item in enumerate(items):
         if i and not i % every:

@@ -27,6 +27,7 @@ from typing import NamedTuple
 from archsampler.errors import InvalidArgumentError
 from archsampler.errors import NotFoundError
 from archsampler.futures import Waiter
+from archsampler.priority import BULK
 from archsampler.priority import stepping
 from archsampler.server import converters as conv
 from archsampler.storage.base import DEFAULT_NAMESPACE
@@ -145,9 +146,10 @@ def propose_answer(trials: list[Trial]) -> pb.ProposeResponse:
 
 
 def trial_protos(trials: list[Trial]) -> list[pb.Trial]:
-    """The trials' messages (one study's), built in slices that step aside for short calls."""
-    study = trials[0].study_name if trials else ""
-    return [conv.trial_to_proto(t) for t in stepping(trials, study)]
+    """The trials' messages (one study's); a large Propose's are built in slices that
+    step aside for short calls."""
+    bulk = trials[0].study_name if len(trials) > BULK else None
+    return [conv.trial_to_proto(t) for t in stepping(trials, bulk)]
 
 
 class ReportArgs(NamedTuple):

@@ -28,6 +28,7 @@ from typing import Sequence
 import numpy as np
 
 from archsampler.futures import Answer
+from archsampler.priority import BULK
 from archsampler.priority import SLICE
 from archsampler.priority import stepping
 from archsampler.trial import Trial
@@ -108,10 +109,10 @@ class WarmIndex:
         newest = (self.pos if self.n == self.limit else self.n) - 1
         return (newest - np.arange(k)) % self.n
 
-    def nearest(self, queries: np.ndarray, study: str = "") -> list[tuple[int, int]]:
+    def nearest(self, queries: np.ndarray, bulk: str | None = None) -> list[tuple[int, int]]:
         """`(row, distance)` of the nearest indexed trial for each query token row (among
-        the most recent ones the work budget allows, see `MAX_WORK`), as `study`'s bulk
-        work (`priority.stepping`)."""
+        the most recent ones the work budget allows, see `MAX_WORK`); `bulk`: the study
+        whose bulk work this is (`priority.stepping`), or None."""
         length = self.tokens.shape[0]
         rows = self.recent(max(MIN_SCAN, MAX_WORK // max(1, len(queries) * length)))
         tokens, ids, scores = self.tokens[:, rows], self.ids[rows], self.scores[rows]
@@ -121,7 +122,7 @@ class WarmIndex:
         step = max(1, min(SLICE, CHUNK // max(1, n)))
         out: list[tuple[int, int]] = []
         starts = range(0, len(queries), step)  # <= SLICE queries per step
-        for start in stepping(starts, study, every=1):
+        for start in stepping(starts, bulk, every=1):
             q = np.ascontiguousarray(queries[start : start + step].T)  # decisions x queries
             dist = np.zeros((q.shape[1], n), dtype=np.int16)
             for j in range(length):  # one decision at a time: long contiguous rows
@@ -176,16 +177,19 @@ class WarmStarts:
         with self._lock:
             self._indexes.pop(study, None)
 
-    def hints(self, rt: Any, trials: Sequence[Trial]) -> list[WarmStart | None]:
-        """The hint of each trial's architecture (None while nothing was evaluated)."""
+    def hints(
+        self, rt: Any, trials: Sequence[Trial], bulk: str | None = None
+    ) -> list[WarmStart | None]:
+        """The hint of each trial's architecture (None while nothing was evaluated);
+        `bulk` as in `priority.stepping`."""
         with self._lock:
             index = self._indexes.get(rt.name) if self.limit else None
         if index is None or not len(index) or not trials:
             return [None] * len(trials)
-        tokens = [rt.space.to_tokens(_arch(rt, t)) for t in stepping(trials, rt.name)]
+        tokens = [rt.space.to_tokens(_arch(rt, t)) for t in stepping(trials, bulk)]
         queries = np.array(tokens, index.dtype)
         out: list[WarmStart | None] = []
-        for row, distance in index.nearest(queries, rt.name):
+        for row, distance in index.nearest(queries, bulk):
             text, uri, value = index.rows[row]
             out.append(WarmStart(int(index.ids[row]), text, int(distance), uri, value))
         return out
@@ -206,10 +210,12 @@ class WarmStarts:
         trials = [t for t in trials if t.state == TrialState.PENDING]
         if not trials:
             return answers
-        pairs = zip(trials, self.hints(rt, trials), strict=True)
+        big = any(len(_proposed(v)) > BULK for _, v, failed in answers if not failed)
+        bulk = rt.name if big else None  # a large Propose's: `priority.stepping`
+        pairs = zip(trials, self.hints(rt, trials, bulk), strict=True)
         hinted = {
             t.id: dataclasses.replace(t, warm_start=h)
-            for t, h in stepping(pairs, rt.name)  # bulk work: steps aside for Reports
+            for t, h in stepping(pairs, bulk)  # steps aside for Reports
             if h is not None
         }
         if not hinted:

@@ -6,15 +6,16 @@ only queues, groups commits and answers each caller after the transaction holdin
 write has committed. Strategies run in the proposal lanes (`lanes.py`).
 
 Reports never wait behind a large insert: an insert of more than `CHUNK` trials (a
-`Propose(1000)`) is committed `CHUNK` trials per transaction, and everything queued
-meanwhile (reports, small inserts) commits in its own transaction between two chunks. The
-insert's chunks are paced like other bulk work while other studies report (`priority`:
-a chunk that took `w` seconds is followed by a pause of up to `w * (1 / bulk_share - 1)`,
-during which queued reports still commit). The insert's caller is answered once its last
-chunk has committed, with all its trials, or
-with the error of the chunk that failed (the chunks before it stay committed as PENDING
-trials under their request id: a retry with that id gets them plus the rest, see
-`lanes.py`; without one they are like trials whose answer was lost, freed by their lease).
+round of many trainers' Proposes) is committed `CHUNK` trials per transaction, and
+everything queued meanwhile (reports, small inserts) commits in its own transaction
+between two chunks. A large Propose's insert (bulk work, `priority`: a `Propose(1000)`)
+goes `BULK_CHUNK` trials per transaction, paced while other studies report: a chunk that
+took `w` seconds is followed by a pause of up to `w * (1 / bulk_share - 1)`, during which
+queued reports still commit. The insert's caller is answered once its last chunk has
+committed, with all its trials, or with the error of the chunk that failed (the chunks
+before it stay committed as PENDING trials under their request id: a retry with that id
+gets them plus the rest, see `lanes.py`; without one they are like trials whose answer
+was lost, freed by their lease).
 """
 
 from __future__ import annotations
@@ -45,8 +46,10 @@ from archsampler.trial import TrialState
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 512
-CHUNK = 25
+CHUNK = 100
 """Trials per transaction of a large insert: what a report may wait behind (~2-5 ms)."""
+BULK_CHUNK = 25
+"""Trials per transaction of a large Propose's insert (bulk work, `priority`), paced."""
 
 
 @dataclass
@@ -69,7 +72,12 @@ class InsertOp:
     study: str
     trials: list[NewTrial]
     future: Future
+    bulk: bool = False  # a large Propose's: smaller chunks, paced (`priority`)
     made: list[Trial | None] = field(default_factory=list)  # committed chunks' results
+
+    @property
+    def chunk(self) -> int:
+        return BULK_CHUNK if self.bulk else CHUNK
 
 
 class Writer:
@@ -85,8 +93,8 @@ class Writer:
     def put(self, op: ReportOp | InsertOp) -> None:
         self._queue.put(op)
 
-    def insert(self, study: str, trials: list[NewTrial]) -> Future:
-        op = InsertOp(study, trials, Future())
+    def insert(self, study: str, trials: list[NewTrial], bulk: bool = False) -> Future:
+        op = InsertOp(study, trials, Future(), bulk)
         self._queue.put(op)
         return op.future
 
@@ -122,7 +130,7 @@ class Writer:
             barriers: list[Future | None] = []
             for op in ops:
                 if isinstance(op, ReportOp) or (
-                    isinstance(op, InsertOp) and len(op.trials) <= CHUNK
+                    isinstance(op, InsertOp) and len(op.trials) <= op.chunk
                 ):
                     work.append(op)
                 elif isinstance(op, InsertOp) or large:
@@ -157,12 +165,13 @@ class Writer:
                         error = StorageError(f"inserting trials failed: {e!r}")
                         answer_all([(failed.future, error, True)])
                 now = time.perf_counter()
-                resume = now + SHORT.pause_for(head.study, now - started)
+                if head.bulk:
+                    resume = now + SHORT.pause_for(head.study, now - started)
 
     def _commit_chunk(self, op: InsertOp) -> bool:
-        """Commit the next `CHUNK` trials of a large insert in their own transaction;
+        """Commit the next `op.chunk` trials of a large insert in their own transaction;
         whether its caller has been answered (all committed, or this chunk failed)."""
-        part = op.trials[len(op.made) : len(op.made) + CHUNK]
+        part = op.trials[len(op.made) : len(op.made) + op.chunk]
         try:
             with self.storage.batch() as batch:
                 made = batch.insert(op.study, part)

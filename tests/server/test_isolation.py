@@ -165,17 +165,25 @@ def test_a_studys_bulk_work_is_paced_while_another_study_reports(client, monkeyp
     """While another study heartbeats, a Propose(200) pauses after every slice of its rows
     and of its answer's messages, and after every insert chunk but the last (a share so
     small that each pause is `MAX_PAUSE`), and a Propose refused for an exhausted space is
-    answered `REFUSAL_PAUSE` late (unary and in a Session); the server stamps the study
-    each short call names, so a study's own calls never count as another's."""
+    answered `REFUSAL_PAUSE` late (unary and in a Session); a Propose of `BULK` trials is
+    not bulk work and is never paced; the server stamps the study each short call names,
+    so a study's own calls never count as another's."""
+    from archsampler.priority import BULK
     from archsampler.priority import MAX_PAUSE
     from archsampler.priority import REFUSAL_PAUSE
     from archsampler.priority import SHORT
     from archsampler.priority import SLICE
-    from archsampler.writer import CHUNK
+    from archsampler.writer import BULK_CHUNK
     from archsampler_client import ArchSamplerError
 
     monkeypatch.setattr(SHORT, "bulk_share", 1e-6)
+    paced_studies: list[str] = []  # every study a pause was asked for (then taken)
+    pause_for = SHORT.pause_for
+    monkeypatch.setattr(
+        SHORT, "pause_for", lambda s, w: paced_studies.append(s) or pause_for(s, w)
+    )
     bulk = client.create_study("bulk", space=LOAD_SPACE, strategy="random")
+    small = client.create_study("small", space=LOAD_SPACE, strategy="random")
     other = client.create_study("other", space=LOAD_SPACE, strategy="random")
     beat = other.propose(count=1)[0]
     tight = client.create_study("tight", space=isolation.EXHAUSTED_SPACE, strategy="random")
@@ -192,6 +200,7 @@ def test_a_studys_bulk_work_is_paced_while_another_study_reports(client, monkeyp
     try:
         time.sleep(0.05)
         assert SHORT.others_reporting("bulk") and not SHORT.others_reporting("other")
+        assert len(small.propose(count=BULK)) == BULK and "small" not in paced_studies
         t0 = time.perf_counter()
         trials = bulk.propose(count=200)
         paced = time.perf_counter() - t0
@@ -208,8 +217,9 @@ def test_a_studys_bulk_work_is_paced_while_another_study_reports(client, monkeyp
         thread.join(5)
     assert min(refused) >= REFUSAL_PAUSE, refused
     assert len({t.arch for t in trials}) == 200
-    pauses = 2 * ((200 - 1) // SLICE) + (-(-200 // CHUNK) - 1)  # rows, messages; chunks
+    pauses = 2 * ((200 - 1) // SLICE) + (-(-200 // BULK_CHUNK) - 1)  # rows, messages; chunks
     assert paced >= 0.9 * pauses * MAX_PAUSE, f"{paced:.3f} s for {pauses} pauses"
+    assert set(paced_studies) == {"bulk"}
     time.sleep(0.15)  # past RECENT: the other study is quiet now
     bulk.heartbeat(trials[0].id)
     assert SHORT.others_reporting("other") and not SHORT.others_reporting("bulk")
