@@ -12,6 +12,7 @@ from hypothesis import settings
 
 from archsampler.testing import ServerThread
 from archsampler.testing.fuzz import DRAWN
+from archsampler.testing.fuzz import FLOOD
 from archsampler.testing.fuzz import METHODS
 from archsampler.testing.fuzz import Fuzzer
 from archsampler.testing.fuzz import Harvest
@@ -86,3 +87,17 @@ def test_run_fuzz_reaches_every_rpc_and_deep_paths(fuzz_server) -> None:
     # valid and invalid requests both: deep paths answer OK, bad input INVALID_ARGUMENT
     assert result.by_code["OK"] >= 25 and result.by_code["INVALID_ARGUMENT"] >= 25
     assert "INTERNAL" not in result.by_code and "UNKNOWN" not in result.by_code
+
+
+def test_a_refusal_flood_is_answered_resource_exhausted_every_time(fuzz_server) -> None:
+    """The fuzzer's retry storm: 100 Proposes at once to an exhausted space while a
+    protected study heartbeats (its refusals paced): all RESOURCE_EXHAUSTED, the server
+    healthy; any other answer would be a violation (INTERNAL an incident of its own)."""
+    with Fuzzer(fuzz_server.target, timeout=60) as fuzzer:
+        assert fuzzer.step(FLOOD, 100)
+        assert fuzzer.result.ok, fuzzer.result.incidents
+        assert fuzzer.result.by_method[FLOOD] == 1
+        codes = fuzzer.refusal_flood(8)
+        assert codes == {"RESOURCE_EXHAUSTED": 8}
+        assert fuzzer.check(FLOOD, 8, codes) == []
+        assert fuzzer.check(FLOOD, 2, {"OK": 1, "RESOURCE_EXHAUSTED": 1}) != []

@@ -8,6 +8,7 @@ up front keep their configs, and every acknowledged outcome is stored as acknowl
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import time
@@ -23,12 +24,14 @@ from grpc_health.v1 import health_pb2
 from grpc_health.v1 import health_pb2_grpc
 
 from archsampler.testing.fuzz_requests import DRAWN
+from archsampler.testing.fuzz_requests import FLOOD
 from archsampler.testing.fuzz_requests import METHODS
 from archsampler.testing.fuzz_requests import WATCH
 from archsampler.testing.fuzz_requests import Harvest
 from archsampler.testing.fuzz_requests import RequestGen
 from archsampler.testing.fuzz_requests import protected_configs
 from archsampler.testing.fuzz_requests import requests
+from archsampler.testing.fuzz_requests import tiny_config
 from archsampler_client.errors import status_code
 from archsampler_client.proto import archsampler_pb2 as pb
 from archsampler_client.proto import archsampler_pb2_grpc as pb_grpc
@@ -37,6 +40,7 @@ __all__ = [
     "DRAWN",
     "METHODS",
     "WATCH",
+    "FLOOD",
     "FuzzResult",
     "Fuzzer",
     "Harvest",
@@ -145,6 +149,7 @@ class Fuzzer:
         self.alive = alive or (lambda: True)
         self.harvest = Harvest()
         self.result = FuzzResult()
+        self.floods = 0  # refusal floods sent: each gets a study of its own
 
     def __enter__(self) -> Fuzzer:
         self.setup()
@@ -186,6 +191,8 @@ class Fuzzer:
         try:
             if method == WATCH:
                 reply = self.watch_streams(request)
+            elif method == FLOOD:
+                reply = self.refusal_flood(request)
             elif method == "Session":
                 reply = list(self.stub.Session(iter(request), timeout=self.timeout))
             else:
@@ -200,6 +207,8 @@ class Fuzzer:
         elif code == grpc.StatusCode.DEADLINE_EXCEEDED:
             res.add("hang", method, f"no answer within {self.timeout} s", request)
         elif code == grpc.StatusCode.OK:
+            if method == FLOOD and set(reply) & {c.name for c in BAD_CODES}:
+                res.add("internal", method, f"flood answered {dict(reply)}", request)
             for r in reply if method == "Session" else ():
                 if r.WhichOneof("result") == "error" and status_code(r.error.code) in BAD_CODES:
                     res.add("internal", method, f"{r.error.code}: {r.error.message}", request)
@@ -228,6 +237,26 @@ class Fuzzer:
             for call in calls:
                 call.cancel()
         return served
+
+    def refusal_flood(self, n: int) -> Counter:
+        """Exhaust a fresh two-architecture study, then send it `n` Proposes at once while
+        a protected study heartbeats (so its refusals are paced, `priority`); the codes
+        they got (`check`: every one RESOURCE_EXHAUSTED)."""
+        self.floods += 1
+        name = f"fz-flood-{self.floods}"
+        self.stub.CreateStudy(pb.CreateStudyRequest(name=name, config=tiny_config()))
+        self.harvest.studies.append(name)
+        for trial in self.stub.Propose(pb.ProposeRequest(study=name, count=2)).trials:
+            self.harvest.add_trial(trial)
+        calls = [
+            self.stub.Propose.future(pb.ProposeRequest(study=name, count=1), timeout=self.timeout)
+            for _ in range(n)
+        ]
+        beat = next((t for t in self.harvest.trial_ids if t in self.harvest.trial_study), 0)
+        study = self.harvest.trial_study.get(beat, "fz-nb201")
+        with contextlib.suppress(grpc.RpcError):  # any answer: it stamps the study
+            self.stub.Heartbeat(pb.HeartbeatRequest(study=study, trial_id=beat))
+        return Counter(_code(call) for call in calls)
 
     # -- per-answer checks -------------------------------------------------------------
     def _ack(self, trial: pb.Trial, req: pb.ReportRequest | pb.TellRequest) -> list[str]:
@@ -273,6 +302,9 @@ class Fuzzer:
         h = self.harvest
         if method == "Session":
             return self._check_session(req, reply)
+        if method == FLOOD:
+            bad = {c: k for c, k in reply.items() if c != "RESOURCE_EXHAUSTED"}
+            return [f"exhausted space flooded: answered {bad}"] if bad else []
         if method == "CreateStudy":
             if req.name in h.configs:
                 if reply.created or reply.study.config != h.configs[req.name]:
@@ -415,3 +447,11 @@ def run_fuzz(
                 break
         fuzzer.final_checks()
         return fuzzer.result
+
+
+def _code(call: Any) -> str:
+    try:
+        call.result()
+        return "OK"
+    except grpc.RpcError as err:
+        return err.code().name

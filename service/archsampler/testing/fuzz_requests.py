@@ -25,7 +25,8 @@ METHODS: tuple[str, ...] = tuple(
     m.name for m in pb.DESCRIPTOR.services_by_name["ArchSampler"].methods
 )
 WATCH = "Health.Watch"  # not an ArchSampler RPC: opens many health Watch streams at once
-DRAWN: tuple[str, ...] = (*METHODS, WATCH)
+FLOOD = "Propose.flood"  # many Proposes at once to an exhausted space, as a retry storm
+DRAWN: tuple[str, ...] = (*METHODS, WATCH, FLOOD)
 INT32 = (0, 1, -1, 2, 1000, 1001, 2**31 - 1, -(2**31))
 INT64 = (0, 1, -1, 2**31, 2**53 + 1, 2**63 - 1, -(2**63))
 FLOATS = (math.nan, math.inf, -math.inf, 0.0, -0.0, 1e308, -1e308, 5e-324, 2.5, -1.0)
@@ -37,7 +38,7 @@ STATES = tuple(range(6))
 WEIGHTS = {
     "CreateStudy": 12, "GetStudy": 4, "ListStudies": 3, "DeleteStudy": 4, "Propose": 8,
     "Report": 18, "Heartbeat": 8, "Release": 4, "Tell": 18, "ListTrials": 10, "GetBest": 4,
-    "Predict": 6, "Session": 8, WATCH: 1,
+    "Predict": 6, "Session": 8, WATCH: 1, FLOOD: 1,
 }  # fmt: skip
 """Relative frequency of each RPC (an RPC added to the proto later gets 5)."""
 # Float and categorical params only: int params cannot be created over the wire yet (the
@@ -66,6 +67,15 @@ OPTION_KEYS = (
     "height", "cp", "init_samples", "min_samples", "sampler", "candidates", "rank", "explore",
     "target", "virtual_loss", "population", "sample_size", "bogus",
 )  # fmt: skip
+
+
+def tiny_config() -> pb.StudyConfig:
+    """A space of two architectures: exhausted after one Propose(2)."""
+    space = pb.UserSpace()
+    json_format.ParseDict(
+        {"params": [{"name": "op", "type": "categorical", "choices": ["a", "b"]}]}, space
+    )
+    return pb.StudyConfig(space=pb.SpaceSpec(user=space), strategy="random")
 
 
 def protected_configs() -> dict[str, pb.StudyConfig]:
@@ -123,6 +133,8 @@ class RequestGen:
         method = self.r.choices(DRAWN, [WEIGHTS.get(m, 5) for m in DRAWN])[0]
         if method == WATCH:
             return method, self.r.choice((1, 8, 64, 100))  # how many streams
+        if method == FLOOD:
+            return method, self.r.choice((8, 32, 100))  # how many Proposes at once
         return method, getattr(self, method)()
 
     # -- scalars ------------------------------------------------------------------------
