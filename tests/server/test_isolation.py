@@ -19,7 +19,10 @@ from archsampler_client import NotFoundError
 def test_a_report_to_one_study_completes_while_another_studys_propose_is_slow(client) -> None:
     """B's Propose(1000) with lanas at the largest `candidates` takes a while (its tree is
     fitted on 300 results first). Reports to A sent while it runs are answered before it
-    ends, each in a small part of B's time: strategies run outside the writer."""
+    ends, not serialized behind it (before issue 11 one waited for all of B's call): the
+    median in a small part of B's time, the slowest in under half of it (on a busy 2-core
+    machine one Report in ~50 may wait 0.15-0.6 s while lanas first lists NB201 in the
+    lane thread, on this code and on session 7's alike)."""
     slow = client.create_study(
         "b", space="nb201", strategy="lanas", strategy_options={"candidates": max_candidates()}
     )
@@ -48,7 +51,8 @@ def test_a_report_to_one_study_completes_while_another_studys_propose_is_slow(cl
     b_seconds = span["end"] - span["start"]
     during = [(t0, t1) for t0, t1 in reports if t1 < span["end"]]
     assert during, f"no report to A was answered during B's {b_seconds:.2f} s Propose"
-    assert all(t1 - t0 < b_seconds / 4 for t0, t1 in during), (
+    waits = sorted(t1 - t0 for t0, t1 in during)
+    assert waits[len(waits) // 2] < b_seconds / 10 and waits[-1] < b_seconds / 2, (
         f"B's Propose took {b_seconds:.2f} s; reports to A meanwhile: "
         f"{[round(t1 - t0, 3) for t0, t1 in during]} s"
     )
