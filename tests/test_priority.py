@@ -124,3 +124,10 @@ def test_an_exhausted_refusal_is_late_only_while_another_study_reports() -> None
     assert calls.refusal_pause("tight") == priority.REFUSAL_PAUSE < 0.1  # issue: <= 100 ms
     calls.bulk_share = 1.0
     assert calls.refusal_pause("tight") == 0.0  # pacing off
+
+
+def test_only_a_propose_of_more_than_bulk_trials_is_bulk_work() -> None:
+    assert priority.bulk_of("s", [1] * 512) is None  # a round of many small Proposes
+    assert priority.bulk_of("s", [priority.BULK]) is None
+    assert priority.bulk_of("s", [1, priority.BULK + 1]) == "s"
+    assert priority.bulk_of("s", []) is None

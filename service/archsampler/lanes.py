@@ -27,7 +27,7 @@ from archsampler.futures import Answer
 from archsampler.futures import Waiter
 from archsampler.futures import answer_all
 from archsampler.predictor.manager import ModelManager
-from archsampler.priority import BULK
+from archsampler.priority import bulk_of
 from archsampler.priority import stepping
 from archsampler.runtime import StudyRuntime
 from archsampler.storage import NewTrial
@@ -288,7 +288,7 @@ class Lanes:
         """Propose for all `reqs` at once and have the writer insert them; `({id(req):
         trials}, the study's next number after the insert)`."""
         slots = [r for r in reqs for _ in range(r.missing)]
-        bulk = rt.name if any(r.count > BULK for r in reqs) else None  # `priority.stepping`
+        bulk = bulk_of(rt.name, (r.count for r in reqs))
         got: dict[int, list[Trial]] = {id(r): [] for r in reqs}
         for _ in range(INSERT_ATTEMPTS):
             rt.reseed(next_number)

@@ -94,17 +94,19 @@ class ShortCalls:
         seen = last[1] if last[0] != study else other[1]
         return time.perf_counter() - seen < RECENT
 
+    def paced(self, study: str) -> bool:
+        """Whether `study` is paced now: pacing is on and another study reports."""
+        return self.bulk_share < 1.0 and self.others_reporting(study)
+
     def pause_for(self, study: str, worked: float) -> float:
         """Seconds `study`'s bulk work should pause after working `worked` seconds."""
-        if self.bulk_share >= 1.0 or worked <= 0 or not self.others_reporting(study):
+        if worked <= 0 or not self.paced(study):
             return 0.0
         return min(worked * (1.0 / self.bulk_share - 1.0), MAX_PAUSE)
 
     def refusal_pause(self, study: str) -> float:
         """How late to answer `study`'s Propose refused for an exhausted space."""
-        if self.bulk_share >= 1.0 or not self.others_reporting(study):
-            return 0.0
-        return REFUSAL_PAUSE
+        return REFUSAL_PAUSE if self.paced(study) else 0.0
 
     def yield_to_short(self, max_wait: float = MAX_WAIT) -> None:
         """Sleep while short calls are in flight, at most `max_wait` seconds."""
@@ -125,6 +127,12 @@ class ShortCalls:
 
 SHORT = ShortCalls()
 """The process's short calls (one interpreter lock: one count)."""
+
+
+def bulk_of(study: str, counts: Iterable[int]) -> str | None:
+    """`study` when the work at hand answers a Propose of more than `BULK` trials (its
+    request counts, or answers' sizes), else None: the `study` argument of `stepping`."""
+    return study if any(n > BULK for n in counts) else None
 
 
 def stepping(items: Iterable[T], study: str | None, every: int = SLICE) -> Iterator[T]:

@@ -27,7 +27,7 @@ from typing import NamedTuple
 from archsampler.errors import InvalidArgumentError
 from archsampler.errors import NotFoundError
 from archsampler.futures import Waiter
-from archsampler.priority import BULK
+from archsampler.priority import bulk_of
 from archsampler.priority import stepping
 from archsampler.server import converters as conv
 from archsampler.storage.base import DEFAULT_NAMESPACE
@@ -148,7 +148,7 @@ def propose_answer(trials: list[Trial]) -> pb.ProposeResponse:
 def trial_protos(trials: list[Trial]) -> list[pb.Trial]:
     """The trials' messages (one study's); a large Propose's are built in slices that
     step aside for short calls."""
-    bulk = trials[0].study_name if len(trials) > BULK else None
+    bulk = bulk_of(trials[0].study_name, [len(trials)]) if trials else None
     return [conv.trial_to_proto(t) for t in stepping(trials, bulk)]
 
 

@@ -28,8 +28,8 @@ from typing import Sequence
 import numpy as np
 
 from archsampler.futures import Answer
-from archsampler.priority import BULK
 from archsampler.priority import SLICE
+from archsampler.priority import bulk_of
 from archsampler.priority import stepping
 from archsampler.trial import Trial
 from archsampler.trial import TrialState
@@ -210,8 +210,7 @@ class WarmStarts:
         trials = [t for t in trials if t.state == TrialState.PENDING]
         if not trials:
             return answers
-        big = any(len(_proposed(v)) > BULK for _, v, failed in answers if not failed)
-        bulk = rt.name if big else None  # a large Propose's: `priority.stepping`
+        bulk = bulk_of(rt.name, (len(_proposed(v)) for _, v, failed in answers if not failed))
         pairs = zip(trials, self.hints(rt, trials, bulk), strict=True)
         hinted = {
             t.id: dataclasses.replace(t, warm_start=h)

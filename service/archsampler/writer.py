@@ -10,12 +10,12 @@ round of many trainers' Proposes) is committed `CHUNK` trials per transaction, a
 everything queued meanwhile (reports, small inserts) commits in its own transaction
 between two chunks. A large Propose's insert (bulk work, `priority`: a `Propose(1000)`)
 goes `BULK_CHUNK` trials per transaction, paced while other studies report: a chunk that
-took `w` seconds is followed by a pause of up to `w * (1 / bulk_share - 1)`, during which
-queued reports still commit. The insert's caller is answered once its last chunk has
-committed, with all its trials, or with the error of the chunk that failed (the chunks
-before it stay committed as PENDING trials under their request id: a retry with that id
-gets them plus the rest, see `lanes.py`; without one they are like trials whose answer
-was lost, freed by their lease).
+took `w` seconds is followed, before its insert's next chunk, by a pause of up to
+`w * (1 / bulk_share - 1)`, during which queued reports still commit. The insert's caller
+is answered once its last chunk has committed, with all its trials, or with the error of
+the chunk that failed (the chunks before it stay committed as PENDING trials under their
+request id: a retry with that id gets them plus the rest, see `lanes.py`; without one they
+are like trials whose answer was lost, freed by their lease).
 """
 
 from __future__ import annotations
@@ -164,8 +164,8 @@ class Writer:
                     if isinstance(failed, InsertOp):  # never left unanswered
                         error = StorageError(f"inserting trials failed: {e!r}")
                         answer_all([(failed.future, error, True)])
-                now = time.perf_counter()
-                if head.bulk:
+                if head.bulk and large and large[0] is head:  # paced between its own chunks
+                    now = time.perf_counter()
                     resume = now + SHORT.pause_for(head.study, now - started)
 
     def _commit_chunk(self, op: InsertOp) -> bool:

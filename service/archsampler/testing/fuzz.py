@@ -302,8 +302,9 @@ class Fuzzer:
         h = self.harvest
         if method == "Session":
             return self._check_session(req, reply)
-        if method == FLOOD:
-            bad = {c: k for c, k in reply.items() if c != "RESOURCE_EXHAUSTED"}
+        if method == FLOOD:  # INTERNAL / UNKNOWN are incidents of their own (`step`)
+            internal = {c.name for c in BAD_CODES}
+            bad = {c: k for c, k in reply.items() if c not in {"RESOURCE_EXHAUSTED", *internal}}
             return [f"exhausted space flooded: answered {bad}"] if bad else []
         if method == "CreateStudy":
             if req.name in h.configs:
