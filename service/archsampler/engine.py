@@ -285,6 +285,8 @@ class Engine(StudiesAPI):
                 grpc.StatusCode.DEADLINE_EXCEEDED,
                 f"no commit within {self.timeout} s; the call stays queued",
             ) from None
+        finally:
+            del future  # an error's traceback holds this frame: it must not hold the future
 
 
 # Open Engines of this process by their arguments: what an unpickled copy resolves to.

@@ -21,12 +21,17 @@ def resolve(future: Waiter, value: Any, is_error: bool) -> None:
     """Answer a caller; one whose call was cancelled (deadline) is skipped, not an error.
 
     Cancelled: its trials stay PENDING until a retry fetches them or the lease ends.
+    An error goes without its traceback: its frames (a lane's round, a writer's batch) hold
+    the answers, which hold the error; that cycle would be left to the garbage collector,
+    whose passes stop every thread of the server. A caller that awaits the future must not
+    hold it in a local either when the error is raised (its traceback holds the caller's
+    frame): see `servicer._refused_late` and `Engine._wait`.
     """
     if future.done():
         return
     try:
-        if is_error:
-            future.set_exception(value)
+        if is_error:  # raised far from here: its traceback would only make a reference cycle
+            future.set_exception(value.with_traceback(None))
         else:
             future.set_result(value)
     except (InvalidStateError, asyncio.InvalidStateError):

@@ -14,6 +14,7 @@ import pytest
 
 import archsampler
 from archsampler.testing.assertions import expect_error
+from archsampler.testing.assertions import service_garbage
 from archsampler.testing.spaces import categorical_space
 from archsampler_client.models import TrialState
 
@@ -124,3 +125,22 @@ def test_a_relative_path_is_pinned_when_pickled(
         assert [s.name for s in copy_.list_studies()] == ["s"]
     finally:
         copy_.close()
+
+
+def test_refusals_on_an_engine_leave_no_reference_cycles(tmp_path: Path) -> None:
+    """An error answered through the writer or a lane is raised without a traceback that
+    holds its future (see tests/server/test_garbage.py for the server)."""
+    space = {
+        "params": [{"name": "x", "type": "int", "low": 0, "high": 99}],
+        "constraints": [{"coefficients": {"x": 1.0}, "op": "<=", "bound": 0.5}],
+    }
+    with archsampler.Engine(tmp_path / "e.db", model_retrain_every=0) as engine:
+        tight = engine.create_study("tight", space=space, strategy="random")
+        tight.propose(count=1)
+
+        def calls() -> None:
+            for _ in range(10):
+                expect_error(grpc.StatusCode.RESOURCE_EXHAUSTED, tight.propose, count=1)
+                expect_error(grpc.StatusCode.NOT_FOUND, tight.report, 10**6, value=1.0)
+
+        assert service_garbage(calls) == {}

@@ -39,7 +39,8 @@ Reports included)."""
 
 
 async def _refused_late(study: str, waiter: Any) -> Any:
-    """`waiter`'s result; a refusal for an exhausted space is answered after
+    """`waiter`'s result (its error without a reference cycle: pass the call's future
+    straight in, never from a local); a refusal for an exhausted space is answered after
     `SHORT.refusal_pause(study)`, so a client retrying it at once cannot flood the server
     while other studies report."""
     try:
@@ -49,6 +50,8 @@ async def _refused_late(study: str, waiter: Any) -> Any:
         if pause:
             await asyncio.sleep(pause)
         raise
+    finally:
+        del waiter  # the error's traceback holds this frame: it must not hold the future
 
 
 class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
@@ -136,8 +139,8 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
 
     async def _propose(self, request: pb.ProposeRequest, session: bool = False) -> Any:
         await self._allow("Propose", request.study)
-        waiter = rpc.propose(self.service, request, asyncio.get_running_loop())
-        trials = await _refused_late(request.study, waiter)
+        loop = asyncio.get_running_loop()
+        trials = await _refused_late(request.study, rpc.propose(self.service, request, loop))
         kind = "propose" if session else ""
         return await self._answer(rpc.propose_answer, trials, len(trials), kind)
 
@@ -146,7 +149,8 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
             args = rpc.report_args(request)
             await self._allow("Report", args.study)
             SHORT.stamp(args.study)
-            trial = await rpc.report(self.service, request, args, asyncio.get_running_loop())
+            loop = asyncio.get_running_loop()
+            trial = await rpc.report(self.service, request, args, loop)
             return rpc.report_answer(trial)
 
     async def _report_and_propose(
@@ -155,8 +159,8 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
         """Report, then propose once the report committed: a trainer's step in one message."""
         study = rpc.step_study(request)
         await self._allow("ReportAndPropose", study)
-        waiter = rpc.report_and_propose(self.service, request, asyncio.get_running_loop())
-        result = await _refused_late(study, waiter)
+        loop = asyncio.get_running_loop()
+        result = await _refused_late(study, rpc.report_and_propose(self.service, request, loop))
         kind = "report_and_propose" if session else ""
         return await self._answer(rpc.report_and_propose_answer, result, len(result[1]), kind)
 

@@ -59,7 +59,8 @@ def status_for(exc: Exception, where: str) -> tuple[grpc.StatusCode, str]:
 def handle_errors(
     method: Callable[..., Awaitable[T]],
 ) -> Callable[..., Awaitable[T]]:
-    """Turn domain exceptions raised by an async RPC method into `context.abort(code, msg)`.
+    """Turn domain exceptions raised by an async RPC method into the call's status (code and
+    message, set on the context; the method answers no message).
 
     Anything unexpected is logged with an incident id and becomes INTERNAL, never a crash.
     """
@@ -68,10 +69,15 @@ def handle_errors(
     async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> T:
         try:
             return await method(self, request, context)
+        except grpc.aio.AbortError:
+            raise
         except Exception as exc:  # noqa: BLE001 - the one place that maps every error
-            if isinstance(exc, grpc.aio.AbortError):
-                raise
-            await context.abort(*status_for(exc, method.__name__))
-            raise AssertionError("unreachable") from exc
+            code, message = status_for(exc, method.__name__)
+        # Answered with a status instead of `context.abort`, whose exception grpc keeps in
+        # a reference cycle with the call's state (~35 objects per refused call, left to the
+        # garbage collector, whose passes stop every thread of the server).
+        context.set_code(code)
+        context.set_details(message)
+        return None  # type: ignore[return-value]
 
     return wrapper

@@ -1,7 +1,10 @@
-"""Assertions shared by the test suites: an SDK call fails with a precise status."""
+"""Assertions shared by the test suites: an SDK call fails with a precise status; calls
+leave no reference cycles of the service's behind."""
 
 from __future__ import annotations
 
+import gc
+from collections import Counter
 from typing import Any
 from typing import Callable
 
@@ -22,3 +25,27 @@ def expect_error(
         assert match.lower() in error.details.lower(), error.details
         return error
     raise AssertionError(f"expected {code.name}, the call succeeded")
+
+
+def service_garbage(calls: Callable[[], Any]) -> Counter:
+    """What the garbage collector finds after `calls()` (made against a service in this
+    process) that the service left: objects of its own types and frames of its code, and
+    grpc's per-call server state. Message types are the client's too and not counted."""
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        calls()
+        gc.collect()
+        found: Counter = Counter()
+        for obj in gc.garbage:
+            kind, module = type(obj), type(obj).__module__
+            if module.startswith("archsampler.") and not module.endswith("_pb2"):
+                found[kind.__qualname__] += 1
+            elif kind.__name__ == "frame" and "/archsampler/" in obj.f_code.co_filename:
+                found[f"frame {obj.f_code.co_name}"] += 1
+            elif kind.__name__ in ("_ServicerContext", "RPCState"):
+                found[kind.__name__] += 1
+        return found
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
