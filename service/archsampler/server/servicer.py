@@ -149,8 +149,7 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
             args = rpc.report_args(request)
             await self._allow("Report", args.study)
             SHORT.stamp(args.study)
-            loop = asyncio.get_running_loop()
-            trial = await rpc.report(self.service, request, args, loop)
+            trial = await rpc.report(self.service, request, args, asyncio.get_running_loop())
             return rpc.report_answer(trial)
 
     async def _report_and_propose(

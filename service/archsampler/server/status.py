@@ -74,7 +74,7 @@ def handle_errors(
         except Exception as exc:  # noqa: BLE001 - the one place that maps every error
             code, message = status_for(exc, method.__name__)
         # Answered with a status instead of `context.abort`, whose exception grpc keeps in
-        # a reference cycle with the call's state (~35 objects per refused call, left to the
+        # a reference cycle with the call's state (~30 objects per refused call, left to the
         # garbage collector, whose passes stop every thread of the server).
         context.set_code(code)
         context.set_details(message)
