@@ -3,6 +3,8 @@
 Starts `archsampler serve` as a child process over a fresh SQLite file (so a crash is
 seen), sends `--cases` random requests from `archsampler.testing.fuzz`, and writes
 `{"cases", "internal", "crashes", "hangs", "violations", "by_code", ...}` to `--json`.
+Then hostile HTTP requests to the dashboard port, and a flood of silent connections held
+open against it (the server must close them and serve the page again).
 The server's log (its stderr) goes to `--log`: each INTERNAL answer names an incident id
 whose traceback is there.
 """
@@ -19,9 +21,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+from archsampler.server.httpd import IDLE_TIMEOUT
+from archsampler.server.httpd import MAX_CONNECTIONS
 from archsampler.testing import ServerProcess
 from archsampler.testing import free_port
 from archsampler.testing.fuzz import run_fuzz
+from archsampler.testing.fuzz_http import run_connection_flood
 from archsampler.testing.fuzz_http import run_http_fuzz
 
 
@@ -91,6 +96,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--http-cases", type=int, default=2_000, help="hostile requests to the dashboard port"
     )
     parser.add_argument(
+        "--flood-connections",
+        type=int,
+        default=4 * MAX_CONNECTIONS,
+        help="silent connections held open against the dashboard port at the end",
+    )
+    parser.add_argument(
         "--strategy-processes",
         type=int,
         default=0,
@@ -126,6 +137,9 @@ def run(args: argparse.Namespace) -> int:
                 "127.0.0.1", dashboard, args.http_cases, args.seed, alive=server.alive,
                 progress=True,
             )  # fmt: skip
+            flood = run_connection_flood(
+                "127.0.0.1", dashboard, args.flood_connections, IDLE_TIMEOUT + 10, server.alive
+            )
         finally:
             ending = server.shutdown()
         record = {
@@ -135,12 +149,14 @@ def run(args: argparse.Namespace) -> int:
             "strategy_processes": args.strategy_processes,
         }
         record["dashboard"] = http.to_json()
+        record["dashboard_flood"] = flood
         record["server_log"] = str(log) if args.log or args.json else None
     keys = ("cases", "internal", "crashes", "hangs", "violations", "server_exit")
     summary = {k: record[k] for k in keys}
     print(json.dumps({**summary, "by_code": record["by_code"]}, indent=1))
     print("dashboard:", json.dumps(record["dashboard"]["by_status"]), end=" ")
     print(f"incidents {record['dashboard']['incident_count']}")
+    print("dashboard flood:", json.dumps(flood))
     for incident in http.incidents[:10]:
         print(f"[dashboard {incident['status']}] case {incident['case']}: {incident['request']}")
     for incident in result.incidents[:10]:
@@ -149,4 +165,5 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(record, indent=1, ensure_ascii=False))
-    return 0 if result.ok and http.ok and ending.startswith("exited") else 1
+    ok = result.ok and http.ok and flood["ok"]
+    return 0 if ok and ending.startswith("exited") else 1

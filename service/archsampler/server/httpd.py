@@ -1,4 +1,11 @@
-"""A small threaded HTTP server for WSGI apps (the metrics endpoint and the dashboard)."""
+"""A small threaded HTTP server for WSGI apps (the metrics endpoint and the dashboard).
+
+Every connection is bounded, so no client (authenticated or not) can tie up the server
+process's threads: at most `MAX_CONNECTIONS` are served at once per port (one more is
+closed at once, unanswered), a connection silent for `IDLE_TIMEOUT` seconds in its TLS
+handshake, request or response is closed, and so is one still open `CONNECTION_DEADLINE`
+seconds after it was accepted (a client dripping a byte at a time).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ import socket
 import ssl
 import sys
 import threading
+import time
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler
@@ -14,10 +22,72 @@ from wsgiref.simple_server import WSGIServer
 from wsgiref.simple_server import make_server
 
 log = logging.getLogger(__name__)
+MAX_CONNECTIONS = 64
+IDLE_TIMEOUT = 10.0
+CONNECTION_DEADLINE = 30.0
+_REAP_EVERY = 0.5  # seconds between two looks for connections past their deadline
 
 
 class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
+    request_queue_size = 128  # the listen backlog (the stdlib's 5 drops bursts of connects)
+    block_on_close = False  # server_close() does not wait for connections being served
+
+    def server_activate(self) -> None:
+        super().server_activate()
+        self.max_connections = MAX_CONNECTIONS
+        self.deadline = CONNECTION_DEADLINE
+        self.refused = 0  # connections closed unanswered: all slots were taken
+        self._slots = threading.BoundedSemaphore(self.max_connections)
+        self._open: dict[Any, float] = {}  # connection -> when it must be closed
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+
+    def server_close(self) -> None:
+        self._stop.set()
+        super().server_close()
+
+    @property
+    def open_connections(self) -> int:
+        with self._lock:
+            return len(self._open)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.refused += 1
+            self.shutdown_request(request)
+            return
+        with self._lock:
+            self._open[request] = time.monotonic() + self.deadline
+        try:
+            super().process_request(request, client_address)  # its own thread
+        except BaseException:
+            self._forget(request)
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._forget(request)
+
+    def _forget(self, request: Any) -> None:
+        with self._lock:
+            if self._open.pop(request, None) is None:
+                return
+        self._slots.release()
+
+    def reap(self) -> None:
+        """Shut down connections past their deadline (their thread then ends) until closed."""
+        while not self._stop.wait(_REAP_EVERY):
+            now = time.monotonic()
+            with self._lock:
+                late = [r for r, due in self._open.items() if due <= now]
+            for request in late:
+                try:
+                    request.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass  # already closed by its thread
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that breaks off (or speaks plain HTTP to HTTPS) is not an error of ours;
@@ -32,6 +102,12 @@ class _ThreadingWSGIServer6(_ThreadingWSGIServer):
 
 
 class _QuietHandler(WSGIRequestHandler):
+    timeout = IDLE_TIMEOUT  # applied to the connection's socket in `setup()`
+
+    def setup(self) -> None:
+        self.timeout = IDLE_TIMEOUT  # read here, so a test may lower the module's value
+        super().setup()
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
         """Requests are not logged (scrapes and page refreshes would flood the log)."""
 
@@ -48,4 +124,5 @@ def serve_wsgi(
             server.socket, server_side=True, do_handshake_on_connect=False
         )
     threading.Thread(target=server.serve_forever, name=name, daemon=True).start()
+    threading.Thread(target=server.reap, name=f"{name}-reaper", daemon=True).start()
     return server

@@ -1,12 +1,15 @@
 """Hostile HTTP requests for the dashboard port: raw bytes on a socket (malformed request
 lines, huge and junk headers, traversal paths, bad percent-encoding, every method, wrong
-tokens). An incident is a 5xx answer, a hang past the timeout, or the page no longer served
-after a case; anything else (400, 401, 404, 405, 414, a closed connection) is a refusal."""
+tokens), then a flood of silent connections. An incident is a 5xx answer, a hang past the
+timeout, or the page no longer served after a case (or not served again once the server
+closed the silent connections); anything else (400, 401, 404, 405, 414, a closed
+connection) is a refusal."""
 
 from __future__ import annotations
 
 import random
 import socket
+import time
 from collections import Counter
 from dataclasses import dataclass
 from dataclasses import field
@@ -160,3 +163,52 @@ def run_http_fuzz(
                 result.incidents.append({"case": case, "status": "page gone", "request": ""})
                 break
     return result
+
+
+def run_connection_flood(
+    host: str,
+    port: int,
+    connections: int,
+    wait: float,
+    alive: Callable[[], bool] | None = None,
+) -> dict[str, Any]:
+    """Open `connections` connections that send half a request line and then nothing, and
+    hold them: the server must close them itself (its idle timeout) and serve the page again
+    within `wait` seconds while the flood is still held open. Returns what happened."""
+    held: list[socket.socket] = []
+    failed_connects = 0
+    try:
+        for _ in range(connections):
+            try:
+                s = socket.create_connection((host, port), timeout=10)
+                s.sendall(b"GET / HT")
+                held.append(s)
+            except OSError:
+                failed_connects += 1
+        started = time.monotonic()
+        served_after = None
+        while time.monotonic() - started < wait:
+            if _page_ok(host, port, 5.0):
+                served_after = time.monotonic() - started
+                break
+            time.sleep(0.5)
+        closed = 0
+        for s in held:
+            s.settimeout(0.01)
+            try:
+                closed += s.recv(1) == b""
+            except TimeoutError:
+                pass
+            except OSError:
+                closed += 1
+    finally:
+        for s in held:
+            s.close()
+    return {
+        "connections": connections,
+        "failed_connects": failed_connects,
+        "closed_by_server": closed,
+        "page_served_after_s": served_after,
+        "server_alive": alive is None or alive(),
+        "ok": served_after is not None and (alive is None or alive()),
+    }
