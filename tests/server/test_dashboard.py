@@ -221,3 +221,75 @@ def test_several_objectives_show_their_pareto_front(dash) -> None:
         )
         assert (t.id in front) == (not dominated)
     assert len(data["scatter"]) == 12
+
+
+def _expected(trials: list, maximize: bool = True) -> dict:
+    """The study view computed from scratch from every trial (the oracle)."""
+    done = sorted(
+        (t for t in trials if t.state.name == "COMPLETED" and t.value is not None),
+        key=lambda t: t.number,
+    )
+    curve, best = [], None
+    for i, t in enumerate(done, start=1):
+        best = t.value if best is None else (max if maximize else min)(best, t.value)
+        curve.append([i, pytest.approx(best)])
+    top = max(done, key=lambda t: (t.value if maximize else -t.value, -t.id), default=None)
+    counts: dict = {}
+    for t in trials:
+        counts[t.state.name] = counts.get(t.state.name, 0) + 1
+    return {
+        "curve": curve,
+        "best": None if top is None else top.id,
+        "counts": counts,
+        "trial_count": len(trials),
+        "newest": sorted((t.id for t in trials), reverse=True)[:500],
+    }
+
+
+def _check_view(base: str, name: str, trials: list) -> None:
+    data = json.loads(_get(base + f"/api/study?name={name}")[2])
+    want = _expected(trials)
+    assert data["curve"] == want["curve"]
+    assert (data["best"] or {}).get("id") == want["best"]
+    assert {k: v for k, v in data["counts"].items() if v} == want["counts"]
+    assert data["trial_count"] == want["trial_count"]
+    assert [t["id"] for t in data["trials"]] == want["newest"]
+
+
+def test_a_study_view_follows_the_study_a_page_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The view is kept up to date from what finished since the last one, read in pages
+    (7 here, so one commit's reports span pages): after more reports (out of number order,
+    failures, a new best) and after the study is deleted and created again under its name,
+    it equals the view computed from scratch from every trial."""
+    from archsampler.dashboard import views
+
+    monkeypatch.setattr(views, "PAGE", 7)
+    with ServerThread(tmp_path / "v.db", dashboard_port=0) as srv:
+        base = f"http://127.0.0.1:{srv.running.dashboard.port}"
+        with Client(srv.target) as client:
+            study = client.create_study("grow", SPACE, "lanas", seed=3)
+            first = study.propose(30)
+            with study.session() as ops:  # one trainer: its reports group into commits
+                for t in first[10:]:
+                    ops.report(t.id, value=_objective(t.params))
+            _check_view(base, "grow", list(study.trials()))
+            for t in reversed(first[:8]):  # lower numbers finish later
+                study.report(t.id, value=_objective(t.params) - 0.5)
+            study.report(first[8].id, failed="out of memory")
+            study.report(first[9].id, value=5.0)  # the new best
+            more = study.propose(12)
+            for t in more[:6]:
+                study.report(t.id, value=_objective(t.params))
+            _check_view(base, "grow", list(study.trials()))
+            tree = json.loads(_get(base + "/api/study?name=grow")[2])["tree"]
+            finished = [t for t in study.trials() if t.state.name in ("COMPLETED", "FAILED")]
+            assert tree[0]["count"] == len([t for t in finished if t.value is not None])
+
+            study.delete()
+            again = client.create_study("grow", SPACE, "random", seed=4)
+            for t in again.propose(5):
+                again.report(t.id, value=-1.0)
+            _check_view(base, "grow", list(again.trials()))
+            assert json.loads(_get(base + "/api/study?name=grow")[2])["tree"] == []

@@ -82,6 +82,41 @@ def test_finished_rows_catch_up_in_commit_order(storage) -> None:
     assert finished_rows(storage, seq2)[0] == []
 
 
+def test_finished_pages_split_a_commit_and_never_repeat_a_trial(storage) -> None:
+    """The dashboard's catch-up: pages of 3 over commits of several reports each (one
+    revision split across pages) read every finished trial once, in finish order; the
+    state counts and the newest trials are read without the whole log."""
+    storage.create_study("s", {})
+    trials = storage.add_trials("s", [new(i) for i in range(12)])
+    seen: list[int] = []
+    cursor = (0, 0)
+
+    def catch_up() -> None:
+        nonlocal cursor
+        while True:
+            with storage.read_batch() as b:
+                page, cursor = b.finished_page("s", cursor, 3)
+            seen.extend(t.id for t in page)
+            if len(page) < 3:
+                return
+
+    for group in (trials[0:5], trials[5:6], trials[6:10]):
+        with storage.batch() as b:  # one commit, one revision for the whole group
+            b.finish([("s", t.id, Outcome(DONE, float(t.id))) for t in group])
+        catch_up()
+    catch_up()  # nothing new: nothing read twice
+    assert seen == [t.id for t in trials[:10]]
+    storage.finish_trial("s", trials[11].id, Outcome(FAILED, None))
+    catch_up()
+    assert seen[-1] == trials[11].id and len(seen) == len(set(seen)) == 11
+    with storage.read_batch() as b:
+        counts = b.state_counts("s")
+        newest = b.newest("s", 4)
+    assert counts[DONE] == 10 and counts[FAILED] == 1 and counts[TrialState.PENDING] == 1
+    assert sum(counts.values()) == 12 and set(counts) == set(TrialState)
+    assert [t.id for t in newest] == [t.id for t in trials[::-1][:4]]
+
+
 def test_leases_expire_to_stale_and_late_reports_count(storage) -> None:
     storage.create_study("s", {})
     a, b = storage.add_trials("s", [new(0, lease_seconds=0.01), new(1, lease_seconds=600)])

@@ -65,7 +65,7 @@ class Dashboard:
         self.service = service
         self.models = models
         self.principals = principals
-        self.trees = views.TreeCache(storage)
+        self.cache = views.StudyCache(storage)
         self._static = {
             path: ((resources.files(__package__) / "static" / name).read_bytes(), kind)
             for path, (name, kind) in STATIC.items()
@@ -117,7 +117,7 @@ class Dashboard:
             if len(names) != 1:
                 raise InvalidArgumentError("give exactly one ?name=STUDY")
             name = check_name("study name", names[0])
-            return views.study(self.service, self.models, self.trees, name, principal)
+            return views.study(self.service, self.models, self.cache, name, principal)
         raise NotFoundError(f"no API {path[:100]!r}")
 
     def serve(self, host: str, port: int, tls: ssl.SSLContext | None = None) -> int:

@@ -3,7 +3,9 @@
 Every answer is bounded: at most `MAX_STUDIES` studies, the newest `MAX_TABLE` trials of a
 study, a best-so-far curve of at most `MAX_CURVE` points (every improvement kept first),
 and at most `MAX_VERSIONS` model versions. The LaNAS tree is the one a restart would
-rebuild from the trial log (the strategy's tree is a function of its observations).
+rebuild from the trial log (the strategy's tree is a function of its observations). A
+study's view reads only what changed since the last one (`StudyCache`), so its cost does
+not grow with the study.
 """
 
 from __future__ import annotations
@@ -12,10 +14,20 @@ import json
 import math
 import re
 import threading
+from array import array
+from collections import OrderedDict
+from collections import deque
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 from typing import Any
+from typing import Sequence
+
+import numpy as np
 
 from archsampler.config import StudyConfig
+from archsampler.objectives import MAX_FRONT
+from archsampler.objectives import pareto_front as objectives_front
 from archsampler.predictor.manager import ModelManager
 from archsampler.runtime import StudyRuntime
 from archsampler.server.access import Principal
@@ -29,6 +41,7 @@ MAX_STUDIES = 10_000
 MAX_TABLE = 500
 MAX_CURVE = 2_000
 MAX_VERSIONS = 50
+MAX_CACHED = 16  # studies whose summaries (and LaNAS trees) the dashboard keeps
 PAGE = 1_000
 _VERSION = re.compile(r"v(\d+)")
 
@@ -66,36 +79,23 @@ def studies(service: StudyService, principal: Principal) -> list[dict[str, Any]]
     return out[:MAX_STUDIES]
 
 
-def _trials(service: StudyService, name: str) -> list[Trial]:
-    out: list[Trial] = []
-    after = 0
-    while True:
-        page = service.list_trials(name, after_id=after, limit=PAGE)
-        out.extend(page)
-        if len(page) < PAGE:
-            return out
-        after = page[-1].id
-
-
-def best_curve(trials: list[Trial], maximize: bool) -> list[list[float]]:
+def best_curve(
+    numbers: Sequence[int], values: Sequence[float], maximize: bool
+) -> list[list[float]]:
     """`[evaluation, best value so far]` at each completed trial in number order, thinned
     to at most MAX_CURVE points: every improvement is kept, then evenly spaced others."""
-    done = sorted(
-        (t for t in trials if t.state == TrialState.COMPLETED and t.value is not None),
-        key=lambda t: t.number,
-    )
-    points: list[list[float]] = []
-    improved: list[int] = []
-    best = None
-    for i, t in enumerate(done, start=1):
-        value = float(t.value)  # type: ignore[arg-type]
-        if best is None or (value > best if maximize else value < best):
-            best = value
-            improved.append(len(points))
-        points.append([i, best])
+    if not len(numbers):
+        return []
+    order = np.argsort(np.asarray(numbers), kind="stable")
+    v = np.asarray(values, dtype=float)[order]
+    signed = v if maximize else -v
+    running = np.maximum.accumulate(signed)
+    best = running if maximize else -running
+    points = [[i, float(b)] for i, b in enumerate(best, start=1)]
     if len(points) <= MAX_CURVE:
         return points
-    keep = set(improved[: MAX_CURVE // 2])
+    improved = [0, *np.flatnonzero(running[1:] > running[:-1]) + 1]
+    keep = set(int(i) for i in improved[: MAX_CURVE // 2])
     keep.add(len(points) - 1)
     step = len(points) / (MAX_CURVE - len(keep))
     keep.update(int(k * step) for k in range(MAX_CURVE - len(keep)))
@@ -115,30 +115,120 @@ def _row(t: Trial) -> dict[str, Any]:
     }
 
 
-class TreeCache:
-    """LaNAS trees rebuilt from the trial log, one per (study, its trial counts)."""
+@dataclass
+class _Summary:
+    """What the page shows of one study that only grows: kept up to date from the trials
+    finished after `cursor` (a finished trial never changes), so a refresh reads only
+    those."""
+
+    key: tuple[int, float]  # (study id, created_at): not a study re-created under its name
+    config: StudyConfig
+    cursor: tuple[int, int] = (0, 0)  # how far the trial log was read (`finished_page`)
+    numbers: array = field(default_factory=lambda: array("q"))  # COMPLETED with a value
+    values: array = field(default_factory=lambda: array("d"))
+    best: Trial | None = None
+    front: list[Trial] = field(default_factory=list)  # several objectives
+    scatter: deque = field(default_factory=lambda: deque(maxlen=MAX_CURVE))
+    runtime: StudyRuntime | None = None  # lanas: the tree a restart rebuilds
+    curve: list[list[float]] | None = None  # until the next completion
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, trials: list[Trial]) -> None:
+        done = [t for t in trials if t.state == TrialState.COMPLETED and t.value is not None]
+        if not done:
+            return
+        sign = self.config.sign
+        for t in done:
+            self.numbers.append(t.number)
+            self.values.append(float(t.value))  # type: ignore[arg-type]
+            b = self.best
+            if (
+                b is None
+                or sign * t.value > sign * b.value
+                or (  # type: ignore[operator]
+                    t.value == b.value and t.id < b.id
+                )
+            ):
+                self.best = t
+        if self.config.objectives:
+            names = [o["name"] for o in self.config.objectives][:2]
+            self.scatter.extend(
+                [_num(t.values.get(names[0])), _num(t.values.get(names[-1]))]
+                for t in done
+                if t.values
+            )
+            self.front = objectives_front(self.config, self.front + done, limit=None)
+        self.curve = None
+
+
+class StudyCache:
+    """The dashboard's summaries of the studies it was asked about, the `MAX_CACHED` most
+    recently viewed: each refresh reads the trials finished since the last one, the state
+    counts and the newest `MAX_TABLE` trials, never the whole trial log."""
 
     def __init__(self, storage: SQLStorage) -> None:
         self.storage = storage
         self._lock = threading.Lock()
-        self._trees: dict[str, tuple[tuple[float, int], list[dict[str, Any]]]] = {}
+        self._summaries: OrderedDict[str, _Summary] = OrderedDict()
 
-    def get(self, name: str, created_at: float, completed: int) -> list[dict[str, Any]]:
-        key = (created_at, completed)
+    def _summary(self, name: str, key: tuple[int, float], config_json: str) -> _Summary:
         with self._lock:
-            found = self._trees.get(name)
-            if found is not None and found[0] == key:
-                return found[1]
-            with self.storage.read_batch() as batch:
-                runtime = StudyRuntime.load(batch, name)
-                runtime.sync(batch)
-            describe = getattr(runtime.strategy, "describe", None)
-            nodes = describe() if describe is not None else []
-            for node in nodes:  # back to the study's sign (strategies maximise)
-                for k in ("mean", "ucb"):
-                    node[k] = _num(None if node[k] is None else node[k] * runtime.sign)
-            self._trees[name] = (key, nodes)
-            return nodes
+            found = self._summaries.pop(name, None)
+            if found is None or found.key != key:
+                config = StudyConfig.from_dict(json.loads(config_json))
+                found = _Summary(key, config)
+            self._summaries[name] = found  # the most recent last
+            while len(self._summaries) > MAX_CACHED:
+                self._summaries.popitem(last=False)
+            return found
+
+    def view(self, name: str) -> dict[str, Any]:
+        """The page's data for study `name`, caught up with its trial log."""
+        with self.storage.read_batch() as batch:
+            row = batch.study(name)
+            summary = self._summary(name, (row.id, row.created_at), row.config_json)
+            with summary.lock:
+                while True:  # a page at a time: memory O(page) on a first view
+                    finished, summary.cursor = batch.finished_page(name, summary.cursor, PAGE)
+                    summary.add(finished)
+                    if len(finished) < PAGE:
+                        break
+                counts = batch.state_counts(name)
+                newest = batch.newest(name, MAX_TABLE)
+                tree = self._tree(summary, batch, name)
+                if summary.curve is None:
+                    summary.curve = best_curve(
+                        summary.numbers, summary.values, summary.config.maximize
+                    )
+                return {
+                    "counts": {s.name: counts[s] for s in TrialState},
+                    "trial_count": sum(counts.values()),
+                    "best": None if summary.best is None else _row(summary.best),
+                    "curve": summary.curve,
+                    "trials": [_row(t) for t in newest],
+                    "tree": tree,
+                    "pareto_front": None
+                    if not summary.config.objectives
+                    else [_row(t) for t in sorted(summary.front, key=lambda t: t.id)[:MAX_FRONT]],
+                    "scatter": list(summary.scatter),
+                }
+
+    @staticmethod
+    def _tree(summary: _Summary, batch: Any, name: str) -> list[dict[str, Any]]:
+        """The LaNAS tree of the study's trials so far (lanas only): the strategy a restart
+        would rebuild, fed only what finished since the last view."""
+        if summary.config.strategy != "lanas":
+            return []
+        if summary.runtime is None:
+            summary.runtime = StudyRuntime.load(batch, name)
+        runtime = summary.runtime
+        runtime.sync(batch)
+        describe = getattr(runtime.strategy, "describe", None)
+        nodes = describe() if describe is not None else []
+        for node in nodes:  # back to the study's sign (strategies maximise)
+            for k in ("mean", "ucb"):
+                node[k] = _num(None if node[k] is None else node[k] * runtime.sign)
+        return nodes
 
 
 def model_versions(models: ModelManager | None, name: str) -> list[dict[str, Any]]:
@@ -173,7 +263,7 @@ def model_versions(models: ModelManager | None, name: str) -> list[dict[str, Any
 def study(
     service: StudyService,
     models: ModelManager | None,
-    trees: TreeCache,
+    cache: StudyCache,
     name: str,
     principal: Principal,
 ) -> dict[str, Any]:
@@ -181,37 +271,14 @@ def study(
     record = service.get_study(name)
     authorize(principal, "ListTrials", record.namespace, name)
     config = StudyConfig.from_dict(record.config)
-    trials = _trials(service, name)
-    maximize = config.maximize
-    done = [t for t in trials if t.state == TrialState.COMPLETED and t.value is not None]
-    best = max(done, key=lambda t: config.sign * t.value) if done else None  # type: ignore[operator]
-    lanas = config.strategy == "lanas"
-    tree = trees.get(name, record.created_at, len(done)) if lanas else []
     objectives = [dict(o) for o in config.objectives or ()] or [
         {"name": "value", "goal": config.goal}
     ]
-    front = service.pareto_front(name) if config.objectives else None
-    scatter = (
-        [
-            [_num(t.values.get(objectives[0]["name"])), _num(t.values.get(objectives[1]["name"]))]
-            for t in done[-MAX_CURVE:]
-            if t.values
-        ]
-        if config.objectives
-        else []
-    )
     return {
         "name": record.name,
         "namespace": record.namespace,
         "config": record.config,
-        "counts": {s.name: sum(t.state == s for t in trials) for s in TrialState},
-        "best": None if best is None else _row(best),
-        "curve": best_curve(trials, maximize),
-        "trials": [_row(t) for t in sorted(trials, key=lambda t: -t.id)[:MAX_TABLE]],
-        "trial_count": len(trials),
-        "tree": tree,
+        **cache.view(name),
         "models": model_versions(models, name),
         "objectives": objectives,
-        "pareto_front": None if front is None else [_row(t) for t in front[:MAX_TABLE]],
-        "scatter": scatter,  # the first two objectives of the newest completed trials
     }

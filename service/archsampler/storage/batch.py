@@ -34,6 +34,7 @@ TRIAL_COLUMNS = (
     "id, number, state, arch, arch_hash, params_json, value, predicted_value, region, "
     "client_id, checkpoint_uri, metadata_json, created_at, finished_at, lease_expires_at"
 )
+_WITH_VALUES = TRIAL_COLUMNS + ", values_json"
 _INSERT_COLUMNS = (
     "study_id",
     "number",
@@ -94,8 +95,8 @@ def to_trial(row: Any, study_name: str) -> Trial:
     )
 
 
-def _trial(row: Sequence[Any], study_name: str) -> Trial:
-    """A `Trial` from a row selected as `TRIAL_COLUMNS`."""
+def _trial(row: Sequence[Any], study_name: str, values_json: str | None = None) -> Trial:
+    """A `Trial` from a row selected as `TRIAL_COLUMNS` (and its `values_json`, if given)."""
     return Trial(
         id=row[0],
         study_name=study_name,
@@ -113,6 +114,7 @@ def _trial(row: Sequence[Any], study_name: str) -> Trial:
         created_at=row[12],
         finished_at=row[13],
         lease_expires_at=row[14],
+        values=json.loads(values_json) if values_json else None,
     )
 
 
@@ -417,6 +419,47 @@ class SQLBatch:
             (study.id, seq, study.revision, int(TrialState.COMPLETED), limit),
         ).fetchall()
         return [tuple(r) for r in reversed(rows)], study.revision
+
+    def finished_page(
+        self, name: str, cursor: tuple[int, int], limit: int
+    ) -> tuple[list[Trial], tuple[int, int]]:
+        """At most `limit` trials of `name` finished after `cursor` (a revision and a trial
+        id; start at (0, 0)) up to the study's revision as read here, in finish order with
+        their objective values, and the cursor to read on from: fewer than `limit` trials
+        means caught up. How a reader keeping its own summary catches up, a page at a time
+        (a finished trial never changes)."""
+        study = self.study(name)
+        seq, after = cursor
+        rows = self._execute(
+            f"SELECT {_WITH_VALUES}, finished_seq FROM trials WHERE study_id = ? "
+            "AND finished_seq >= ? AND finished_seq <= ? AND NOT (finished_seq = ? AND id <= ?) "
+            "ORDER BY finished_seq, id LIMIT ?",
+            (study.id, seq, study.revision, seq, after, limit),
+        ).fetchall()
+        trials = [_trial(r, name, r[15]) for r in rows]
+        if len(rows) < limit:
+            return trials, (study.revision + 1, 0)  # read on from the next revision
+        return trials, (int(rows[-1][16]), int(rows[-1][0]))
+
+    def state_counts(self, name: str) -> dict[TrialState, int]:
+        """How many trials of `name` are in each state (every state, zeros included)."""
+        study = self.study(name)
+        rows = self._execute(
+            "SELECT state, COUNT(*) FROM trials WHERE study_id = ? GROUP BY state", (study.id,)
+        ).fetchall()
+        counts = dict.fromkeys(TrialState, 0)
+        counts.update((TrialState(state), int(n)) for state, n in rows)
+        return counts
+
+    def newest(self, name: str, limit: int) -> list[Trial]:
+        """The `limit` trials of `name` created last (highest number first), with their
+        values. By number, not id: (study, number) is indexed, so no sort of every trial."""
+        study = self.study(name)
+        rows = self._execute(
+            f"SELECT {_WITH_VALUES} FROM trials WHERE study_id = ? ORDER BY number DESC LIMIT ?",
+            (study.id, limit),
+        ).fetchall()
+        return [_trial(r, name, r[15]) for r in rows]
 
     def live_by_hash(self, name: str, hashes: Sequence[str]) -> dict[str, Trial]:
         """The live (pending or finished) trials of `name` with these canonical hashes."""
