@@ -129,3 +129,19 @@ def test_predictor_bench_reports_quality_parity_and_speed(tmp_path, benchmarks) 
             r = tp[op][batch]
             assert r["speedup"] == pytest.approx(r["ort_archs_per_s"] / r["torch_archs_per_s"])
     assert result["settings"]["train_sizes"] == "40"
+
+
+def test_dashboard_bench_times_views_of_growing_studies(tmp_path) -> None:
+    argv = ("dashboard", "--sizes", "300,1200", "--refreshes", "3", "--new", "20")
+    result = _bench_json(tmp_path, *argv, "--full-reads", "2")
+    assert [r["trials"] for r in result["sizes"]] == [300, 1200]
+    for r in result["sizes"]:
+        # every trial was written, then 3 + 1 more growth steps of 20
+        assert r["trials_at_end"] == r["trials"] + 4 * 20
+        assert r["full_read"]["n"] == 2 and r["first_view"]["n"] == 1
+        assert r["refresh"]["n"] == 3
+        for key in ("full_read", "first_view", "refresh"):
+            s = r[key]
+            assert 0 < s["p50_ms"] <= s["p99_ms"] <= s["max_ms"] and s["peak_mb"] > 0
+        ratio = r["refresh"]["p50_ms"] / r["full_read"]["p50_ms"]
+        assert r["refresh_over_full_read_p50"] == pytest.approx(ratio)

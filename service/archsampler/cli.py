@@ -23,6 +23,7 @@ BENCHES = {
     "warmstart": "Propose latency with warm-start hints on vs off (1k / 10k completed trials)",
     "mlp": "MLPNAS on sklearn digits with real torch training: best accuracy per strategy",
     "multiobjective": "NB201 C10 accuracy vs parameters: hypervolume regret vs Optuna",
+    "dashboard": "a study's dashboard view at 1k / 10k / 100k trials vs reading every trial",
 }
 BENCH_MODULES = {"optuna": "optuna_overhead"}
 """Benchmarks whose module is not named after them (`optuna` would shadow the package)."""
