@@ -96,7 +96,8 @@ class StudyRuntime:
     def sync(self, batch: Transaction, stale_generation: int | None = None) -> None:
         """Feed the strategy every trial finished since the last sync; refresh pending when
         marked stale (or when `stale_generation` moved on)."""
-        rows, self.seq = batch.finished_rows(self.name, self.seq)
+        rows, seq = batch.finished_rows(self.name, self.seq)
+        self.seq = max(self.seq, seq)  # a reader on an older snapshot reads nothing new
         if rows:
             observations = []
             vectors = batch.values_of([r[0] for r in rows]) if self.config.objectives else {}

@@ -230,3 +230,28 @@ def test_a_retry_of_a_propose_cut_short_gets_its_trials_and_the_rest(service) ->
     assert len({t.arch_hash for t in got}) == 5
     assert service.propose("s", 5, request_id="cut").result(timeout=30) == got
     assert len(service.list_trials("s", limit=1000)) == 5
+
+
+def test_a_sync_on_an_older_snapshot_never_moves_a_runtime_back(service) -> None:
+    """The dashboard syncs one runtime from several request threads, each in its own read
+    snapshot: a sync on a snapshot older than the runtime's reads nothing and keeps its
+    place, so the next sync does not feed the strategy the same trials twice."""
+    trials = service.propose("s", 4).result(timeout=30)
+    storage = service.storage
+    with storage.read_batch() as rb:
+        runtime = StudyRuntime.load(rb, "s")
+    with storage.read_batch() as old:
+        old.study("s")  # its snapshot starts here
+        storage.finish_trial("s", trials[0].id, Outcome(TrialState.COMPLETED, 1.0))
+        with storage.read_batch() as new:
+            runtime.sync(new)
+        ahead = runtime.seq
+        runtime.sync(old)
+        assert runtime.seq == ahead
+    fed = []
+    observe = runtime.strategy.observe
+    runtime.strategy.observe = lambda obs: (fed.extend(obs), observe(obs))  # type: ignore[method-assign]
+    storage.finish_trial("s", trials[1].id, Outcome(TrialState.COMPLETED, 2.0))
+    with storage.read_batch() as rb:
+        runtime.sync(rb)
+    assert len(fed) == 1  # trials[1] only, not trials[0] again

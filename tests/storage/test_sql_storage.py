@@ -109,11 +109,18 @@ def test_finished_pages_split_a_commit_and_never_repeat_a_trial(storage) -> None
     storage.finish_trial("s", trials[11].id, Outcome(FAILED, None))
     catch_up()
     assert seen[-1] == trials[11].id and len(seen) == len(set(seen)) == 11
+    with storage.read_batch() as old:  # a reader whose snapshot is older than the cursor
+        assert old.study("s").revision + 1 == cursor[0]
+        storage.finish_trial("s", trials[10].id, Outcome(DONE, 1.0))
+        catch_up()
+        assert seen[-1] == trials[10].id
+        assert old.finished_page("s", cursor, 3) == ([], cursor)  # never back
     with storage.read_batch() as b:
         counts = b.state_counts("s")
         newest = b.newest("s", 4)
-    assert counts[DONE] == 10 and counts[FAILED] == 1 and counts[TrialState.PENDING] == 1
+    assert counts[DONE] == 11 and counts[FAILED] == 1 and counts[TrialState.PENDING] == 0
     assert sum(counts.values()) == 12 and set(counts) == set(TrialState)
+    assert len(seen) == len(set(seen)) == 12
     assert [t.id for t in newest] == [t.id for t in trials[::-1][:4]]
 
 

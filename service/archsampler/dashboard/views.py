@@ -137,18 +137,12 @@ class _Summary:
         done = [t for t in trials if t.state == TrialState.COMPLETED and t.value is not None]
         if not done:
             return
-        sign = self.config.sign
+        key = self.config.sign
         for t in done:
             self.numbers.append(t.number)
             self.values.append(float(t.value))  # type: ignore[arg-type]
-            b = self.best
-            if (
-                b is None
-                or sign * t.value > sign * b.value
-                or (  # type: ignore[operator]
-                    t.value == b.value and t.id < b.id
-                )
-            ):
+            b = self.best  # the best value, the lowest id among equals
+            if b is None or (key * t.value, -t.id) > (key * b.value, -b.id):  # type: ignore[operator]
                 self.best = t
         if self.config.objectives:
             names = [o["name"] for o in self.config.objectives][:2]

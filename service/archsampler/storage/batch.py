@@ -438,7 +438,8 @@ class SQLBatch:
         ).fetchall()
         trials = [_trial(r, name, r[15]) for r in rows]
         if len(rows) < limit:
-            return trials, (study.revision + 1, 0)  # read on from the next revision
+            # read on from the next revision (never back: an older snapshot sees less)
+            return trials, max((study.revision + 1, 0), cursor)
         return trials, (int(rows[-1][16]), int(rows[-1][0]))
 
     def state_counts(self, name: str) -> dict[TrialState, int]:
