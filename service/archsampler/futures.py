@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import traceback
 from concurrent.futures import Future
 from concurrent.futures import InvalidStateError
 from typing import Any
+
+from archsampler.errors import ArchSamplerError
 
 # A caller waits on a thread future, or on a future of its event loop (the servicer).
 Waiter = Future | asyncio.Future
@@ -31,11 +34,21 @@ def resolve(future: Waiter, value: Any, is_error: bool) -> None:
         return
     try:
         if is_error:  # raised far from here: its traceback would only make a reference cycle
-            future.set_exception(value.with_traceback(None))
+            future.set_exception(_detached(value))
         else:
             future.set_result(value)
     except (InvalidStateError, asyncio.InvalidStateError):
         pass  # cancelled meanwhile
+
+
+def _detached(error: BaseException) -> BaseException:
+    """`error` without its traceback; an unexpected one (it becomes INTERNAL, logged with
+    an incident id) keeps where it was raised as text in a note, so that log line shows it."""
+    tb = error.__traceback__
+    if tb is not None and not isinstance(error, ArchSamplerError):
+        where = "".join(traceback.format_tb(tb))
+        error.add_note(f"raised where it happened (traceback detached):\n{where}")
+    return error.with_traceback(None)
 
 
 def _settle(answers: list[Answer]) -> None:
