@@ -72,9 +72,11 @@ class SessionOps:
         metadata: dict[str, str] | None = None,
         stopped: str | bool | None = None,
         retryable: bool = False,
+        values: dict[str, float] | None = None,
     ) -> Any:
         """As `Study.report`: exactly one of `value`, `failed=` (`retryable=`),
-        `infeasible=` (or `stopped=`, with or without `value`)."""
+        `infeasible=`, or `values=` in a study with several objectives (or `stopped=`, with
+        or without a value)."""
         msg = req.report(
             self.study,
             trial_id,
@@ -85,6 +87,7 @@ class SessionOps:
             metadata,
             stopped,
             retryable,
+            values,
         )
         return self._call(pb.SessionRequest(report=msg), "report", _trial)
 
@@ -113,19 +116,32 @@ class SessionOps:
         infeasible: str | None = None,
         checkpoint_uri: str = "",
         metadata: dict[str, str] | None = None,
+        stopped: str | bool | None = None,
+        retryable: bool = False,
+        values: dict[str, float] | None = None,
         count: int = 1,
         client_id: str = "",
         request_id: str | None = None,
     ) -> Any:
-        """A trainer's step in one message: report `trial_id`, then propose `count` new
-        trials in the same transaction. Returns `(reported trial, new trials)`.
+        """A trainer's step in one message: report `trial_id` (any outcome `report` takes),
+        then propose `count` new trials in the same transaction. Returns `(reported trial,
+        new trials)`.
 
         If the report fails nothing is proposed and its error is raised; if the proposal
         fails the report stays committed. Retrying the same call is safe either way.
         """
         msg = pb.ReportAndProposeRequest(
             report=req.report(
-                self.study, trial_id, value, failed, infeasible, checkpoint_uri, metadata
+                self.study,
+                trial_id,
+                value,
+                failed,
+                infeasible,
+                checkpoint_uri,
+                metadata,
+                stopped,
+                retryable,
+                values,
             ),
             propose=req.propose(self.study, count, client_id, request_id),
         )

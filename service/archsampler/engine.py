@@ -71,12 +71,16 @@ class EngineStudy(Study):
         infeasible: str | None = None,
         checkpoint_uri: str = "",
         metadata: dict[str, str] | None = None,
+        stopped: str | bool | None = None,
+        retryable: bool = False,
+        values: dict[str, float] | None = None,
         count: int = 1,
         client_id: str = "",
         request_id: str | None = None,
     ) -> tuple[Trial, list[Trial]]:
-        """A trainer's step: report `trial_id`, then propose `count` new trials (they learn
-        from the report). Returns `(reported trial, new trials)`; as `Session`'s."""
+        """A trainer's step: report `trial_id` (any outcome `report` takes), then propose
+        `count` new trials (they learn from the report). Returns `(reported trial, new
+        trials)`; as `Session`'s."""
         with self.session() as session:
             return session.report_and_propose(
                 trial_id,
@@ -85,6 +89,9 @@ class EngineStudy(Study):
                 infeasible=infeasible,
                 checkpoint_uri=checkpoint_uri,
                 metadata=metadata,
+                stopped=stopped,
+                retryable=retryable,
+                values=values,
                 count=count,
                 client_id=client_id,
                 request_id=request_id,

@@ -215,3 +215,50 @@ def test_restart_keeps_studies_and_pending_trials(target: Target) -> None:
     fresh = study.propose(5)
     assert not {t.arch for t in fresh} & {t.arch for t in pending}  # never proposed twice
     assert study.best().id == pending[1].id
+
+
+def test_every_report_call_takes_every_outcome(target: Target) -> None:
+    """`Study.report`, a session's `report` and `report_and_propose` (and the Engine's)
+    take the same outcomes: several objectives' `values`, `stopped`, `retryable`."""
+    objectives = {"acc": "maximize", "size": "minimize"}
+    study = target.api.create_study(
+        "mo", SPACE, "random", objectives=objectives, seed=2, max_retries=1
+    )
+    trials = study.propose(3)
+    with study.session() as session:
+        done = session.report(trials[0].id, values={"acc": 0.9, "size": 3.0})
+        assert done.state is TrialState.COMPLETED and done.values == {"acc": 0.9, "size": 3.0}
+        reported, new = session.report_and_propose(
+            trials[1].id, values={"acc": 0.8, "size": 1.0}, count=2
+        )
+        assert reported.values == {"acc": 0.8, "size": 1.0} and len(new) == 2
+        stopped, _ = session.report_and_propose(
+            trials[2].id, values={"acc": 0.1, "size": 9.0}, stopped="diverged", count=1
+        )
+        assert stopped.state is TrialState.STOPPED
+        failed, _ = session.report_and_propose(new[0].id, failed="preempted", retryable=True)
+        assert failed.state is TrialState.FAILED
+    queued = [t for t in study.trials() if t.arch == new[0].arch and t.id != new[0].id]
+    assert len(queued) == 1  # the retryable failure queued its architecture again
+    if target.kind.startswith("engine"):
+        reported, _ = study.report_and_propose(new[1].id, values={"acc": 0.5, "size": 2.0})
+        assert reported.values == {"acc": 0.5, "size": 2.0}
+
+
+def test_the_report_calls_agree_on_their_outcome_parameters() -> None:
+    """One list of outcome parameters for every report call (nothing drifts apart)."""
+    import inspect
+
+    from archsampler.engine import EngineStudy
+    from archsampler_client._study import StudyOps
+    from archsampler_client.session import SessionOps
+
+    def outcome(fn: Any) -> list[str]:
+        names = list(inspect.signature(fn).parameters)
+        return [n for n in names if n not in ("self", "count", "client_id", "request_id")]
+
+    want = outcome(StudyOps.report)
+    assert want[:3] == ["trial_id", "value", "failed"] and "values" in want
+    assert outcome(SessionOps.report) == want
+    assert outcome(SessionOps.report_and_propose) == want
+    assert outcome(EngineStudy.report_and_propose) == want
