@@ -68,6 +68,14 @@ class Settings(BaseSettings):
         description="on SIGTERM/SIGINT, how long calls in flight may finish before they are "
         "cancelled (the writer then gets at most 2 s more to commit what it holds)",
     )
+    max_sessions: int = Field(
+        4096,
+        ge=1,
+        le=1_000_000,
+        description="Session streams one principal may hold open at once (auth off: every "
+        "caller together); one more is refused with RESOURCE_EXHAUSTED (each open stream "
+        "holds ~18 KB of the server's memory)",
+    )
     default_strategy: str = Field("lanas", description="strategy of studies that name none")
     strategy_processes: int = Field(
         0,

@@ -3,8 +3,10 @@
 Starts `archsampler serve` as a child process over a fresh SQLite file (so a crash is
 seen), sends `--cases` random requests from `archsampler.testing.fuzz`, and writes
 `{"cases", "internal", "crashes", "hangs", "violations", "by_code", ...}` to `--json`.
-Then hostile HTTP requests to the dashboard port, and a flood of silent connections held
-open against it (the server must close them and serve the page again).
+Then twice `SESSION_LIMIT` Session streams held open at once (those beyond the limit must
+be RESOURCE_EXHAUSTED, and a Session must work once they are cancelled), hostile HTTP
+requests to the dashboard port, and a flood of silent connections held open against it
+(the server must close them and serve the page again).
 The server's log (its stderr) goes to `--log`: each INTERNAL answer names an incident id
 whose traceback is there.
 """
@@ -26,6 +28,7 @@ from archsampler.server.httpd import MAX_CONNECTIONS
 from archsampler.testing import ServerProcess
 from archsampler.testing import free_port
 from archsampler.testing.fuzz import run_fuzz
+from archsampler.testing.fuzz import run_session_flood
 from archsampler.testing.fuzz_http import run_connection_flood
 from archsampler.testing.fuzz_http import run_http_fuzz
 
@@ -85,6 +88,9 @@ def _children(pid: int) -> list[int]:
     return out
 
 
+SESSION_LIMIT = 256  # the fuzzed server's ARCHSAMPLER_MAX_SESSIONS
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the `bench fuzz` options."""
     parser.add_argument("--cases", type=int, default=10_000, help="requests to send")
@@ -122,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
             Path(tmp) / "fuzz.db",
             log,
             ARCHSAMPLER_DASHBOARD_PORT=str(dashboard),
+            ARCHSAMPLER_MAX_SESSIONS=str(SESSION_LIMIT),
             ARCHSAMPLER_STRATEGY_PROCESSES=str(args.strategy_processes),
         ).start()
         try:
@@ -137,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
                 "127.0.0.1", dashboard, args.http_cases, args.seed, alive=server.alive,
                 progress=True,
             )  # fmt: skip
+            sessions = run_session_flood(server.target, 2 * SESSION_LIMIT, server.alive)
             flood = run_connection_flood(
                 "127.0.0.1", dashboard, args.flood_connections, IDLE_TIMEOUT + 10, server.alive
             )
@@ -150,6 +158,7 @@ def run(args: argparse.Namespace) -> int:
         }
         record["dashboard"] = http.to_json()
         record["dashboard_flood"] = flood
+        record["session_flood"] = sessions
         record["server_log"] = str(log) if args.log or args.json else None
     keys = ("cases", "internal", "crashes", "hangs", "violations", "server_exit")
     summary = {k: record[k] for k in keys}
@@ -157,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
     print("dashboard:", json.dumps(record["dashboard"]["by_status"]), end=" ")
     print(f"incidents {record['dashboard']['incident_count']}")
     print("dashboard flood:", json.dumps(flood))
+    print("session flood:", json.dumps(sessions))
     for incident in http.incidents[:10]:
         print(f"[dashboard {incident['status']}] case {incident['case']}: {incident['request']}")
     for incident in result.incidents[:10]:
@@ -165,5 +175,5 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(record, indent=1, ensure_ascii=False))
-    ok = result.ok and http.ok and flood["ok"]
+    ok = result.ok and http.ok and flood["ok"] and sessions["ok"]
     return 0 if ok and ending.startswith("exited") else 1

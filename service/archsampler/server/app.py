@@ -168,6 +168,7 @@ async def start_server(settings: Settings) -> RunningServer:
         observe,
         anonymous=anonymous,
         max_message_bytes=settings.max_message_bytes,
+        max_sessions=settings.max_sessions,
     )
     pb_grpc.add_ArchSamplerServicer_to_server(servicer, server)
     health_servicer = HealthService()

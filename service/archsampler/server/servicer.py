@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -64,8 +65,11 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
         observe: Callable[[str, str, float], None] | None = None,
         max_message_bytes: int = 4 * 1024 * 1024,
         anonymous: Principal | None = AUTH_OFF,
+        max_sessions: int = 4096,
     ) -> None:
         self.service = service
+        self.max_sessions = max_sessions  # open Session streams per principal
+        self._sessions: Counter[str] = Counter()  # principal name -> open streams (loop only)
         self.anonymous = anonymous  # who a call without a principal is (None: refused)
         self.executor = executor
         self.page_bytes = min(rpc.PAGE_BYTES, max_message_bytes * 3 // 4)
@@ -190,7 +194,30 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
     async def Session(
         self, requests: AsyncIterator[pb.SessionRequest], context: Ctx
     ) -> AsyncIterator[pb.SessionResponse]:
-        """Answer each streamed call in order; an error answers that call only."""
+        """Answer each streamed call in order; an error answers that call only. At most
+        `max_sessions` streams per principal are open at once (RESOURCE_EXHAUSTED beyond),
+        so no caller can hold the server's memory with idle streams."""
+        principal = CURRENT.get() or self.anonymous
+        holder = "" if principal is None else principal.name
+        if self._sessions[holder] >= self.max_sessions:
+            context.set_code(grpc.StatusCode.RESOURCE_EXHAUSTED)
+            context.set_details(
+                f"{self.max_sessions} Session streams are open for principal {holder!r}, "
+                "the limit (ARCHSAMPLER_MAX_SESSIONS): close one first"
+            )
+            return
+        self._sessions[holder] += 1
+        try:
+            async for response in self._session(requests):
+                yield response
+        finally:
+            self._sessions[holder] -= 1
+            if not self._sessions[holder]:
+                del self._sessions[holder]
+
+    async def _session(
+        self, requests: AsyncIterator[pb.SessionRequest]
+    ) -> AsyncIterator[pb.SessionResponse]:
         async for request in requests:
             kind = request.WhichOneof("call")
             start = time.perf_counter()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import math
 import random
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -456,3 +457,54 @@ def _code(call: Any) -> str:
         return "OK"
     except grpc.RpcError as err:
         return err.code().name
+
+
+def run_session_flood(
+    target: str, streams: int, alive: Callable[[], bool] | None = None
+) -> dict[str, Any]:
+    """Open `streams` Session streams at once (no token; each held open after one answered
+    call) against a server whose `ARCHSAMPLER_MAX_SESSIONS` is below `streams`: those
+    beyond the limit must be RESOURCE_EXHAUSTED; then cancel them all, and a new Session
+    must be answered and the server healthy. Returns what happened."""
+    channel = grpc.insecure_channel(target)
+    stub = pb_grpc.ArchSamplerStub(channel)
+    study = "fz-session-flood"
+    with contextlib.suppress(grpc.RpcError):
+        stub.CreateStudy(pb.CreateStudyRequest(name=study, config=tiny_config()))
+    beat = pb.SessionRequest(heartbeat=pb.HeartbeatRequest(study=study, trial_id=10**9))
+    calls, codes, done = [], Counter(), threading.Event()
+    for _ in range(streams):
+        call = stub.Session(_held(beat, done), timeout=120)
+        calls.append(call)
+        try:
+            next(call)
+            codes["OK"] += 1
+        except grpc.RpcError as err:
+            codes[err.code().name] += 1
+    for call in calls:
+        call.cancel()
+    done.set()  # the request streams end
+    after = ""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # the server lets go of cancelled streams
+        try:
+            after = list(stub.Session(iter([beat]), timeout=10))[0].WhichOneof("result")
+            break
+        except grpc.RpcError as err:
+            after = err.code().name
+            time.sleep(0.1)
+    channel.close()
+    healthy = alive is None or alive()
+    return {
+        "streams": streams,
+        "codes": dict(codes),
+        "session_after": after,
+        "server_alive": healthy,
+        "ok": healthy and after == "error" and set(codes) <= {"OK", "RESOURCE_EXHAUSTED"},
+    }
+
+
+def _held(first: pb.SessionRequest, done: threading.Event) -> Any:
+    """A request stream that sends `first`, then stays open until `done`."""
+    yield first
+    done.wait()
