@@ -35,10 +35,9 @@ class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
 
     def server_activate(self) -> None:
         super().server_activate()
-        self.max_connections = MAX_CONNECTIONS
         self.deadline = CONNECTION_DEADLINE
         self.refused = 0  # connections closed unanswered: all slots were taken
-        self._slots = threading.BoundedSemaphore(self.max_connections)
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         self._open: dict[Any, float] = {}  # connection -> when it must be closed
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -102,10 +101,8 @@ class _ThreadingWSGIServer6(_ThreadingWSGIServer):
 
 
 class _QuietHandler(WSGIRequestHandler):
-    timeout = IDLE_TIMEOUT  # applied to the connection's socket in `setup()`
-
     def setup(self) -> None:
-        self.timeout = IDLE_TIMEOUT  # read here, so a test may lower the module's value
+        self.timeout = IDLE_TIMEOUT  # the connection's socket timeout, set by `setup()`
         super().setup()
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name

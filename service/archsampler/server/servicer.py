@@ -208,39 +208,33 @@ class ArchSamplerServicer(pb_grpc.ArchSamplerServicer):
             return
         self._sessions[holder] += 1
         try:
-            async for response in self._session(requests):
+            async for request in requests:
+                kind = request.WhichOneof("call")
+                start = time.perf_counter()
+                code = grpc.StatusCode.OK
+                try:
+                    if kind not in self._session_calls:
+                        raise InvalidArgumentError(
+                            "a session request needs one of propose, report, heartbeat, "
+                            "report_and_propose, report_intermediate, should_stop"
+                        )
+                    answer = await self._session_calls[kind](getattr(request, kind))
+                    if isinstance(answer, pb.SessionResponse):
+                        response = answer  # a large answer, built off the event loop
+                    else:
+                        response = pb.SessionResponse(**{kind: answer})
+                except Exception as exc:  # noqa: BLE001 - mapped like every unary error
+                    code, message = status_for(exc, f"Session.{kind}")
+                    response = pb.SessionResponse(
+                        error=pb.SessionError(code=code.value[0], message=message)
+                    )
+                if self.observe is not None:
+                    self.observe(f"Session.{kind}", code.name, time.perf_counter() - start)
                 yield response
         finally:
             self._sessions[holder] -= 1
             if not self._sessions[holder]:
                 del self._sessions[holder]
-
-    async def _session(
-        self, requests: AsyncIterator[pb.SessionRequest]
-    ) -> AsyncIterator[pb.SessionResponse]:
-        async for request in requests:
-            kind = request.WhichOneof("call")
-            start = time.perf_counter()
-            code = grpc.StatusCode.OK
-            try:
-                if kind not in self._session_calls:
-                    raise InvalidArgumentError(
-                        "a session request needs one of propose, report, heartbeat, "
-                        "report_and_propose, report_intermediate, should_stop"
-                    )
-                answer = await self._session_calls[kind](getattr(request, kind))
-                if isinstance(answer, pb.SessionResponse):
-                    response = answer  # a large answer, built off the event loop
-                else:
-                    response = pb.SessionResponse(**{kind: answer})
-            except Exception as exc:  # noqa: BLE001 - mapped like every unary error
-                code, message = status_for(exc, f"Session.{kind}")
-                response = pb.SessionResponse(
-                    error=pb.SessionError(code=code.value[0], message=message)
-                )
-            if self.observe is not None:
-                self.observe(f"Session.{kind}", code.name, time.perf_counter() - start)
-            yield response
 
     async def _report_intermediate(
         self, request: pb.ReportIntermediateRequest
