@@ -23,19 +23,21 @@ def _app(environ: dict[str, Any], start: Any) -> list[bytes]:
     return [b"ok"]
 
 
-def _get(port: int, timeout: float = 5.0) -> str:
+def _get(port: int, timeout: float = 5.0, source: str = "127.0.0.1") -> str:
     """The status line's code, or 'closed' when the server closed without answering."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+    with socket.create_connection(
+        ("127.0.0.1", port), timeout=timeout, source_address=(source, 0)
+    ) as s:
         s.sendall(b"GET / HTTP/1.0\r\n\r\n")
         data = s.recv(64)
     return data.split(b" ")[1].decode() if data.startswith(b"HTTP/") else "closed"
 
 
-def _silent(port: int, n: int) -> list[socket.socket]:
+def _silent(port: int, n: int, source: str = "127.0.0.1") -> list[socket.socket]:
     """`n` connections that send half a request line and then nothing."""
     out = []
     for _ in range(n):
-        s = socket.create_connection(("127.0.0.1", port), timeout=30)
+        s = socket.create_connection(("127.0.0.1", port), timeout=30, source_address=(source, 0))
         s.sendall(b"GET / HT")
         out.append(s)
     return out
@@ -62,6 +64,7 @@ def _closed_by_server(s: socket.socket) -> bool:
 def small(monkeypatch: pytest.MonkeyPatch):
     """An HTTP server with 8 slots, a 1 s idle timeout and a 3 s deadline."""
     monkeypatch.setattr(httpd, "MAX_CONNECTIONS", 8)
+    monkeypatch.setattr(httpd, "MAX_PER_ADDRESS", 8)
     monkeypatch.setattr(httpd, "IDLE_TIMEOUT", 1.0)
     monkeypatch.setattr(httpd, "CONNECTION_DEADLINE", 3.0)
     server = httpd.serve_wsgi(_app, "127.0.0.1", 0, "test-http")
@@ -86,6 +89,30 @@ def test_a_flood_of_silent_connections_holds_at_most_the_slots(small) -> None:
     finally:
         for s in flood:
             s.close()
+
+
+def test_one_address_holds_at_most_its_share(small, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A flood from one client address takes at most `MAX_PER_ADDRESS` slots: the page is
+    still served to another address while the flood is held."""
+    monkeypatch.setattr(httpd, "MAX_PER_ADDRESS", 3)
+    monkeypatch.setattr(httpd, "IDLE_TIMEOUT", 30.0)  # the flood stays while it is checked
+    small.deadline = 30.0
+    port = small.server_port
+    flood = _silent(port, 10)  # from 127.0.0.1
+    try:
+        assert _wait(lambda: small.refused == 7, 5), small.refused
+        assert small.open_connections == 3
+        assert _get(port) == "closed"  # 127.0.0.1 has no place left
+        assert _get(port, source="127.0.0.2") == "200"  # another address has
+        more = _silent(port, 10, source="127.0.0.3")
+        assert _wait(lambda: small.open_connections == 6, 5)  # its own 3
+        assert _wait(lambda: small.refused == 7 + 1 + 7, 5), small.refused
+        for s in more:
+            s.close()
+    finally:
+        for s in flood:
+            s.close()
+    assert _wait(lambda: small.open_connections == 0, 5)
 
 
 def test_a_dripping_connection_is_closed_at_its_deadline(small) -> None:

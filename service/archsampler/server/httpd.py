@@ -1,10 +1,11 @@
 """A small threaded HTTP server for WSGI apps (the metrics endpoint and the dashboard).
 
 Every connection is bounded, so no client (authenticated or not) can tie up the server
-process's threads: at most `MAX_CONNECTIONS` are served at once per port (one more is
-closed at once, unanswered), a connection silent for `IDLE_TIMEOUT` seconds in its TLS
-handshake, request or response is closed, and so is one still open `CONNECTION_DEADLINE`
-seconds after it was accepted (a client dripping a byte at a time).
+process's threads: at most `MAX_CONNECTIONS` are served at once per port and at most
+`MAX_PER_ADDRESS` of them from one client address (one more is closed at once,
+unanswered), a connection silent for `IDLE_TIMEOUT` seconds in its TLS handshake, request
+or response is closed, and so is one still open `CONNECTION_DEADLINE` seconds after it was
+accepted (a client dripping a byte at a time).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from wsgiref.simple_server import make_server
 
 log = logging.getLogger(__name__)
 MAX_CONNECTIONS = 64
+MAX_PER_ADDRESS = 16
 IDLE_TIMEOUT = 10.0
 CONNECTION_DEADLINE = 30.0
 _REAP_EVERY = 0.5  # seconds between two looks for connections past their deadline
@@ -38,7 +40,8 @@ class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
         self.deadline = CONNECTION_DEADLINE
         self.refused = 0  # connections closed unanswered: all slots were taken
         self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
-        self._open: dict[Any, float] = {}  # connection -> when it must be closed
+        self._open: dict[Any, tuple[float, str]] = {}  # connection -> (deadline, address)
+        self._per_address: dict[str, int] = {}  # open connections by client address
         self._lock = threading.Lock()
         self._stop = threading.Event()
 
@@ -52,12 +55,20 @@ class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
             return len(self._open)
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        if not self._slots.acquire(blocking=False):
-            self.refused += 1
+        address = str(client_address[0])
+        with self._lock:
+            room = self._per_address.get(address, 0) < MAX_PER_ADDRESS
+            if room:
+                self._per_address[address] = self._per_address.get(address, 0) + 1
+        if not room or not self._slots.acquire(blocking=False):
+            with self._lock:
+                if room:
+                    self._release_address(address)
+                self.refused += 1
             self.shutdown_request(request)
             return
         with self._lock:
-            self._open[request] = time.monotonic() + self.deadline
+            self._open[request] = (time.monotonic() + self.deadline, address)
         try:
             super().process_request(request, client_address)  # its own thread
         except BaseException:
@@ -72,16 +83,25 @@ class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
 
     def _forget(self, request: Any) -> None:
         with self._lock:
-            if self._open.pop(request, None) is None:
+            found = self._open.pop(request, None)
+            if found is None:
                 return
+            self._release_address(found[1])
         self._slots.release()
+
+    def _release_address(self, address: str) -> None:
+        left = self._per_address[address] - 1  # under self._lock
+        if left:
+            self._per_address[address] = left
+        else:
+            del self._per_address[address]
 
     def reap(self) -> None:
         """Shut down connections past their deadline (their thread then ends) until closed."""
         while not self._stop.wait(_REAP_EVERY):
             now = time.monotonic()
             with self._lock:
-                late = [r for r, due in self._open.items() if due <= now]
+                late = [r for r, (due, _) in self._open.items() if due <= now]
             for request in late:
                 try:
                     request.shutdown(socket.SHUT_RDWR)
