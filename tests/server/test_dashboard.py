@@ -293,3 +293,35 @@ def test_a_study_view_follows_the_study_a_page_at_a_time(
                 again.report(t.id, value=-1.0)
             _check_view(base, "grow", list(again.trials()))
             assert json.loads(_get(base + "/api/study?name=grow")[2])["tree"] == []
+
+
+def _curve_by_hand(numbers: list, values: list, maximize: bool, limit: int) -> list:
+    """The best-so-far curve written out plainly: every point, then every improvement
+    kept first, the last point, and evenly spaced others."""
+    points, improved, best = [], [], None
+    for i, (_, value) in enumerate(sorted(zip(numbers, values, strict=True)), start=1):
+        if best is None or (value > best if maximize else value < best):
+            best = value
+            improved.append(len(points))
+        points.append([i, best])
+    if len(points) <= limit:
+        return points
+    keep = set(improved[: limit // 2]) | {len(points) - 1}
+    step = len(points) / (limit - len(keep))
+    keep.update(int(k * step) for k in range(limit - len(keep)))
+    return [points[i] for i in sorted(keep)][:limit]
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 2_000, 2_001, 9_000])
+@pytest.mark.parametrize("maximize", [True, False])
+def test_the_curve_is_thinned_as_written_out_by_hand(n: int, maximize: bool) -> None:
+    import random
+
+    from archsampler.dashboard import views
+
+    rng = random.Random(n)
+    numbers = rng.sample(range(3 * n + 1), n)  # completion order is not number order
+    values = [rng.random() for _ in range(n)]
+    curve = views.best_curve(numbers, values, maximize)
+    assert curve == _curve_by_hand(numbers, values, maximize, views.MAX_CURVE)
+    assert len(curve) <= views.MAX_CURVE

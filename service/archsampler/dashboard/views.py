@@ -84,22 +84,23 @@ def best_curve(
 ) -> list[list[float]]:
     """`[evaluation, best value so far]` at each completed trial in number order, thinned
     to at most MAX_CURVE points: every improvement is kept, then evenly spaced others."""
-    if not len(numbers):
+    n = len(numbers)
+    if not n:
         return []
     order = np.argsort(np.asarray(numbers), kind="stable")
     v = np.asarray(values, dtype=float)[order]
-    signed = v if maximize else -v
-    running = np.maximum.accumulate(signed)
+    running = np.maximum.accumulate(v if maximize else -v)
     best = running if maximize else -running
-    points = [[i, float(b)] for i, b in enumerate(best, start=1)]
-    if len(points) <= MAX_CURVE:
-        return points
-    improved = [0, *np.flatnonzero(running[1:] > running[:-1]) + 1]
-    keep = set(int(i) for i in improved[: MAX_CURVE // 2])
-    keep.add(len(points) - 1)
-    step = len(points) / (MAX_CURVE - len(keep))
-    keep.update(int(k * step) for k in range(MAX_CURVE - len(keep)))
-    return [points[i] for i in sorted(keep)][:MAX_CURVE]
+    if n <= MAX_CURVE:
+        keep = range(n)
+    else:  # only the kept points become Python objects
+        improved = [0, *(np.flatnonzero(running[1:] > running[:-1]) + 1).tolist()]
+        chosen = set(improved[: MAX_CURVE // 2])
+        chosen.add(n - 1)
+        step = n / (MAX_CURVE - len(chosen))
+        chosen.update(int(k * step) for k in range(MAX_CURVE - len(chosen)))
+        keep = sorted(chosen)[:MAX_CURVE]
+    return [[i + 1, float(best[i])] for i in keep]
 
 
 def _row(t: Trial) -> dict[str, Any]:
