@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 import tracemalloc
@@ -159,8 +160,12 @@ def _size(n: int, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
-    if not sizes or min(sizes) < 1 or args.refreshes < 1 or args.full_reads < 1:
-        print("bench dashboard: --sizes, --refreshes and --full-reads must be positive")
+    if not sizes or min(sizes) < 1 or min(args.refreshes, args.full_reads) < 1 or args.new < 0:
+        print(
+            "archsampler bench dashboard: error: --sizes, --refreshes and --full-reads must "
+            "be positive, --new at least 0",
+            file=sys.stderr,
+        )
         return 2
     rows = []
     with tempfile.TemporaryDirectory(prefix="archsampler-dashboard-") as tmp:
