@@ -160,7 +160,8 @@ def test_a_dashboard_flood_leaves_the_grpc_service_and_the_page_working(
         before = threading.active_count()
         flood = _silent(port, httpd.MAX_CONNECTIONS + 200)
         try:
-            # slots free up as silent ones time out (1 s), so not exactly 200 are refused
+            # one address holds at most MAX_PER_ADDRESS, and places free up as silent ones
+            # time out (1 s), so the exact number refused depends on timing
             assert _wait(lambda: http.refused >= 100, 10), http.refused
             assert threading.active_count() - before <= httpd.MAX_CONNECTIONS
             with Client(srv.target, timeout=10) as client:  # gRPC: untouched

@@ -123,6 +123,7 @@ class _Summary:
     those."""
 
     key: tuple[int, float]  # (study id, created_at): not a study re-created under its name
+    stored: dict[str, Any]  # the study's config as stored
     config: StudyConfig
     cursor: tuple[int, int] = (0, 0)  # how far the trial log was read (`finished_page`)
     numbers: array = field(default_factory=lambda: array("q"))  # COMPLETED with a value
@@ -170,8 +171,8 @@ class StudyCache:
         with self._lock:
             found = self._summaries.pop(name, None)
             if found is None or found.key != key:
-                config = StudyConfig.from_dict(json.loads(config_json))
-                found = _Summary(key, config)
+                stored = json.loads(config_json)
+                found = _Summary(key, stored, StudyConfig.from_dict(stored))
             self._summaries[name] = found  # the most recent last
             while len(self._summaries) > MAX_CACHED:
                 self._summaries.popitem(last=False)
@@ -195,7 +196,11 @@ class StudyCache:
                     summary.curve = best_curve(
                         summary.numbers, summary.values, summary.config.maximize
                     )
+                config = summary.config
                 return {
+                    "config": summary.stored,
+                    "objectives": [dict(o) for o in config.objectives or ()]
+                    or [{"name": "value", "goal": config.goal}],
                     "counts": {s.name: counts[s] for s in TrialState},
                     "trial_count": sum(counts.values()),
                     "best": None if summary.best is None else _row(summary.best),
@@ -262,18 +267,13 @@ def study(
     name: str,
     principal: Principal,
 ) -> dict[str, Any]:
-    """Everything the page shows for one study."""
-    record = service.get_study(name)
-    authorize(principal, "ListTrials", record.namespace, name)
-    config = StudyConfig.from_dict(record.config)
-    objectives = [dict(o) for o in config.objectives or ()] or [
-        {"name": "value", "goal": config.goal}
-    ]
+    """Everything the page shows for one study (authorized by its namespace, looked up as
+    the gRPC calls look it up)."""
+    namespace = service.namespace_of(name)
+    authorize(principal, "ListTrials", namespace, name)
     return {
-        "name": record.name,
-        "namespace": record.namespace,
-        "config": record.config,
+        "name": name,
+        "namespace": namespace,
         **cache.view(name),
         "models": model_versions(models, name),
-        "objectives": objectives,
     }
