@@ -20,11 +20,16 @@ import os
 import pickle
 import threading
 import weakref
+from array import array
 from itertools import count
+from multiprocessing.connection import Connection
+from multiprocessing.reduction import ForkingPickler
 from typing import Any
+from typing import Callable
 from typing import Sequence
 
 from archsampler.errors import ArchSamplerError
+from archsampler.priority import SHORT
 from archsampler.spaces.base import Arch
 from archsampler.strategies.base import Observation
 from archsampler.strategies.base import Proposal
@@ -32,6 +37,50 @@ from archsampler.strategies.base import Proposal
 log = logging.getLogger(__name__)
 HOST_NICENESS = 10
 MAX_STRATEGY_PROCESSES = 64
+PART = 64
+"""Items per pickled part of a long list crossing the pipe. Pickling is one C call that
+holds the interpreter lock throughout: 1,000 proposals in one piece held the server's
+lock for 10-18 ms, and every other study's Report waited behind it. In parts of `PART`
+(~1 ms each) the server steps aside for short calls between them."""
+
+
+class _Parts:
+    """Stands in a message for a list that follows it on the pipe in `n` parts."""
+
+    __slots__ = ("n",)
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+
+def _split(value: Any, step: Callable[[], None]) -> tuple[Any, list[bytes]]:
+    """`value` as sent in the message, and the pickled parts to send after it (a list of
+    more than `PART` items goes in parts; anything else whole). Every part is pickled
+    before anything is sent, so a value that cannot be pickled leaves the pipe clean."""
+    if not isinstance(value, list) or len(value) <= PART:
+        return value, []
+    blobs = []
+    for i in range(0, len(value), PART):
+        if i:
+            step()
+        blobs.append(bytes(ForkingPickler.dumps(value[i : i + PART])))
+    return _Parts(len(blobs)), blobs
+
+
+def _gather(conn: Connection, value: Any, step: Callable[[], None]) -> Any:
+    """The value a message carried: a `_Parts` marker's list read back part by part."""
+    if not isinstance(value, _Parts):
+        return value
+    items: list[Any] = []
+    for i in range(value.n):
+        if i:
+            step()
+        items += conn.recv()
+    return items
+
+
+def _no_step() -> None:
+    """The host has no neighbours to step aside for."""
 
 
 class HostDiedError(RuntimeError):
@@ -60,14 +109,24 @@ class _Host:
     def call(self, op: str, key: int, *args: Any) -> Any:
         with self.lock:
             drops, self.dropped = self.dropped, []
+            split = [_split(a, SHORT.yield_to_short) for a in args]
             try:
-                self.conn.send((op, key, args, drops))
+                self.conn.send((op, key, tuple(v for v, _ in split), drops))
+                for _, blobs in split:
+                    for blob in blobs:
+                        self.conn.send_bytes(blob)
                 ok, value = self.conn.recv()
+                value = _gather(self.conn, value, SHORT.yield_to_short)
             except (EOFError, OSError) as e:
                 self.dead = True
                 raise HostDiedError(
                     f"strategy host {self.proc.name} exited ({self.proc.exitcode}) during {op!r}"
                 ) from e
+            except BaseException:
+                # part of a message may be left on the pipe: no later call may read it
+                self.dead = True
+                self.proc.kill()
+                raise
         if not ok:
             raise value
         return value
@@ -167,8 +226,8 @@ class HostedStrategy:
         current = dict(zip(order, pending, strict=True))  # holds them: ids stay unique
         added = [(k, a) for k, a in current.items() if k not in self._sent]
         self._sent = current
-        try:
-            return self._host.call("propose", self._key, n, order, added)
+        try:  # the ids as one array: a memory copy to pickle, however many are pending
+            return self._host.call("propose", self._key, n, array("q", order), added)
         except ArchSamplerError:
             raise  # the strategy's answer (e.g. exhausted): the host holds `current`
         except BaseException:
@@ -251,19 +310,24 @@ def _host_main(conn: Any, niceness: int) -> None:
     strategies: dict[int, Any] = {}
     pending: dict[int, dict[int, Arch]] = {}  # per strategy: its pending architectures by id
     while True:
-        try:
+        try:  # anything but a whole message leaves the pipe out of step: exit (replaced)
             op, key, args, drops = conn.recv()
+            args = tuple(_gather(conn, a, _no_step) for a in args)
         except (EOFError, OSError):
             return
         for k in drops:
             strategies.pop(k, None)
             pending.pop(k, None)
+        blobs: list[bytes] = []
         try:
-            reply = (True, _serve(strategies, pending, op, key, args))
+            value, blobs = _split(_serve(strategies, pending, op, key, args), _no_step)
+            reply = (True, value)
         except BaseException as e:  # noqa: BLE001 - the lane's caller gets it
-            reply = (False, _picklable(e))
+            reply, blobs = (False, _picklable(e)), []
         try:
             conn.send(reply)
+            for blob in blobs:
+                conn.send_bytes(blob)
         except (BrokenPipeError, EOFError, OSError):
             return
         except Exception as e:  # noqa: BLE001 - an unpicklable answer: nothing was written
