@@ -66,7 +66,7 @@ class StudyRuntime:
         strategy: Strategy | HostedStrategy = (
             make_strategy(config.strategy, space, seed=config.seed, options=options)
             if hosts is None
-            else hosts.make(config.strategy, dict(config.space), config.seed, options)
+            else hosts.make(config.strategy, dict(config.space), config.seed, options, name)
         )
         return cls(name, row.created_at, config, space, strategy)
 

@@ -18,7 +18,9 @@ import logging
 import multiprocessing
 import os
 import pickle
+import signal
 import threading
+import time
 import weakref
 from array import array
 from itertools import count
@@ -30,6 +32,7 @@ from typing import Sequence
 
 from archsampler.errors import ArchSamplerError
 from archsampler.priority import SHORT
+from archsampler.priority import bulk_of
 from archsampler.spaces.base import Arch
 from archsampler.strategies.base import Observation
 from archsampler.strategies.base import Proposal
@@ -83,6 +86,12 @@ def _no_step() -> None:
     """The host has no neighbours to step aside for."""
 
 
+HOST_RUN = 0.002
+"""While a study's bulk call is paced (`priority`: another study reports), its host computes
+this long (s) between two pauses; a pause stops the host process (SIGSTOP / SIGCONT)."""
+CAN_STOP = hasattr(signal, "SIGSTOP")
+
+
 class HostDiedError(RuntimeError):
     """A strategy host process exited (killed, out of memory); the call did not complete."""
 
@@ -105,8 +114,11 @@ class _Host:
         self.live = 0  # strategies placed here and not yet dropped
         self.dropped: list[int] = []  # keys to drop, sent with the next call
         self.dead = False  # a call found the pipe closed
+        self.paused = 0.0  # seconds this host was held stopped by pacing, in all
 
-    def call(self, op: str, key: int, *args: Any) -> Any:
+    def call(self, op: str, key: int, *args: Any, bulk: str | None = None) -> Any:
+        """Run `op` on strategy `key` in the host; `bulk`: the study whose bulk work this
+        is (`priority.bulk_of`), paced while other studies report, or None."""
         with self.lock:
             drops, self.dropped = self.dropped, []
             split = [_split(a, SHORT.yield_to_short) for a in args]
@@ -115,6 +127,8 @@ class _Host:
                 for _, blobs in split:
                     for blob in blobs:
                         self.conn.send_bytes(blob)
+                if bulk is not None:
+                    self._paced_wait(bulk)
                 ok, value = self.conn.recv()
                 value = _gather(self.conn, value, SHORT.yield_to_short)
             except (EOFError, OSError) as e:
@@ -130,6 +144,23 @@ class _Host:
         if not ok:
             raise value
         return value
+
+    def _paced_wait(self, study: str) -> None:
+        """Wait for the host's answer to `study`'s bulk call. While another study reports,
+        the host computes `HOST_RUN` at a time and is stopped in between, so its work takes
+        at most the bulk share of the wall-clock time (`priority.ShortCalls.pause_for`):
+        a niced process still takes a whole core, and on a small machine the other
+        studies' Reports pay for it (measured in `bench isolation`)."""
+        while not self.conn.poll(HOST_RUN):
+            pause = SHORT.pause_for(study, HOST_RUN) if CAN_STOP else 0.0
+            if not pause:
+                continue
+            os.kill(self.proc.pid, signal.SIGSTOP)
+            try:
+                time.sleep(pause)
+            finally:
+                os.kill(self.proc.pid, signal.SIGCONT)
+            self.paused += pause
 
     def drop(self, key: int) -> None:
         """Forget strategy `key` (its proxy was collected); sent with the next call."""
@@ -183,8 +214,10 @@ class StrategyHosts:
         space_spec: dict[str, Any],
         seed: int,
         options: dict[str, Any],
+        study: str = "",
     ) -> HostedStrategy:
-        """Build strategy `name` (as `make_strategy`) in a host; its errors surface here."""
+        """Build strategy `name` (as `make_strategy`) in a host for study `study` (whose
+        bulk calls are paced); its errors surface here."""
         host = self._place()
         key = next(self._keys)  # a new key per strategy: never reused, even on a new host
         try:
@@ -192,7 +225,7 @@ class StrategyHosts:
         except BaseException:
             host.live -= 1
             raise
-        return HostedStrategy(host, key, uses_model)
+        return HostedStrategy(host, key, uses_model, study)
 
     def close(self) -> None:
         """Kill every host (their strategies are rebuilt from storage by the next server)."""
@@ -207,16 +240,18 @@ class HostedStrategy:
     """The lane's side of a strategy living in a host process: the `Strategy` calls the
     service makes (`observe`, `propose`, `reseed`, `set_model`, `describe`), forwarded."""
 
-    def __init__(self, host: _Host, key: int, uses_model: bool) -> None:
+    def __init__(self, host: _Host, key: int, uses_model: bool, study: str = "") -> None:
         self.uses_model = uses_model  # whether the lane hands it the study's model
         self.model: Any = None
+        self.study = study
         self._host = host
         self._key = key
         self._sent: dict[int, Arch] = {}  # pending architectures the host holds, by id
         weakref.finalize(self, host.drop, key)
 
     def observe(self, observations: Sequence[Observation]) -> None:
-        self._host.call("observe", self._key, list(observations))
+        bulk = bulk_of(self.study, [len(observations)])
+        self._host.call("observe", self._key, list(observations), bulk=bulk)
 
     def propose(self, n: int, pending: Sequence[Arch]) -> list[Proposal]:
         """Pending architectures go as ids in order plus the ones the host has not seen:
@@ -227,7 +262,9 @@ class HostedStrategy:
         added = [(k, a) for k, a in current.items() if k not in self._sent]
         self._sent = current
         try:  # the ids as one array: a memory copy to pickle, however many are pending
-            return self._host.call("propose", self._key, n, array("q", order), added)
+            return self._host.call(
+                "propose", self._key, n, array("q", order), added, bulk=bulk_of(self.study, [n])
+            )
         except ArchSamplerError:
             raise  # the strategy's answer (e.g. exhausted): the host holds `current`
         except BaseException:
@@ -298,11 +335,25 @@ def _load_model(strategy: Any, version: int, path: str, sign: float) -> Any:
     return ModelHandle(version, NAOPredictor.load(path, threads=1), strategy.space, sign, path)
 
 
+def _die_with_parent() -> None:
+    """Linux: the kernel kills this host when the server's thread that started it exits,
+    even while pacing holds it stopped (`exit_with_parent` polls, which a stopped process
+    cannot). Elsewhere a no-op."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _host_main(conn: Any, niceness: int) -> None:
     """Host process: serve calls until the pipe closes (the server exited or closed it)."""
     from archsampler.predictor.manager import exit_with_parent
 
     threading.Thread(target=exit_with_parent, daemon=True).start()
+    _die_with_parent()
     try:
         os.nice(niceness)
     except OSError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -251,6 +252,62 @@ def test_strategy_hosts_exit_when_the_server_is_sigkilled(tmp_path: Path) -> Non
     assert len(hosts) == 2
     srv.stop(kill=True)
     assert _all_gone(hosts), "a strategy host outlived a SIGKILLed server"
+
+
+def _state(pid: int) -> str:
+    """The process state letter of `pid` ("T": stopped), "" once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return ""
+
+
+def test_a_strategy_host_stopped_by_pacing_exits_when_the_server_is_sigkilled(
+    tmp_path: Path,
+) -> None:
+    """Pacing stops a host between slices of a bulk Propose while another study reports;
+    a stopped process cannot poll for its parent, so the kernel must kill it (Linux:
+    parent-death signal) when the server dies in the middle of a pause."""
+    srv = _server(
+        tmp_path,
+        ARCHSAMPLER_MODEL_RETRAIN_EVERY="0",
+        ARCHSAMPLER_STRATEGY_PROCESSES="1",
+        ARCHSAMPLER_BULK_SHARE="0.01",  # stopped ~96 % of the time while paced
+    )
+    space = {"params": [{"name": f"p{i}", "type": "int", "low": 0, "high": 99} for i in range(6)]}
+    stop = threading.Event()
+    with Client(srv.target, timeout=120) as client:
+        a = client.create_study("a", space=space, strategy="random")
+        b = client.create_study("b", space=space, strategy="random")
+        stock = a.propose(count=1000)
+        b.propose(count=1)  # b's strategy lives in the host now
+        assert srv.proc is not None
+        (host,) = spawned_children(srv.proc.pid)
+
+        def reporting() -> None:
+            while stock and not stop.is_set():
+                with contextlib.suppress(ArchSamplerError, grpc.RpcError):
+                    a.report(stock.pop().id, value=1.0)
+                time.sleep(0.01)
+
+        def bulk() -> None:
+            while not stop.is_set():
+                with contextlib.suppress(ArchSamplerError, grpc.RpcError):
+                    b.propose(count=1000)
+
+        threads = [threading.Thread(target=f, daemon=True) for f in (reporting, bulk)]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 60
+        while _state(host) != "T" and time.monotonic() < deadline:
+            time.sleep(0.001)
+        stopped = _state(host) == "T"
+        srv.stop(kill=True)
+        stop.set()
+        for t in threads:  # their calls fail fast now: the server is gone
+            t.join(timeout=60)
+    assert stopped, "pacing never stopped the strategy host"
+    assert _all_gone([host]), "a stopped strategy host outlived a SIGKILLed server"
 
 
 def _maps(pid: int) -> str:

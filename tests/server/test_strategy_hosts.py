@@ -10,11 +10,16 @@ exactly what the same strategy answers in-process.
 from __future__ import annotations
 
 import pickle
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
 
 from archsampler.bench.load import LOAD_SPACE
+from archsampler.priority import BULK
+from archsampler.priority import RECENT
+from archsampler.priority import SHORT
 from archsampler.spaces import make_space
 from archsampler.strategies import make_strategy
 from archsampler.strategies.base import Observation
@@ -78,3 +83,51 @@ def test_a_list_that_cannot_be_pickled_leaves_the_pipe_clean(hosts: StrategyHost
     # nothing was written: the host is in step and answers the next calls
     assert hosted.propose(3, []) and hosted.describe() == []
     assert not hosted._host.dead and hosted._host.proc.is_alive()
+
+
+def _propose_while(hosted: object, n: int, others_report: bool) -> tuple[list, float]:
+    """`hosted.propose(n, [])`, with another study reporting throughout or not; the
+    proposals and how long pacing held the host stopped meanwhile."""
+    stop = threading.Event()
+
+    def reporting() -> None:
+        while not stop.is_set():
+            SHORT.stamp("another study")
+            time.sleep(RECENT / 5)
+
+    time.sleep(RECENT * 1.5)  # no earlier stamp counts
+    thread = threading.Thread(target=reporting)
+    if others_report:
+        thread.start()
+        time.sleep(RECENT / 5)
+    before = hosted._host.paused  # type: ignore[attr-defined]
+    try:
+        got = hosted.propose(n, [])  # type: ignore[attr-defined]
+    finally:
+        stop.set()
+        if others_report:
+            thread.join()
+    return got, hosted._host.paused - before  # type: ignore[attr-defined]
+
+
+def test_a_bulk_call_is_paced_only_while_another_study_reports(hosts: StrategyHosts) -> None:
+    """The host is stopped between slices of a Propose of more than `BULK` trials while
+    another study reports, never for a small Propose, a study alone, or share 1; the
+    proposals are those of the same strategy in-process."""
+    local = make_strategy("random", make_space(SPEC), seed=SEED)
+    hosted = hosts.make("random", SPEC, SEED, {}, study="paced")
+    got, paused = _propose_while(hosted, BULK, others_report=True)
+    assert paused == 0 and len(got) == BULK  # not bulk work
+    want = [p.arch for p in local.propose(BULK, [])]
+    assert [p.arch for p in got] == want
+    got, paused = _propose_while(hosted, 2000, others_report=True)
+    assert paused > 0
+    assert [p.arch for p in got] == [p.arch for p in local.propose(2000, [])]
+    got, paused = _propose_while(hosted, 2000, others_report=False)
+    assert paused == 0 and len(got) == 2000
+    share, SHORT.bulk_share = SHORT.bulk_share, 1.0
+    try:
+        got, paused = _propose_while(hosted, 2000, others_report=True)
+    finally:
+        SHORT.bulk_share = share
+    assert paused == 0 and len(got) == 2000
