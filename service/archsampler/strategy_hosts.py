@@ -250,8 +250,7 @@ class HostedStrategy:
         weakref.finalize(self, host.drop, key)
 
     def observe(self, observations: Sequence[Observation]) -> None:
-        bulk = bulk_of(self.study, [len(observations)])
-        self._host.call("observe", self._key, list(observations), bulk=bulk)
+        self._host.call("observe", self._key, list(observations))
 
     def propose(self, n: int, pending: Sequence[Arch]) -> list[Proposal]:
         """Pending architectures go as ids in order plus the ones the host has not seen:
