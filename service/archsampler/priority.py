@@ -15,9 +15,10 @@ costs the server, and two rules keep the Reports fast:
   pauses `w * (1 / bulk_share - 1)` (at most `MAX_PAUSE`). A study alone on the server
   (or among idle ones) is never paced, and its own Reports never pace it. The writer
   paces a large Propose's insert chunks the same way (`Writer`), committing Reports
-  between them. A Propose refused because the study's space is exhausted is then
-  answered `REFUSAL_PAUSE` late, so a client retrying it in a loop cannot flood the
-  server either.
+  between them, and a strategy host computing a large Propose is stopped between
+  slices of its run (`strategy_hosts`). A Propose refused because the study's space is
+  exhausted is then answered `REFUSAL_PAUSE` late, so a client retrying it in a loop
+  cannot flood the server either.
 
 Only the gRPC servicer counts and stamps short calls (an embedded `Engine` has no
 neighbours to wait for). One interpreter lock: one `SHORT` per process.

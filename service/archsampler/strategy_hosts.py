@@ -9,7 +9,8 @@ were not there. A host runs one call at a time: studies placed on the same host 
 with the fewest strategies when the study's runtime is built) wait for each other's
 calls, so N should cover the studies that propose at the same time. A host that dies is
 replaced; its studies' runtimes are rebuilt from storage on their next round (the lane
-treats the failed call like any strategy error).
+treats the failed call like any strategy error). Long lists cross the pipe in parts, and a
+study's large Propose is paced while other studies report (`HOST_RUN`).
 """
 
 from __future__ import annotations
