@@ -128,7 +128,7 @@ class _Host:
                 for _, blobs in split:
                     for blob in blobs:
                         self.conn.send_bytes(blob)
-                if bulk is not None:
+                if bulk is not None and CAN_STOP:
                     self._paced_wait(bulk)
                 ok, value = self.conn.recv()
                 value = _gather(self.conn, value, SHORT.yield_to_short)
@@ -153,7 +153,7 @@ class _Host:
         a niced process still takes a whole core, and on a small machine the other
         studies' Reports pay for it (measured in `bench isolation`)."""
         while not self.conn.poll(HOST_RUN):
-            pause = SHORT.pause_for(study, HOST_RUN) if CAN_STOP else 0.0
+            pause = SHORT.pause_for(study, HOST_RUN)
             if not pause:
                 continue
             os.kill(self.proc.pid, signal.SIGSTOP)
@@ -215,7 +215,7 @@ class StrategyHosts:
         space_spec: dict[str, Any],
         seed: int,
         options: dict[str, Any],
-        study: str = "",
+        study: str,
     ) -> HostedStrategy:
         """Build strategy `name` (as `make_strategy`) in a host for study `study` (whose
         bulk calls are paced); its errors surface here."""
@@ -241,7 +241,7 @@ class HostedStrategy:
     """The lane's side of a strategy living in a host process: the `Strategy` calls the
     service makes (`observe`, `propose`, `reseed`, `set_model`, `describe`), forwarded."""
 
-    def __init__(self, host: _Host, key: int, uses_model: bool, study: str = "") -> None:
+    def __init__(self, host: _Host, key: int, uses_model: bool, study: str) -> None:
         self.uses_model = uses_model  # whether the lane hands it the study's model
         self.model: Any = None
         self.study = study

@@ -59,7 +59,7 @@ def test_a_hosted_strategy_answers_a_large_propose_as_in_process(
 ) -> None:
     space = make_space(SPEC)
     local = make_strategy(name, space, seed=SEED)
-    hosted = hosts.make(name, SPEC, SEED, {})
+    hosted = hosts.make(name, SPEC, SEED, {}, study="as in-process")
     seen = make_strategy("random", space, seed=SEED + 1).propose(600, [])
     observations = [Observation(p.arch, float(i % 97)) for i, p in enumerate(seen[:300])]
     pending = [p.arch for p in seen[300:]]  # 300 pending: several parts, sent once
@@ -76,7 +76,7 @@ def test_a_hosted_strategy_answers_a_large_propose_as_in_process(
 
 
 def test_a_list_that_cannot_be_pickled_leaves_the_pipe_clean(hosts: StrategyHosts) -> None:
-    hosted = hosts.make("random", SPEC, SEED, {})
+    hosted = hosts.make("random", SPEC, SEED, {}, study="unpicklable")
     good = [Observation(a.arch, 1.0) for a in hosted.propose(2 * PART, [])]
     with pytest.raises((pickle.PicklingError, AttributeError, TypeError)):
         hosted.observe(good + [Observation(lambda: 0, 1.0)])  # the last part fails
